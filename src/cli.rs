@@ -1,0 +1,151 @@
+//! Command-line interface: parses arguments, calls the library, prints, maps errors to exit
+//! codes. `runner FILE` is `runner run FILE`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use echo_runner::config::{self, Loaded, Overrides};
+use echo_runner::results;
+use echo_runner::run::{self as pipeline, RunOptions};
+
+/// Exit code for invalid input: a bad experiment or command line.
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "runner", version, about = "Declarative experiment runner for echocardiogram video classification")]
+#[command(after_help = "`runner FILE` is short for `runner run FILE`.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment into its result directory, resuming where it stopped.
+    Run(RunArgs),
+    /// Check experiment files; print nothing but errors unless asked. Writes nothing.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of experiment files.
+    Schema,
+}
+
+#[derive(Args)]
+struct Layering {
+    /// Override a key: `--set section.key=value` (repeatable; after ECHO_RUNNER__* variables).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Experiment file (TOML).
+    file: PathBuf,
+    #[command(flatten)]
+    layering: Layering,
+    /// Run only this fold (0-based).
+    #[arg(long, value_name = "K")]
+    fold: Option<u32>,
+    /// Start over: discard what the result directory holds from earlier runs.
+    #[arg(long)]
+    force: bool,
+    /// Exit at once (code 3) when another process holds the result directory.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// Experiment files (TOML).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    layering: Layering,
+    /// Print the fully resolved experiment as TOML.
+    #[arg(long)]
+    print_resolved: bool,
+    /// Print the experiment's hash and the result directory it maps to.
+    #[arg(long)]
+    print_hash: bool,
+}
+
+const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "help"];
+
+/// `runner FILE …` → `runner run FILE …`.
+fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
+    if let Some(first) = args.get(1).and_then(|a| a.to_str()) {
+        if !first.starts_with('-') && !SUBCOMMANDS.contains(&first) {
+            args.insert(1, "run".into());
+        }
+    }
+    args
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
+    match cli.command {
+        Command::Schema => {
+            print!("{}", config::schema_text());
+            ExitCode::SUCCESS
+        }
+        Command::Validate(args) => validate(args),
+        Command::Run(args) => run(args),
+    }
+}
+
+fn load(file: &PathBuf, layering: &Layering) -> Result<Loaded, ExitCode> {
+    config::load(file, &Overrides::from_process(&layering.sets)).map_err(|diagnostics| {
+        eprintln!("{diagnostics}");
+        eprintln!("{}: {} error(s); nothing was written", file.display(), diagnostics.len());
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for file in &args.files {
+        match load(file, &args.layering) {
+            Err(_) => failed = true,
+            Ok(loaded) => {
+                if args.print_resolved {
+                    let _ = write!(out, "{}", loaded.resolved_toml());
+                }
+                if args.print_hash {
+                    let dir = results::dir_path(&loaded);
+                    let _ = writeln!(out, "{} {}", loaded.hash.digest, dir.display());
+                }
+                if !args.print_resolved && !args.print_hash {
+                    let _ = writeln!(out, "{}: ok", file.display());
+                }
+            }
+        }
+    }
+    if failed { ExitCode::from(EXIT_INVALID) } else { ExitCode::SUCCESS }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let loaded = match load(&args.file, &args.layering) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let options = RunOptions {
+        fold: args.fold,
+        force: args.force,
+        wait: !args.no_wait,
+        argv: std::env::args().collect(),
+    };
+    match pipeline::run(&loaded, &options) {
+        Ok(outcome) => {
+            println!("{outcome}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

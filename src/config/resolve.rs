@@ -1,0 +1,133 @@
+//! Resolution (every default and preset made explicit) and the semantic checks that a schema
+//! cannot express.
+
+use crate::data::SplitConfig;
+use crate::model::{ModelConfig, SwinConfig};
+use crate::train::{CvMode, Precision, ScheduleConfig};
+
+use super::experiment::{Backend, Experiment};
+use super::schema::Violation;
+
+/// Makes every value that depends on another explicit: Swin presets become dimensions, the
+/// cosine period defaults to the epoch count, the temporal embedding to the clip length.
+pub fn resolve(exp: &mut Experiment) {
+    let frames = exp.data.clip.frames;
+    match &mut exp.model {
+        ModelConfig::CnnLstm(_) => {}
+        ModelConfig::SwinGlobal(m) => {
+            m.backbone.resolve();
+            m.temporal.positions.get_or_insert(frames);
+        }
+        ModelConfig::SwinHybrid(m) => {
+            m.backbone.resolve();
+            m.temporal.positions.get_or_insert(frames);
+        }
+    }
+    if let ScheduleConfig::Cosine { t_max, .. } = &mut exp.train.schedule {
+        t_max.get_or_insert(exp.train.epochs);
+    }
+}
+
+/// Rules across keys, on a resolved experiment.
+pub fn check(exp: &Experiment) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let SplitConfig::Stratified { train, val, test, .. } = exp.data.split {
+        let sum = train + val + test;
+        if (sum - 1.0).abs() > 1e-6 {
+            out.push(Violation::value(
+                "/data/split",
+                format!("train + val + test = {sum}, expected fractions that sum to 1"),
+            ));
+        }
+        if train <= 0.0 {
+            out.push(Violation::value("/data/split/train", "0 leaves nothing to train on, expected > 0"));
+        }
+        if exp.cv.mode == CvMode::Single && val <= 0.0 {
+            out.push(Violation::value(
+                "/data/split/val",
+                "cv.mode = \"single\" selects on the validation split, expected val > 0",
+            ));
+        }
+    }
+    for (i, s) in exp.data.normalize.std.iter().enumerate() {
+        if *s <= 0.0 {
+            out.push(Violation::value(format!("/data/normalize/std/{i}"), format!("{s}, expected > 0")));
+        }
+    }
+    let d = exp.model.feature_dim();
+    match &exp.model {
+        ModelConfig::CnnLstm(_) => {}
+        ModelConfig::SwinGlobal(m) => {
+            check_swin(&m.backbone, &mut out);
+            check_heads(m.temporal.heads, d, &mut out);
+            check_positions(m.temporal.positions, exp.data.clip.frames, &mut out);
+        }
+        ModelConfig::SwinHybrid(m) => {
+            check_swin(&m.backbone, &mut out);
+            check_heads(m.temporal.heads, d, &mut out);
+            check_positions(m.temporal.positions, exp.data.clip.frames, &mut out);
+            if m.temporal.dwconv_kernel % 2 == 0 {
+                out.push(Violation::value(
+                    "/model/temporal/dwconv_kernel",
+                    format!("{}, expected an odd kernel ('same' padding is symmetric)", m.temporal.dwconv_kernel),
+                ));
+            }
+        }
+    }
+    let warmup = match exp.train.schedule {
+        ScheduleConfig::Cosine { warmup_epochs, .. } | ScheduleConfig::Constant { warmup_epochs } => warmup_epochs,
+    };
+    if warmup >= exp.train.epochs && warmup > 0 {
+        out.push(Violation::value(
+            "/train/schedule/warmup_epochs",
+            format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
+        ));
+    }
+    if exp.train.precision != Precision::Fp32 && exp.runtime.backend != Backend::Cuda {
+        out.push(Violation::value(
+            "/train/precision",
+            "mixed precision needs runtime.backend = \"cuda\"; on CPU use \"fp32\"",
+        ));
+    }
+    out
+}
+
+fn check_swin(swin: &SwinConfig, out: &mut Vec<Violation>) {
+    let (Some(embed), Some(depths), Some(heads)) = (swin.embed_dim, &swin.depths, &swin.heads) else {
+        return;
+    };
+    if depths.len() != heads.len() {
+        out.push(Violation::value(
+            "/model/backbone/heads",
+            format!("{} stages of heads, expected one per stage of depths ({})", heads.len(), depths.len()),
+        ));
+        return;
+    }
+    for (i, h) in heads.iter().enumerate() {
+        let width = embed << i;
+        if width % h != 0 {
+            out.push(Violation::value(
+                format!("/model/backbone/heads/{i}"),
+                format!("{h} heads do not divide stage {i}'s width {width}"),
+            ));
+        }
+    }
+}
+
+fn check_heads(heads: u32, dim: u32, out: &mut Vec<Violation>) {
+    if dim % heads != 0 {
+        out.push(Violation::value(
+            "/model/temporal/heads",
+            format!("{heads} heads do not divide the feature width {dim}"),
+        ));
+    }
+}
+
+fn check_positions(positions: Option<u32>, frames: u32, out: &mut Vec<Violation>) {
+    if let Some(p) = positions.filter(|&p| p < frames) {
+        out.push(Violation::value(
+            "/model/temporal/positions",
+            format!("{p} temporal positions, fewer than data.clip.frames = {frames}"),
+        ));
+    }
+}

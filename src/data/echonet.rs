@@ -1,0 +1,488 @@
+//! EchoNet-Dynamic folder reader: typed `FileList.csv` and `VolumeTracings.csv`, the videos
+//! under `Videos/`, and a cross-check of the three (rows without a video, videos without a
+//! row, frame counts, sizes and rates that disagree with the real AVI headers) summarised in
+//! a [`DataReport`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use walkdir::WalkDir;
+
+use super::avi::AviFile;
+use super::error::DataError;
+
+pub const FILE_LIST_HEADER: [&str; 9] =
+    ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"];
+pub const VOLUME_TRACINGS_HEADER: [&str; 6] = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"];
+
+/// How many names of each problem kind the report keeps.
+const EXAMPLES: usize = 10;
+
+/// What to do with a video that cannot be used (missing, unreadable, no EF).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBadVideo {
+    /// Stop with an error naming the video.
+    Error,
+    /// Leave the video out, and count and list it in the data report.
+    #[default]
+    Skip,
+}
+
+/// The dataset's own split column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Split {
+    Train,
+    Val,
+    Test,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "TRAIN",
+            Split::Val => "VAL",
+            Split::Test => "TEST",
+        }
+    }
+}
+
+/// One row of `FileList.csv`. EF/ESV/EDV are `None` when empty or NaN.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileListRow {
+    /// Video id without extension, e.g. `0X100009310A3BD7FC`.
+    pub file_name: String,
+    pub ef: Option<f64>,
+    pub esv: Option<f64>,
+    pub edv: Option<f64>,
+    pub frame_height: u32,
+    pub frame_width: u32,
+    pub fps: u32,
+    pub number_of_frames: u32,
+    pub split: Split,
+    /// 1-based line in the CSV file (the header is line 1).
+    pub line: u64,
+}
+
+/// One row of `VolumeTracings.csv`: a line segment on a traced frame (112-pixel space).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TracingRow {
+    pub x1: f64,
+    pub y1: f64,
+    pub x2: f64,
+    pub y2: f64,
+    pub frame: u32,
+}
+
+/// A listed video whose AVI opened: its row and the facts read from the file itself.
+#[derive(Debug, Clone)]
+pub struct VideoRecord {
+    pub row: FileListRow,
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub frames: usize,
+    pub fps: f64,
+}
+
+/// How a scan treats bad videos and how deep it looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    pub on_bad_video: OnBadVideo,
+    /// Also decode every frame of every video (slow; headers and index are always read).
+    pub decode_all_frames: bool,
+}
+
+/// A scanned EchoNet-Dynamic folder.
+#[derive(Debug, Clone)]
+pub struct EchoNetDataset {
+    pub root: PathBuf,
+    /// Usable videos, in `FileList.csv` order.
+    pub videos: Vec<VideoRecord>,
+    /// Tracings by file name (without `.avi`), when `VolumeTracings.csv` exists.
+    pub tracings: Option<BTreeMap<String, Vec<TracingRow>>>,
+    pub report: DataReport,
+}
+
+/// Count and first names of one kind of problem.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Problem {
+    pub count: usize,
+    pub examples: Vec<String>,
+}
+
+impl Problem {
+    fn add(&mut self, example: String) {
+        self.count += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(example);
+        }
+    }
+}
+
+/// A video left out of the dataset, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub file_name: String,
+    pub reason: String,
+}
+
+/// What a scan found. Problems that skip a video (missing, unreadable) are also listed in
+/// full in `skipped`; the others are warnings (the header of the real file wins).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DataReport {
+    pub root: PathBuf,
+    pub file_list_rows: usize,
+    pub video_files: usize,
+    pub usable_videos: usize,
+    pub usable_by_split: BTreeMap<Split, usize>,
+    pub total_frames: usize,
+    pub has_volume_tracings: bool,
+    /// Rows whose `Videos/<FileName>.avi` does not exist (skipped).
+    pub missing_video: Problem,
+    /// Videos whose AVI cannot be opened or decoded (skipped).
+    pub unreadable_video: Problem,
+    /// Rows whose EF is empty or NaN (labelling skips or rejects them).
+    pub missing_ef: Problem,
+    /// Repeated `FileName` rows (the first is kept).
+    pub duplicate_row: Problem,
+    /// `.avi` files under `Videos/` that no row lists (ignored).
+    pub unlisted_video: Problem,
+    /// `NumberOfFrames` differs from the frames in the file (the file's count is used).
+    pub frame_count_mismatch: Problem,
+    /// `FrameWidth`/`FrameHeight` differ from the file's frame size (the file's is used).
+    pub size_mismatch: Problem,
+    /// `FPS` differs from the file's frame rate (the file's is used).
+    pub fps_mismatch: Problem,
+    /// Usable videos without tracings (only when `VolumeTracings.csv` exists).
+    pub without_tracings: Problem,
+    pub skipped: Vec<Skipped>,
+}
+
+impl fmt::Display for DataReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "EchoNet-Dynamic folder {}", self.root.display())?;
+        writeln!(f, "  FileList.csv rows: {}", self.file_list_rows)?;
+        writeln!(f, "  video files:       {}", self.video_files)?;
+        let splits: Vec<String> =
+            self.usable_by_split.iter().map(|(s, n)| format!("{} {n}", s.as_str())).collect();
+        writeln!(f, "  usable videos:     {} ({})", self.usable_videos, splits.join(", "))?;
+        writeln!(f, "  frames in usable videos: {}", self.total_frames)?;
+        writeln!(
+            f,
+            "  VolumeTracings.csv: {}",
+            if self.has_volume_tracings { "present" } else { "absent" }
+        )?;
+        let kinds = [
+            ("missing video (skipped)", &self.missing_video),
+            ("unreadable video (skipped)", &self.unreadable_video),
+            ("missing or NaN EF", &self.missing_ef),
+            ("duplicate FileList row", &self.duplicate_row),
+            ("video without a FileList row (ignored)", &self.unlisted_video),
+            ("NumberOfFrames differs from the file", &self.frame_count_mismatch),
+            ("frame size differs from the file", &self.size_mismatch),
+            ("FPS differs from the file", &self.fps_mismatch),
+            ("video without tracings", &self.without_tracings),
+        ];
+        let mut clean = true;
+        for (what, p) in kinds {
+            if p.count > 0 {
+                clean = false;
+                let more = if p.count > p.examples.len() { ", …" } else { "" };
+                writeln!(f, "  {what}: {} ({}{more})", p.count, p.examples.join(", "))?;
+            }
+        }
+        if clean {
+            writeln!(f, "  no problems found")?;
+        }
+        Ok(())
+    }
+}
+
+/// Scan an EchoNet-Dynamic folder: parse the CSVs, find the videos, open every listed video's
+/// header (in parallel) and cross-check.
+pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset, DataError> {
+    let file_list = root.join("FileList.csv");
+    let rows = read_file_list(&file_list)?;
+    let tracings_path = root.join("VolumeTracings.csv");
+    let tracings = if tracings_path.is_file() { Some(read_volume_tracings(&tracings_path)?) } else { None };
+    let videos_dir = root.join("Videos");
+    if !videos_dir.is_dir() {
+        return Err(DataError::Dataset { path: videos_dir, detail: "no Videos folder".into() });
+    }
+
+    let mut report = DataReport {
+        root: root.to_path_buf(),
+        file_list_rows: rows.len(),
+        has_volume_tracings: tracings.is_some(),
+        ..DataReport::default()
+    };
+
+    let mut files: HashMap<String, PathBuf> = HashMap::new();
+    for entry in WalkDir::new(&videos_dir).sort_by_file_name() {
+        let entry = entry.map_err(|e| {
+            let path = e.path().map_or_else(|| videos_dir.clone(), Path::to_path_buf);
+            DataError::io(path, e.into())
+        })?;
+        let path = entry.path();
+        let is_avi = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi"));
+        if entry.file_type().is_file() && is_avi {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                report.video_files += 1;
+                files.entry(stem.to_owned()).or_insert_with(|| path.to_path_buf());
+            }
+        }
+    }
+
+    let mut seen: HashMap<&str, ()> = HashMap::new();
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if seen.insert(&row.file_name, ()).is_some() {
+            report.duplicate_row.add(format!("{} (line {})", row.file_name, row.line));
+            continue;
+        }
+        if row.ef.is_none() {
+            report.missing_ef.add(row.file_name.clone());
+        }
+        listed.push(row);
+    }
+    let mut unlisted: Vec<&String> = files.keys().filter(|k| !seen.contains_key(k.as_str())).collect();
+    unlisted.sort();
+    for name in unlisted {
+        report.unlisted_video.add(format!("{name}.avi"));
+    }
+
+    let opened: Vec<Result<VideoRecord, (BadVideo, DataError)>> = listed
+        .par_iter()
+        .map(|row| {
+            let Some(path) = files.get(&row.file_name) else {
+                let path = videos_dir.join(format!("{}.avi", row.file_name));
+                let detail = format!("listed in FileList.csv line {} but the file does not exist", row.line);
+                return Err((BadVideo::Missing, DataError::Dataset { path, detail }));
+            };
+            let avi = AviFile::open(path).map_err(|e| (BadVideo::Unreadable, e))?;
+            if options.decode_all_frames {
+                avi.read_all_frames().map_err(|e| (BadVideo::Unreadable, e))?;
+            }
+            Ok(VideoRecord {
+                row: (*row).clone(),
+                path: path.clone(),
+                width: avi.width(),
+                height: avi.height(),
+                frames: avi.frame_count(),
+                fps: avi.fps(),
+            })
+        })
+        .collect();
+
+    let mut videos = Vec::with_capacity(opened.len());
+    for (row, result) in listed.iter().zip(opened) {
+        match result {
+            Ok(video) => videos.push(video),
+            Err((_, error)) if options.on_bad_video == OnBadVideo::Error => return Err(error),
+            Err((kind, error)) => {
+                let problem = match kind {
+                    BadVideo::Missing => &mut report.missing_video,
+                    BadVideo::Unreadable => &mut report.unreadable_video,
+                };
+                problem.add(row.file_name.clone());
+                report.skipped.push(Skipped { file_name: row.file_name.clone(), reason: error.to_string() });
+            }
+        }
+    }
+
+    for v in &videos {
+        let name = &v.row.file_name;
+        if v.frames != v.row.number_of_frames as usize {
+            report
+                .frame_count_mismatch
+                .add(format!("{name} (row {}, file {})", v.row.number_of_frames, v.frames));
+        }
+        if (v.width, v.height) != (v.row.frame_width, v.row.frame_height) {
+            report.size_mismatch.add(format!(
+                "{name} (row {}×{}, file {}×{})",
+                v.row.frame_width, v.row.frame_height, v.width, v.height
+            ));
+        }
+        if (v.fps - f64::from(v.row.fps)).abs() > 0.5 {
+            report.fps_mismatch.add(format!("{name} (row {}, file {:.2})", v.row.fps, v.fps));
+        }
+        if let Some(t) = &tracings {
+            if !t.contains_key(name) {
+                report.without_tracings.add(name.clone());
+            }
+        }
+        *report.usable_by_split.entry(v.row.split).or_default() += 1;
+        report.total_frames += v.frames;
+    }
+    report.usable_videos = videos.len();
+    Ok(EchoNetDataset { root: root.to_path_buf(), videos, tracings, report })
+}
+
+enum BadVideo {
+    Missing,
+    Unreadable,
+}
+
+/// A CSV reader over `path` whose first record must be exactly `header`.
+fn open_csv(path: &Path, header: &[&str]) -> Result<csv::Reader<std::fs::File>, DataError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| csv_error(path, e))?;
+    let mut first = csv::StringRecord::new();
+    let found = reader.read_record(&mut first).map_err(|e| csv_error(path, e))?;
+    let got: Vec<&str> = first.iter().map(str::trim).collect();
+    if !found || got != header {
+        return Err(DataError::Csv {
+            path: path.to_path_buf(),
+            line: 1,
+            column: "header".into(),
+            detail: format!("expected `{}`, found `{}`", header.join(","), got.join(",")),
+        });
+    }
+    Ok(reader)
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map_or(0, csv::Position::line);
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => DataError::io(path, io),
+        kind => DataError::Csv { path: path.to_path_buf(), line, column: "-".into(), detail: format!("{kind:?}") },
+    }
+}
+
+/// The fields of one record, with errors that name file, line and column.
+struct Fields<'a> {
+    path: &'a Path,
+    line: u64,
+    record: &'a csv::StringRecord,
+    header: &'a [&'a str],
+}
+
+impl Fields<'_> {
+    fn error(&self, column: usize, detail: String) -> DataError {
+        DataError::Csv {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            column: self.header.get(column).copied().unwrap_or("-").to_owned(),
+            detail,
+        }
+    }
+
+    fn text(&self, column: usize) -> &str {
+        self.record.get(column).unwrap_or("").trim()
+    }
+
+    fn parse<T: std::str::FromStr>(&self, column: usize, what: &str) -> Result<T, DataError> {
+        let text = self.text(column);
+        text.parse().map_err(|_| self.error(column, format!("`{text}` is not {what}")))
+    }
+
+    /// A finite float, or `None` for an empty or NaN field.
+    fn optional_f64(&self, column: usize) -> Result<Option<f64>, DataError> {
+        let text = self.text(column);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let v: f64 = self.parse(column, "a number")?;
+        if v.is_nan() {
+            Ok(None)
+        } else if v.is_finite() {
+            Ok(Some(v))
+        } else {
+            Err(self.error(column, format!("`{text}` is not a finite number")))
+        }
+    }
+
+    fn f64(&self, column: usize) -> Result<f64, DataError> {
+        self.optional_f64(column)?.ok_or_else(|| self.error(column, "missing number".into()))
+    }
+
+    fn file_name(&self, column: usize) -> Result<String, DataError> {
+        let text = self.text(column);
+        let name = match text.len().checked_sub(4) {
+            Some(cut) if text.is_char_boundary(cut) && text[cut..].eq_ignore_ascii_case(".avi") => &text[..cut],
+            _ => text,
+        };
+        if name.is_empty() || name.contains(['/', '\\']) {
+            return Err(self.error(column, format!("`{text}` is not a video file name")));
+        }
+        Ok(name.to_owned())
+    }
+}
+
+/// Records after the header, each checked to have `header.len()` fields.
+fn for_each_record(
+    path: &Path,
+    header: &[&str],
+    mut f: impl FnMut(&Fields<'_>) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let mut reader = open_csv(path, header)?;
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.len() == 1 && record.get(0).is_some_and(|s| s.trim().is_empty()) {
+            continue;
+        }
+        let fields = Fields { path, line, record: &record, header };
+        if record.len() != header.len() {
+            return Err(fields.error(
+                record.len().min(header.len()),
+                format!("expected {} fields, found {}", header.len(), record.len()),
+            ));
+        }
+        f(&fields)?;
+    }
+    Ok(())
+}
+
+/// Parse `FileList.csv` (header checked exactly, every column typed).
+pub fn read_file_list(path: &Path) -> Result<Vec<FileListRow>, DataError> {
+    let mut rows = Vec::new();
+    for_each_record(path, &FILE_LIST_HEADER, |r| {
+        let split = match r.text(8).to_ascii_uppercase().as_str() {
+            "TRAIN" => Split::Train,
+            "VAL" => Split::Val,
+            "TEST" => Split::Test,
+            other => return Err(r.error(8, format!("`{other}` is not TRAIN, VAL or TEST"))),
+        };
+        rows.push(FileListRow {
+            file_name: r.file_name(0)?,
+            ef: r.optional_f64(1)?,
+            esv: r.optional_f64(2)?,
+            edv: r.optional_f64(3)?,
+            frame_height: r.parse(4, "a whole number")?,
+            frame_width: r.parse(5, "a whole number")?,
+            fps: r.parse(6, "a whole number")?,
+            number_of_frames: r.parse(7, "a whole number")?,
+            split,
+            line: r.line,
+        });
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Parse `VolumeTracings.csv` into the rows of each video (keyed without `.avi`).
+pub fn read_volume_tracings(path: &Path) -> Result<BTreeMap<String, Vec<TracingRow>>, DataError> {
+    let mut out: BTreeMap<String, Vec<TracingRow>> = BTreeMap::new();
+    for_each_record(path, &VOLUME_TRACINGS_HEADER, |r| {
+        let row = TracingRow {
+            x1: r.f64(1)?,
+            y1: r.f64(2)?,
+            x2: r.f64(3)?,
+            y2: r.f64(4)?,
+            frame: r.parse(5, "a whole frame number")?,
+        };
+        out.entry(r.file_name(0)?).or_default().push(row);
+        Ok(())
+    })?;
+    Ok(out)
+}

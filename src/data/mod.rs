@@ -1,0 +1,11 @@
+//! Data stage: everything between a folder of echocardiogram videos and a batch of clips.
+
+pub mod avi;
+mod config;
+pub mod echonet;
+pub mod error;
+pub mod labels;
+pub mod synth;
+
+pub use config::*;
+pub use error::DataError;

@@ -1,0 +1,14 @@
+//! echo-runner: a declarative experiment runner for echocardiogram video classification.
+//!
+//! One flow, one module per stage: `config` (file → resolved `Experiment` + hash) →
+//! `data` → `model` → `train` → `results` (result directory, lock, run records). The CLI
+//! (`main.rs`, `cli`) is a thin layer on top.
+
+pub mod config;
+pub mod data;
+pub mod model;
+pub mod train;
+pub mod results;
+pub mod run;
+
+mod atomic;

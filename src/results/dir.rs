@@ -1,0 +1,148 @@
+//! `results/<name>-<hash12>/`: created atomically with the config that defines it, and
+//! re-checked against that config whenever it is opened again.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::config::{HASH_SCHEME, Loaded};
+
+pub const RESOLVED: &str = "config.resolved.toml";
+pub const CANONICAL: &str = "config.canonical.json";
+pub const DIGEST: &str = "hash";
+pub const RUNNER: &str = "runner.json";
+
+/// Files that define the directory; everything else in it is output.
+const DEFINING: &[&str] = &[RESOLVED, CANONICAL, DIGEST, RUNNER];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} holds another experiment (its config.canonical.json differs from this one's); \
+         refusing to mix results. Compare the two configs, or move that directory away"
+    )]
+    Mismatch { path: PathBuf },
+    #[error(
+        "{path} was made with hash scheme {found} and runner {version}; this runner uses scheme \
+         {HASH_SCHEME}: rerun into a fresh output root or use that runner version"
+    )]
+    OtherScheme { path: PathBuf, found: u32, version: String },
+    #[error("{path} is in use by {holder}; wait for it, or run without --no-wait to queue")]
+    Busy { path: PathBuf, holder: String },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + '_ {
+    move |source| ResultsError::Io { path: path.to_path_buf(), source }
+}
+
+/// What a result directory records about the runner that made it.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunnerInfo {
+    runner_version: String,
+    hash_scheme: u32,
+    digest: String,
+}
+
+/// Where the experiment's results go: `<output_root>/<name>-<hash12>`.
+pub fn dir_path(loaded: &Loaded) -> PathBuf {
+    let exp = &loaded.experiment;
+    exp.runtime.output_root.join(format!("{}-{}", exp.experiment.name, loaded.hash.short()))
+}
+
+#[derive(Debug, Clone)]
+pub struct ResultDir {
+    pub path: PathBuf,
+}
+
+impl ResultDir {
+    /// Opens the experiment's result directory, creating it (atomically, with its defining
+    /// files) when it does not exist, and refusing one that holds another experiment.
+    pub fn open_or_create(loaded: &Loaded) -> Result<Self, ResultsError> {
+        let path = dir_path(loaded);
+        if !path.exists() {
+            create(loaded, &path)?;
+        }
+        verify(loaded, &path)?;
+        Ok(ResultDir { path })
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Removes every output of earlier runs (`--force`); keeps the defining files, the
+    /// run records and the lock.
+    pub fn clear_outputs(&self) -> Result<(), ResultsError> {
+        let keep = |name: &str| DEFINING.contains(&name) || name == super::runs::RUNS || name == super::lock::LOCK;
+        for entry in fs::read_dir(&self.path).map_err(io_err(&self.path))? {
+            let entry = entry.map_err(io_err(&self.path))?;
+            if keep(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let p = entry.path();
+            let removed = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            removed.map_err(io_err(&p))?;
+        }
+        Ok(())
+    }
+}
+
+fn create(loaded: &Loaded, path: &Path) -> Result<(), ResultsError> {
+    let root = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(root).map_err(io_err(root))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+    let info = RunnerInfo {
+        runner_version: env!("CARGO_PKG_VERSION").into(),
+        hash_scheme: HASH_SCHEME,
+        digest: loaded.hash.digest.clone(),
+    };
+    let files: [(&str, String); 4] = [
+        (RESOLVED, loaded.resolved_toml()),
+        (CANONICAL, format!("{}\n", loaded.hash.canonical)),
+        (DIGEST, format!("{}\n", loaded.hash.digest)),
+        (RUNNER, serde_json::to_string_pretty(&info).expect("JSON") + "\n"),
+    ];
+    for (file, text) in files {
+        let p = tmp.join(file);
+        atomic::write_file(&p, text.as_bytes()).map_err(io_err(&p))?;
+    }
+    match fs::rename(&tmp, path) {
+        Ok(()) => atomic::sync_dir(root).map_err(io_err(root)),
+        // Another process created it first: theirs stands, and is verified by the caller.
+        Err(_) if path.exists() => fs::remove_dir_all(&tmp).map_err(io_err(&tmp)),
+        Err(e) => Err(ResultsError::Io { path: path.to_path_buf(), source: e }),
+    }
+}
+
+fn verify(loaded: &Loaded, path: &Path) -> Result<(), ResultsError> {
+    let runner_file = path.join(RUNNER);
+    let info: RunnerInfo = fs::read_to_string(&runner_file)
+        .map_err(io_err(&runner_file))
+        .and_then(|t| {
+            serde_json::from_str(&t).map_err(|e| ResultsError::Io {
+                path: runner_file.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidData, e),
+            })
+        })?;
+    if info.hash_scheme != HASH_SCHEME {
+        return Err(ResultsError::OtherScheme {
+            path: path.to_path_buf(),
+            found: info.hash_scheme,
+            version: info.runner_version,
+        });
+    }
+    let canonical_file = path.join(CANONICAL);
+    let stored = fs::read_to_string(&canonical_file).map_err(io_err(&canonical_file))?;
+    if stored.trim_end() != loaded.hash.canonical {
+        return Err(ResultsError::Mismatch { path: path.to_path_buf() });
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! One process at a time per result directory: an exclusive OS lock on `<dir>/lock`, held
+//! for the whole run and released by the OS if the process dies.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use super::dir::{ResultsError, io_err};
+
+pub const LOCK: &str = "lock";
+
+/// Held while it lives.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// Takes the lock; when another process holds it, waits (after saying who holds it) or,
+    /// with `wait = false`, returns `ResultsError::Busy`.
+    pub fn acquire(dir: &Path, wait: bool) -> Result<DirLock, ResultsError> {
+        let path = dir.join(LOCK);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = holder(&mut file);
+                if !wait {
+                    return Err(ResultsError::Busy { path: dir.to_path_buf(), holder });
+                }
+                eprintln!("{} is in use by {holder}; waiting for it to finish", dir.display());
+                file.lock().map_err(io_err(&path))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(ResultsError::Io { path, source: e }),
+        }
+        let me = format!(
+            "pid {} on {} since {}",
+            std::process::id(),
+            gethostname::gethostname().to_string_lossy(),
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        );
+        file.set_len(0).map_err(io_err(&path))?;
+        file.rewind().map_err(io_err(&path))?;
+        file.write_all(me.as_bytes()).map_err(io_err(&path))?;
+        Ok(DirLock { _file: file })
+    }
+}
+
+fn holder(file: &mut File) -> String {
+    let mut s = String::new();
+    let _ = file.read_to_string(&mut s);
+    if s.trim().is_empty() { "another process".into() } else { s.trim().to_owned() }
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests of the `runner` binary: what a user types, what they see, what is
+//! written.
+
+mod bad_configs;
+mod layering;
+mod result_dirs;
+mod support;

@@ -1,0 +1,124 @@
+//! Running the binary on files in a scratch folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (experiment files, schema).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch folder that is also the working directory of every command run in it, so
+/// result directories land in `<scratch>/results`.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    pub fn runner(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
+        cmd.args(args).current_dir(self.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ECHO_RUNNER__") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(env.iter().copied());
+        finish(cmd.output().expect("runner starts"))
+    }
+
+    /// Entries of `results/` (absent folder: none).
+    pub fn result_dirs(&self) -> Vec<String> {
+        match std::fs::read_dir(self.path().join("results")) {
+            Err(_) => vec![],
+            Ok(rd) => rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect(),
+        }
+    }
+}
+
+pub fn finish(out: Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A small valid experiment (synthetic data, micro Swin + hybrid layers).
+pub const VALID: &str = r#"[experiment]
+name = "t"
+seed = 1
+
+[data]
+resize = 64
+
+[data.source]
+kind = "synthetic"
+videos = 40
+
+[data.clip]
+frames = 8
+
+[model]
+kind = "swin_hybrid"
+freeze = "none"
+
+[model.backbone]
+preset = "micro"
+
+[model.temporal]
+heads = 4
+dwconv_kernel = 3
+
+[sampler]
+kind = "weighted"
+weights = { scheme = "minority_times", factor = 3.0 }
+
+[cv]
+folds = 3
+
+[train]
+epochs = 2
+batch_size = 4
+
+[train.optimizer]
+kind = "adamw"
+lr = 1e-3
+
+[runtime]
+workers = 1
+"#;
+
+/// 1-based line of the first line containing `marker`.
+pub fn line_of(text: &str, marker: &str) -> usize {
+    text.lines().position(|l| l.contains(marker)).map(|i| i + 1).unwrap_or_else(|| panic!("no {marker:?} in text"))
+}
+
+/// The full digest printed by `runner validate --print-hash`.
+pub fn digest(run: &Run) -> String {
+    assert_eq!(run.code, 0, "validate failed: {}", run.stderr);
+    run.stdout.split_whitespace().next().expect("a digest").to_owned()
+}
