@@ -2,13 +2,14 @@
 //! codes. `runner FILE` is `runner run FILE`.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
 use echo_runner::config::{self, Loaded, Overrides};
+use echo_runner::data::fetch::{self, FetchOptions};
 use echo_runner::results;
 use echo_runner::run::{self as pipeline, RunOptions};
 
@@ -31,6 +32,19 @@ enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of experiment files.
     Schema,
+    /// Download EchoNet-Dynamic.zip from an Azure Blob URL and extract it. The SAS token is
+    /// read from the environment variable ECHONET_SAS_TOKEN, never from a flag.
+    FetchEchonet(FetchArgs),
+}
+
+#[derive(Args)]
+struct FetchArgs {
+    /// Blob URL of EchoNet-Dynamic.zip, without the SAS token.
+    #[arg(long)]
+    url: String,
+    /// Folder to download and extract into.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -72,7 +86,7 @@ struct ValidateArgs {
     print_hash: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "help"];
+const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "fetch-echonet", "help"];
 
 /// `runner FILE …` → `runner run FILE …`.
 fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -93,6 +107,30 @@ pub fn main() -> ExitCode {
         }
         Command::Validate(args) => validate(args),
         Command::Run(args) => run(args),
+        Command::FetchEchonet(args) => fetch(args),
+    }
+}
+
+fn fetch(args: FetchArgs) -> ExitCode {
+    let options = FetchOptions {
+        url: args.url,
+        out: args.out,
+        sas_token: std::env::var(fetch::SAS_TOKEN_VAR).ok().filter(|t| !t.is_empty()),
+        progress: std::io::stderr().is_terminal(),
+    };
+    match fetch::fetch_echonet(&options) {
+        Ok(folder) => {
+            println!("EchoNet-Dynamic is in {}", folder.display());
+            ExitCode::SUCCESS
+        }
+        Err(e @ fetch::FetchError::TokenInUrl { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -4,6 +4,7 @@ pub mod avi;
 mod config;
 pub mod echonet;
 pub mod error;
+pub mod fetch;
 pub mod labels;
 pub mod synth;
 
