@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use echo_runner::config::{self, Loaded, Overrides};
 use echo_runner::data::fetch::{self, FetchOptions};
+use echo_runner::data::stage;
+use echo_runner::data::synth::{self, SynthConfig};
 use echo_runner::results;
 use echo_runner::run::{self as pipeline, RunOptions};
 
@@ -32,9 +34,37 @@ enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of experiment files.
     Schema,
+    /// Check the experiment's dataset: FileList.csv against Videos/, frame counts, sizes,
+    /// labels. Prints the data report; writes nothing (a synthetic source is generated).
+    DataCheck(ConfigArgs),
+    /// Decode every video once into the experiment's HDF5 clip cache (`run` does it too).
+    Prepare(ConfigArgs),
+    /// Generate a synthetic EchoNet-Dynamic folder (FileList.csv, VolumeTracings.csv, Videos/).
+    Synth(SynthArgs),
     /// Download EchoNet-Dynamic.zip from an Azure Blob URL and extract it. The SAS token is
     /// read from the environment variable ECHONET_SAS_TOKEN, never from a flag.
     FetchEchonet(FetchArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// Experiment file (TOML).
+    file: PathBuf,
+    #[command(flatten)]
+    layering: Layering,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Folder to write (created; files of the same names are replaced).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of videos.
+    #[arg(long, default_value_t = SynthConfig::default().videos)]
+    videos: u32,
+    /// Seed of the generator: the same seed gives the same dataset.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -86,7 +116,8 @@ struct ValidateArgs {
     print_hash: bool,
 }
 
-const SUBCOMMANDS: &[&str] = &["run", "validate", "schema", "fetch-echonet", "help"];
+const SUBCOMMANDS: &[&str] =
+    &["run", "validate", "schema", "data-check", "prepare", "synth", "fetch-echonet", "help"];
 
 /// `runner FILE …` → `runner run FILE …`.
 fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -107,7 +138,69 @@ pub fn main() -> ExitCode {
         }
         Command::Validate(args) => validate(args),
         Command::Run(args) => run(args),
+        Command::DataCheck(args) => data_check(args),
+        Command::Prepare(args) => prepare(args),
+        Command::Synth(args) => synth(args),
         Command::FetchEchonet(args) => fetch(args),
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+fn data_check(args: ConfigArgs) -> ExitCode {
+    let loaded = match load(&args.file, &args.layering) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let exp = &loaded.experiment;
+    match stage::load(&exp.data, &exp.runtime.cache_dir()) {
+        Ok(dataset) => {
+            print!("{}", dataset.scan.report);
+            println!("labels: {} normal, {} abnormal", dataset.labels.normal, dataset.labels.abnormal);
+            if !dataset.labels.skipped_missing_ef.is_empty() {
+                println!("skipped for a missing EF: {}", dataset.labels.skipped_missing_ef.join(", "));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
+    }
+}
+
+fn prepare(args: ConfigArgs) -> ExitCode {
+    let loaded = match load(&args.file, &args.layering) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let exp = &loaded.experiment;
+    let cache_dir = exp.runtime.cache_dir();
+    let dataset = match stage::load(&exp.data, &cache_dir) {
+        Ok(d) => d,
+        Err(e) => return failed(e),
+    };
+    match stage::prepare(&exp.data, &dataset, &cache_dir) {
+        Ok(summary) => {
+            let what = if summary.reused { "up to date" } else { "written" };
+            println!("clip cache {what}: {} ({} videos, {} frames)", summary.path.display(), summary.videos, summary.frames);
+            for (name, why) in &summary.skipped {
+                println!("skipped {name}: {why}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
+    }
+}
+
+fn synth(args: SynthArgs) -> ExitCode {
+    let config = SynthConfig { videos: args.videos, seed: args.seed, ..SynthConfig::default() };
+    match synth::generate(&config, &args.out) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
     }
 }
 
@@ -127,15 +220,12 @@ fn fetch(args: FetchArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_INVALID)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => failed(e),
     }
 }
 
 fn load(file: &PathBuf, layering: &Layering) -> Result<Loaded, ExitCode> {
-    config::load(file, &Overrides::from_process(&layering.sets)).map_err(|diagnostics| {
+    config::load_checked(file, &Overrides::from_process(&layering.sets), &pipeline::data_checks).map_err(|diagnostics| {
         eprintln!("{diagnostics}");
         eprintln!("{}: {} error(s); nothing was written", file.display(), diagnostics.len());
         ExitCode::from(EXIT_INVALID)

@@ -4,7 +4,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::Loaded;
+use crate::atomic;
+use crate::config::{Experiment, Loaded, Violation};
+use crate::data::cache::CacheError;
+use crate::data::stage::{self, StageReport};
 use crate::results::{DirLock, ResultDir, ResultsError, RunRecord};
 use crate::train::CvMode;
 
@@ -26,6 +29,8 @@ pub enum RunError {
     Results(#[from] ResultsError),
     #[error("--fold {fold} is out of range: this experiment has {folds} fold(s), numbered from 0")]
     FoldOutOfRange { fold: u32, folds: u32 },
+    #[error(transparent)]
+    Data(#[from] CacheError),
 }
 
 impl RunError {
@@ -34,7 +39,7 @@ impl RunError {
         match self {
             RunError::FoldOutOfRange { .. } => 2,
             RunError::Results(ResultsError::Busy { .. }) => 3,
-            RunError::Results(_) => 1,
+            RunError::Results(_) | RunError::Data(_) => 1,
         }
     }
 }
@@ -44,13 +49,47 @@ impl RunError {
 pub struct Outcome {
     pub dir: PathBuf,
     pub created: bool,
+    /// Usable videos (normal, abnormal) and the clip cache they were read into.
+    pub normal: usize,
+    pub abnormal: usize,
+    pub cache: PathBuf,
 }
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = if self.created { "created" } else { "reopened" };
-        write!(f, "result directory {what}: {}", self.dir.display())
+        writeln!(f, "result directory {what}: {}", self.dir.display())?;
+        write!(
+            f,
+            "data: {} normal, {} abnormal videos; clip cache {}",
+            self.normal,
+            self.abnormal,
+            self.cache.display()
+        )
     }
+}
+
+/// Checks of an experiment against its data where the data is already on disk: the fold
+/// count must not exceed the smallest class of the cross-validation pool.
+pub fn data_checks(exp: &Experiment) -> Vec<Violation> {
+    if exp.cv.mode != CvMode::Kfold {
+        return vec![];
+    }
+    let Some([normal, abnormal]) = stage::known_pool_classes(&exp.data, &exp.runtime.cache_dir()) else {
+        return vec![];
+    };
+    let smallest = normal.min(abnormal);
+    if (exp.cv.folds as usize) <= smallest {
+        return vec![];
+    }
+    vec![Violation::value(
+        "/cv/folds",
+        format!(
+            "{} folds, but the smallest class has {smallest} videos in train+val \
+             ({normal} normal, {abnormal} abnormal); expected at most {smallest}",
+            exp.cv.folds
+        ),
+    )]
 }
 
 pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
@@ -74,7 +113,30 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
         .unwrap_or_default();
     let record = RunRecord::start(backend, options.argv.clone());
     record.append(&dir.path)?;
-    let outcome = Outcome { dir: dir.path.clone(), created: !existed };
-    record.end(0, outcome.to_string()).append(&dir.path)?;
-    Ok(outcome)
+    let result = stages(loaded, &dir, !existed);
+    let (status, said) = match &result {
+        Ok(outcome) => (0, outcome.to_string()),
+        Err(e) => (i32::from(e.exit_code()), e.to_string()),
+    };
+    record.end(status, said).append(&dir.path)?;
+    result
+}
+
+/// The stages, in order, each writing into the result directory.
+fn stages(loaded: &Loaded, dir: &ResultDir, created: bool) -> Result<Outcome, RunError> {
+    let exp = &loaded.experiment;
+    let cache_dir = exp.runtime.cache_dir();
+    let dataset = stage::load(&exp.data, &cache_dir).map_err(CacheError::from)?;
+    let cache = stage::prepare(&exp.data, &dataset, &cache_dir)?;
+    let report = StageReport { data: &dataset.scan.report, labels: &dataset.labels, cache: Some(&cache) };
+    let path = dir.file("data-report.json");
+    let text = serde_json::to_string_pretty(&report).expect("a report is JSON") + "\n";
+    atomic::write_file(&path, text.as_bytes()).map_err(|source| ResultsError::Io { path, source })?;
+    Ok(Outcome {
+        dir: dir.path.clone(),
+        created,
+        normal: dataset.labels.normal,
+        abnormal: dataset.labels.abnormal,
+        cache: cache.path,
+    })
 }

@@ -90,6 +90,10 @@ pub struct RuntimeConfig {
     pub workers: u32,
     /// Folder holding the result directories, relative to the working directory.
     pub output_root: PathBuf,
+    /// Folder for generated synthetic datasets and HDF5 clip caches (default:
+    /// `<output_root>/.cache`). Shared by every experiment that uses the same data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<PathBuf>,
     /// Progress display: `auto` (bars on a terminal, log lines otherwise), `bars`, `lines`, `off`.
     pub progress: Progress,
 }
@@ -101,8 +105,15 @@ impl Default for RuntimeConfig {
             devices: vec![0],
             workers: 0,
             output_root: PathBuf::from("results"),
+            cache_dir: None,
             progress: Progress::Auto,
         }
+    }
+}
+
+impl RuntimeConfig {
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.output_root.join(".cache"))
     }
 }
 

@@ -45,6 +45,16 @@ impl Loaded {
 }
 
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, Diagnostics> {
+    load_checked(path, overrides, &|_| Vec::new())
+}
+
+/// Like [`load`], with further checks of the resolved experiment (say, against data on disk)
+/// whose findings are located like the loader's own.
+pub fn load_checked(
+    path: &Path,
+    overrides: &Overrides,
+    checks: &dyn Fn(&Experiment) -> Vec<Violation>,
+) -> Result<Loaded, Diagnostics> {
     let schema = schema();
     let mut layers = vec![layers::defaults_layer(Experiment::section_defaults())];
     layers.extend(layers::file_chain(path)?);
@@ -92,7 +102,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Loaded, Diagnostics> {
     let mut experiment: Experiment = serde_json::from_value(json)
         .map_err(|e| Diagnostics::single(Origin::Path(path.to_path_buf()), "", e.to_string()))?;
     resolve(&mut experiment);
-    let found = check(&experiment);
+    let mut found = check(&experiment);
+    found.extend(checks(&experiment));
     if !found.is_empty() {
         return Err(located(&layers, found));
     }

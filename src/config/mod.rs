@@ -14,5 +14,5 @@ pub use diagnostic::{Diagnostic, Diagnostics, Origin};
 pub use experiment::{Backend, Experiment, ExperimentMeta, Progress, RuntimeConfig};
 pub use hash::{ConfigHash, HASH_SCHEME};
 pub use layers::ENV_PREFIX;
-pub use load::{Loaded, Overrides, load};
-pub use schema::{schema, schema_text};
+pub use load::{Loaded, Overrides, load, load_checked};
+pub use schema::{Violation, schema, schema_text};

@@ -1,7 +1,7 @@
 //! Resolution (every default and preset made explicit) and the semantic checks that a schema
 //! cannot express.
 
-use crate::data::SplitConfig;
+use crate::data::{DataSource, SplitConfig};
 use crate::model::{ModelConfig, SwinConfig};
 use crate::train::{CvMode, Precision, ScheduleConfig};
 
@@ -48,6 +48,14 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
                 "cv.mode = \"single\" selects on the validation split, expected val > 0",
             ));
         }
+    }
+    if let DataSource::Synthetic(synth) = &exp.data.source {
+        if let Err(message) = synth.validate() {
+            out.push(Violation::value("/data/source", message));
+        }
+    }
+    if let Err(message) = exp.data.labels.validate() {
+        out.push(Violation::value("/data/labels", message));
     }
     for (i, s) in exp.data.normalize.std.iter().enumerate() {
         if *s <= 0.0 {

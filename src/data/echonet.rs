@@ -3,7 +3,7 @@
 //! row, frame counts, sizes and rates that disagree with the real AVI headers) summarised in
 //! a [`DataReport`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -15,8 +15,17 @@ use walkdir::WalkDir;
 use super::avi::AviFile;
 use super::error::DataError;
 
-pub const FILE_LIST_HEADER: [&str; 9] =
-    ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"];
+pub const FILE_LIST_HEADER: [&str; 9] = [
+    "FileName",
+    "EF",
+    "ESV",
+    "EDV",
+    "FrameHeight",
+    "FrameWidth",
+    "FPS",
+    "NumberOfFrames",
+    "Split",
+];
 pub const VOLUME_TRACINGS_HEADER: [&str; 6] = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"];
 
 /// How many names of each problem kind the report keeps.
@@ -27,14 +36,16 @@ const EXAMPLES: usize = 10;
 #[serde(rename_all = "snake_case")]
 pub enum OnBadVideo {
     /// Stop with an error naming the video.
+    #[default]
     Error,
     /// Leave the video out, and count and list it in the data report.
-    #[default]
     Skip,
 }
 
 /// The dataset's own split column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Split {
     Train,
@@ -169,22 +180,40 @@ impl fmt::Display for DataReport {
         writeln!(f, "EchoNet-Dynamic folder {}", self.root.display())?;
         writeln!(f, "  FileList.csv rows: {}", self.file_list_rows)?;
         writeln!(f, "  video files:       {}", self.video_files)?;
-        let splits: Vec<String> =
-            self.usable_by_split.iter().map(|(s, n)| format!("{} {n}", s.as_str())).collect();
-        writeln!(f, "  usable videos:     {} ({})", self.usable_videos, splits.join(", "))?;
+        let splits: Vec<String> = self
+            .usable_by_split
+            .iter()
+            .map(|(s, n)| format!("{} {n}", s.as_str()))
+            .collect();
+        writeln!(
+            f,
+            "  usable videos:     {} ({})",
+            self.usable_videos,
+            splits.join(", ")
+        )?;
         writeln!(f, "  frames in usable videos: {}", self.total_frames)?;
         writeln!(
             f,
             "  VolumeTracings.csv: {}",
-            if self.has_volume_tracings { "present" } else { "absent" }
+            if self.has_volume_tracings {
+                "present"
+            } else {
+                "absent"
+            }
         )?;
         let kinds = [
             ("missing video (skipped)", &self.missing_video),
             ("unreadable video (skipped)", &self.unreadable_video),
             ("missing or NaN EF", &self.missing_ef),
             ("duplicate FileList row", &self.duplicate_row),
-            ("video without a FileList row (ignored)", &self.unlisted_video),
-            ("NumberOfFrames differs from the file", &self.frame_count_mismatch),
+            (
+                "video without a FileList row (ignored)",
+                &self.unlisted_video,
+            ),
+            (
+                "NumberOfFrames differs from the file",
+                &self.frame_count_mismatch,
+            ),
             ("frame size differs from the file", &self.size_mismatch),
             ("FPS differs from the file", &self.fps_mismatch),
             ("video without tracings", &self.without_tracings),
@@ -193,7 +222,11 @@ impl fmt::Display for DataReport {
         for (what, p) in kinds {
             if p.count > 0 {
                 clean = false;
-                let more = if p.count > p.examples.len() { ", …" } else { "" };
+                let more = if p.count > p.examples.len() {
+                    ", …"
+                } else {
+                    ""
+                };
                 writeln!(f, "  {what}: {} ({}{more})", p.count, p.examples.join(", "))?;
             }
         }
@@ -210,10 +243,17 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     let file_list = root.join("FileList.csv");
     let rows = read_file_list(&file_list)?;
     let tracings_path = root.join("VolumeTracings.csv");
-    let tracings = if tracings_path.is_file() { Some(read_volume_tracings(&tracings_path)?) } else { None };
+    let tracings = if tracings_path.is_file() {
+        Some(read_volume_tracings(&tracings_path)?)
+    } else {
+        None
+    };
     let videos_dir = root.join("Videos");
     if !videos_dir.is_dir() {
-        return Err(DataError::Dataset { path: videos_dir, detail: "no Videos folder".into() });
+        return Err(DataError::Dataset {
+            path: videos_dir,
+            detail: "no Videos folder".into(),
+        });
     }
 
     let mut report = DataReport {
@@ -226,24 +266,33 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     let mut files: HashMap<String, PathBuf> = HashMap::new();
     for entry in WalkDir::new(&videos_dir).sort_by_file_name() {
         let entry = entry.map_err(|e| {
-            let path = e.path().map_or_else(|| videos_dir.clone(), Path::to_path_buf);
+            let path = e
+                .path()
+                .map_or_else(|| videos_dir.clone(), Path::to_path_buf);
             DataError::io(path, e.into())
         })?;
         let path = entry.path();
-        let is_avi = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi"));
-        if entry.file_type().is_file() && is_avi {
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                report.video_files += 1;
-                files.entry(stem.to_owned()).or_insert_with(|| path.to_path_buf());
-            }
+        let is_avi = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("avi"));
+        if entry.file_type().is_file()
+            && is_avi
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            report.video_files += 1;
+            files
+                .entry(stem.to_owned())
+                .or_insert_with(|| path.to_path_buf());
         }
     }
 
-    let mut seen: HashMap<&str, ()> = HashMap::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut listed = Vec::with_capacity(rows.len());
     for row in &rows {
-        if seen.insert(&row.file_name, ()).is_some() {
-            report.duplicate_row.add(format!("{} (line {})", row.file_name, row.line));
+        if !seen.insert(&row.file_name) {
+            report
+                .duplicate_row
+                .add(format!("{} (line {})", row.file_name, row.line));
             continue;
         }
         if row.ef.is_none() {
@@ -251,7 +300,10 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         }
         listed.push(row);
     }
-    let mut unlisted: Vec<&String> = files.keys().filter(|k| !seen.contains_key(k.as_str())).collect();
+    let mut unlisted: Vec<&String> = files
+        .keys()
+        .filter(|k| !seen.contains(k.as_str()))
+        .collect();
     unlisted.sort();
     for name in unlisted {
         report.unlisted_video.add(format!("{name}.avi"));
@@ -262,12 +314,16 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         .map(|row| {
             let Some(path) = files.get(&row.file_name) else {
                 let path = videos_dir.join(format!("{}.avi", row.file_name));
-                let detail = format!("listed in FileList.csv line {} but the file does not exist", row.line);
+                let detail = format!(
+                    "listed in FileList.csv line {} but the file does not exist",
+                    row.line
+                );
                 return Err((BadVideo::Missing, DataError::Dataset { path, detail }));
             };
             let avi = AviFile::open(path).map_err(|e| (BadVideo::Unreadable, e))?;
             if options.decode_all_frames {
-                avi.read_all_frames().map_err(|e| (BadVideo::Unreadable, e))?;
+                avi.read_all_frames()
+                    .map_err(|e| (BadVideo::Unreadable, e))?;
             }
             Ok(VideoRecord {
                 row: (*row).clone(),
@@ -291,7 +347,10 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
                     BadVideo::Unreadable => &mut report.unreadable_video,
                 };
                 problem.add(row.file_name.clone());
-                report.skipped.push(Skipped { file_name: row.file_name.clone(), reason: error.to_string() });
+                report.skipped.push(Skipped {
+                    file_name: row.file_name.clone(),
+                    reason: error.to_string(),
+                });
             }
         }
     }
@@ -299,9 +358,10 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     for v in &videos {
         let name = &v.row.file_name;
         if v.frames != v.row.number_of_frames as usize {
-            report
-                .frame_count_mismatch
-                .add(format!("{name} (row {}, file {})", v.row.number_of_frames, v.frames));
+            report.frame_count_mismatch.add(format!(
+                "{name} (row {}, file {})",
+                v.row.number_of_frames, v.frames
+            ));
         }
         if (v.width, v.height) != (v.row.frame_width, v.row.frame_height) {
             report.size_mismatch.add(format!(
@@ -310,18 +370,25 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
             ));
         }
         if (v.fps - f64::from(v.row.fps)).abs() > 0.5 {
-            report.fps_mismatch.add(format!("{name} (row {}, file {:.2})", v.row.fps, v.fps));
+            report
+                .fps_mismatch
+                .add(format!("{name} (row {}, file {:.2})", v.row.fps, v.fps));
         }
-        if let Some(t) = &tracings {
-            if !t.contains_key(name) {
-                report.without_tracings.add(name.clone());
-            }
+        if let Some(t) = &tracings
+            && !t.contains_key(name)
+        {
+            report.without_tracings.add(name.clone());
         }
         *report.usable_by_split.entry(v.row.split).or_default() += 1;
         report.total_frames += v.frames;
     }
     report.usable_videos = videos.len();
-    Ok(EchoNetDataset { root: root.to_path_buf(), videos, tracings, report })
+    Ok(EchoNetDataset {
+        root: root.to_path_buf(),
+        videos,
+        tracings,
+        report,
+    })
 }
 
 enum BadVideo {
@@ -337,7 +404,9 @@ fn open_csv(path: &Path, header: &[&str]) -> Result<csv::Reader<std::fs::File>, 
         .from_path(path)
         .map_err(|e| csv_error(path, e))?;
     let mut first = csv::StringRecord::new();
-    let found = reader.read_record(&mut first).map_err(|e| csv_error(path, e))?;
+    let found = reader
+        .read_record(&mut first)
+        .map_err(|e| csv_error(path, e))?;
     let got: Vec<&str> = first.iter().map(str::trim).collect();
     if !found || got != header {
         return Err(DataError::Csv {
@@ -354,7 +423,12 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
     let line = e.position().map_or(0, csv::Position::line);
     match e.into_kind() {
         csv::ErrorKind::Io(io) => DataError::io(path, io),
-        kind => DataError::Csv { path: path.to_path_buf(), line, column: "-".into(), detail: format!("{kind:?}") },
+        kind => DataError::Csv {
+            path: path.to_path_buf(),
+            line,
+            column: "-".into(),
+            detail: format!("{kind:?}"),
+        },
     }
 }
 
@@ -382,7 +456,8 @@ impl Fields<'_> {
 
     fn parse<T: std::str::FromStr>(&self, column: usize, what: &str) -> Result<T, DataError> {
         let text = self.text(column);
-        text.parse().map_err(|_| self.error(column, format!("`{text}` is not {what}")))
+        text.parse()
+            .map_err(|_| self.error(column, format!("`{text}` is not {what}")))
     }
 
     /// A finite float, or `None` for an empty or NaN field.
@@ -402,13 +477,16 @@ impl Fields<'_> {
     }
 
     fn f64(&self, column: usize) -> Result<f64, DataError> {
-        self.optional_f64(column)?.ok_or_else(|| self.error(column, "missing number".into()))
+        self.optional_f64(column)?
+            .ok_or_else(|| self.error(column, "missing number".into()))
     }
 
     fn file_name(&self, column: usize) -> Result<String, DataError> {
         let text = self.text(column);
         let name = match text.len().checked_sub(4) {
-            Some(cut) if text.is_char_boundary(cut) && text[cut..].eq_ignore_ascii_case(".avi") => &text[..cut],
+            Some(cut) if text.is_char_boundary(cut) && text[cut..].eq_ignore_ascii_case(".avi") => {
+                &text[..cut]
+            }
             _ => text,
         };
         if name.is_empty() || name.contains(['/', '\\']) {
@@ -426,12 +504,20 @@ fn for_each_record(
 ) -> Result<(), DataError> {
     let mut reader = open_csv(path, header)?;
     let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
         let line = record.position().map_or(0, csv::Position::line);
         if record.len() == 1 && record.get(0).is_some_and(|s| s.trim().is_empty()) {
             continue;
         }
-        let fields = Fields { path, line, record: &record, header };
+        let fields = Fields {
+            path,
+            line,
+            record: &record,
+            header,
+        };
         if record.len() != header.len() {
             return Err(fields.error(
                 record.len().min(header.len()),
@@ -485,4 +571,275 @@ pub fn read_volume_tracings(path: &Path) -> Result<BTreeMap<String, Vec<TracingR
         Ok(())
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::data::labels::{LabelRule, label_videos};
+    use crate::data::synth::{SynthConfig, generate};
+
+    fn dataset(videos: u32) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = SynthConfig {
+            videos,
+            seed: 8,
+            frame_size: 32,
+            min_frames: 16,
+            max_frames: 24,
+            ..SynthConfig::default()
+        };
+        generate(&cfg, dir.path()).expect("generate");
+        dir
+    }
+
+    fn write(path: &Path, text: &str) {
+        fs::write(path, text).expect("write");
+    }
+
+    const HEADER: &str = "FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,NumberOfFrames,Split\n";
+
+    #[test]
+    fn file_list_parses_typed_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("FileList.csv");
+        write(
+            &path,
+            &format!(
+                "{HEADER}0X100009310A3BD7FC,78.49840597,14.88136797,69.21053366,112,112,50,174,VAL\n\
+                 0X1002E8FBACD08477.avi,,,,112,112,50,215,train\n\
+                 0X1005D03EED19C65B,NaN,1,2,768,1024,18,28,TEST\n"
+            ),
+        );
+        let rows = read_file_list(&path).expect("parse");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].file_name, "0X100009310A3BD7FC");
+        assert_eq!(rows[0].ef, Some(78.49840597));
+        assert_eq!(
+            (
+                rows[0].fps,
+                rows[0].number_of_frames,
+                rows[0].split,
+                rows[0].line
+            ),
+            (50, 174, Split::Val, 2)
+        );
+        assert_eq!(
+            (rows[1].file_name.as_str(), rows[1].ef, rows[1].split),
+            ("0X1002E8FBACD08477", None, Split::Train)
+        );
+        assert_eq!(
+            (rows[2].ef, rows[2].frame_width, rows[2].frame_height),
+            (None, 1024, 768)
+        );
+    }
+
+    #[test]
+    fn csv_errors_name_file_line_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("FileList.csv");
+        let cases = [
+            (
+                "FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,Frames,Split\n",
+                "line 1, column header",
+            ),
+            (
+                &format!(
+                    "{HEADER}0XAA,50,1,2,112,112,50,100,TRAIN\n0XAB,50,1,2,112,112,fifty,100,TRAIN\n"
+                ),
+                "line 3, column FPS",
+            ),
+            (
+                &format!(
+                    "{HEADER}0XAA,50,1,2,112,112,50,100,TRAIN\n0XAB,50,1,2,112,112,50,100,HOLDOUT\n"
+                ),
+                "line 3, column Split",
+            ),
+            (
+                &format!("{HEADER}0XAA,inf,1,2,112,112,50,100,TRAIN\n"),
+                "line 2, column EF",
+            ),
+            (
+                &format!("{HEADER}0XAA,50,1,2,112,-1,50,100,TRAIN\n"),
+                "line 2, column FrameWidth",
+            ),
+            (&format!("{HEADER}0XAA,50,1,2,112,112,50\n"), "line 2"),
+        ];
+        for (text, want) in cases {
+            write(&path, text);
+            let e = read_file_list(&path).expect_err(want).to_string();
+            assert!(
+                e.contains(want) && e.contains("FileList.csv"),
+                "{e} (want {want})"
+            );
+        }
+        let tracings = dir.path().join("VolumeTracings.csv");
+        write(
+            &tracings,
+            "FileName,X1,Y1,X2,Y2,Frame\n0XAA.avi,1,2,3,4,46\n0XAA.avi,1,x,3,4,46\n",
+        );
+        let e = read_volume_tracings(&tracings)
+            .expect_err("bad Y1")
+            .to_string();
+        assert!(
+            e.contains("line 3, column Y1") && e.contains("VolumeTracings.csv"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cross_check_reports_and_skips_bad_videos() {
+        let dir = dataset(6);
+        let root = dir.path();
+        let rows = read_file_list(&root.join("FileList.csv")).expect("rows");
+        let video = |i: usize| {
+            root.join("Videos")
+                .join(format!("{}.avi", rows[i].file_name))
+        };
+        fs::remove_file(video(0)).expect("remove");
+        fs::write(video(1), b"RIFF garbage").expect("corrupt");
+        fs::copy(video(2), root.join("Videos/0XDEADBEEFDEADBEEF.avi")).expect("copy");
+        let mut text = fs::read_to_string(root.join("FileList.csv")).expect("read");
+        let wrong = format!(",{},{}", rows[3].number_of_frames, rows[3].split.as_str());
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&rows[3].file_name))
+            .expect("row")
+            .to_owned();
+        text = text.replace(
+            &line,
+            &line.replace(&wrong, &format!(",999,{}", rows[3].split.as_str())),
+        );
+        let dup = text.lines().nth(5).expect("row 5").to_owned();
+        text.push_str(&format!("{dup}\n"));
+        fs::write(root.join("FileList.csv"), text).expect("write");
+
+        let skip = ScanOptions { on_bad_video: OnBadVideo::Skip, ..ScanOptions::default() };
+        let data = scan_echonet(root, skip).expect("skip policy");
+        let r = &data.report;
+        assert_eq!(
+            (r.file_list_rows, r.video_files, r.usable_videos),
+            (7, 6, 4),
+            "{r}"
+        );
+        assert_eq!(r.missing_video.examples, vec![rows[0].file_name.clone()]);
+        assert_eq!(r.unreadable_video.examples, vec![rows[1].file_name.clone()]);
+        assert_eq!(
+            r.unlisted_video.examples,
+            vec!["0XDEADBEEFDEADBEEF.avi".to_owned()]
+        );
+        assert_eq!(r.frame_count_mismatch.count, 1);
+        assert_eq!(r.duplicate_row.count, 1);
+        assert_eq!(r.skipped.len(), 2);
+        assert!(
+            r.skipped[1].reason.contains(&rows[1].file_name),
+            "{:?}",
+            r.skipped
+        );
+        let shown = r.to_string();
+        assert!(
+            shown.contains("missing video (skipped): 1") && shown.contains("0XDEADBEEFDEADBEEF"),
+            "{shown}"
+        );
+        let json = serde_json::to_value(r).expect("json");
+        assert_eq!(json["unreadable_video"]["count"], 1);
+        assert_eq!(
+            data.videos
+                .iter()
+                .find(|v| v.row.file_name == rows[3].file_name)
+                .map(|v| v.frames),
+            Some(rows[3].number_of_frames as usize)
+        );
+
+        let strict = ScanOptions {
+            on_bad_video: OnBadVideo::Error,
+            decode_all_frames: false,
+        };
+        let e = scan_echonet(root, strict)
+            .expect_err("error policy")
+            .to_string();
+        assert!(
+            e.contains(&rows[0].file_name) && e.contains("does not exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn decode_check_catches_corrupt_frames() {
+        let dir = dataset(3);
+        let root = dir.path();
+        let rows = read_file_list(&root.join("FileList.csv")).expect("rows");
+        let path = root
+            .join("Videos")
+            .join(format!("{}.avi", rows[2].file_name));
+        let mut bytes = fs::read(&path).expect("read");
+        // The first `00dc` is frame 0's chunk (the index entries come after the frames).
+        let first = bytes
+            .windows(4)
+            .position(|w| w == b"00dc")
+            .expect("frame chunk")
+            + 8;
+        bytes[first..first + 64].fill(0x33);
+        fs::write(&path, bytes).expect("write");
+        let headers_only = scan_echonet(root, ScanOptions::default()).expect("scan");
+        assert_eq!(headers_only.report.usable_videos, 3);
+        let deep = scan_echonet(
+            root,
+            ScanOptions {
+                decode_all_frames: true,
+                on_bad_video: OnBadVideo::Skip,
+            },
+        )
+        .expect("scan");
+        assert_eq!(deep.report.usable_videos, 2);
+        assert!(
+            deep.report.skipped[0].reason.contains("frame"),
+            "{:?}",
+            deep.report.skipped
+        );
+    }
+
+    #[test]
+    fn missing_ef_is_an_error_or_a_counted_skip() {
+        let dir = dataset(4);
+        let root = dir.path();
+        let path = root.join("FileList.csv");
+        let text = fs::read_to_string(&path).expect("read");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let mut fields: Vec<String> = lines[2].split(',').map(str::to_owned).collect();
+        fields[1] = "nan".into();
+        let name = fields[0].clone();
+        lines[2] = fields.join(",");
+        fs::write(&path, lines.join("\n") + "\n").expect("write");
+
+        let data = scan_echonet(root, ScanOptions::default()).expect("scan");
+        assert_eq!(data.report.missing_ef.examples, vec![name.clone()]);
+        let (labelled, report) =
+            label_videos(data.videos.clone(), &LabelRule::default(), OnBadVideo::Skip)
+                .expect("skip");
+        assert_eq!(
+            (labelled.len(), report.skipped_missing_ef.clone()),
+            (3, vec![name.clone()])
+        );
+        assert_eq!(report.normal + report.abnormal, 3);
+        let e = label_videos(data.videos, &LabelRule::default(), OnBadVideo::Error)
+            .expect_err("error")
+            .to_string();
+        assert!(e.contains(&name) && e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn on_bad_video_serde() {
+        assert_eq!(
+            serde_json::to_string(&OnBadVideo::Skip).expect("json"),
+            "\"skip\""
+        );
+        assert_eq!(
+            serde_json::from_str::<OnBadVideo>("\"error\"").expect("json"),
+            OnBadVideo::Error
+        );
+        assert!(serde_json::from_str::<OnBadVideo>("\"Skip\"").is_err());
+    }
 }

@@ -48,7 +48,7 @@ const CASES: &[Case] = &[
     edit("unknown section", &[("[runtime]", "[extras]\nx = 1\n\n[runtime]")], At::Line("[extras]"), "/extras", "unknown key `extras`"),
     edit("unknown in experiment", &[("seed = 1", "seed = 1\nauthor = \"me\"")], At::Line("author"), "/experiment/author", "unknown key `author`"),
     edit("unknown in data", &[("resize = 64", "resize = 64\nfps = 50")], At::Line("fps = 50"), "/data/fps", "unknown key `fps`"),
-    edit("unknown in synthetic source", &[("videos = 40", "videos = 40\nroot = \"x\"")], At::Line("root = "), "/data/source/root", "unknown key `root`"),
+    edit("unknown in synthetic source", &[("videos = 12", "videos = 12\nroot = \"x\"")], At::Line("root = "), "/data/source/root", "unknown key `root`"),
     edit("unknown in clip", &[("frames = 8", "frames = 8\nstride = 2")], At::Line("stride"), "/data/clip/stride", "unknown key `stride`"),
     edit("key of another model kind", &[("freeze = \"none\"", "freeze = \"none\"\nlstm = { hidden = 3 }")], At::Line("lstm ="), "/model/lstm", "unknown key `lstm`"),
     edit("unknown in backbone", &[("preset = \"micro\"", "preset = \"micro\"\ndepth = 18")], At::Line("depth = 18"), "/model/backbone/depth", "unknown key `depth`"),
@@ -185,7 +185,7 @@ fn every_malformed_config_is_refused_with_a_located_message() {
                 .then_some("no column"),
             (!first.contains(&pointer)).then_some("wrong key path"),
             (!first.contains(case.message)).then_some("wrong message"),
-            (!scratch.result_dirs().is_empty()).then_some("a result directory was written"),
+            scratch.path().join("results").exists().then_some("something was written"),
         ]
         .into_iter()
         .flatten()

@@ -2,6 +2,7 @@
 //! written.
 
 mod bad_configs;
+mod data_stage;
 mod fetch;
 mod layering;
 mod result_dirs;

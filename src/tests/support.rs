@@ -50,11 +50,14 @@ impl Scratch {
         finish(cmd.output().expect("runner starts"))
     }
 
-    /// Entries of `results/` (absent folder: none).
+    /// Result directories in `results/` (not the `.cache` folder; absent folder: none).
     pub fn result_dirs(&self) -> Vec<String> {
         match std::fs::read_dir(self.path().join("results")) {
             Err(_) => vec![],
-            Ok(rd) => rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect(),
+            Ok(rd) => rd
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|name| !name.starts_with('.'))
+                .collect(),
         }
     }
 }
@@ -77,7 +80,10 @@ resize = 64
 
 [data.source]
 kind = "synthetic"
-videos = 40
+videos = 12
+frame_size = 32
+min_frames = 16
+max_frames = 40
 
 [data.clip]
 frames = 8

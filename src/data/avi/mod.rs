@@ -8,7 +8,7 @@ mod resize;
 mod writer;
 
 pub use reader::AviFile;
-pub use writer::{write_mjpeg_avi, AviWriteOptions};
+pub use writer::{AviWriteOptions, write_mjpeg_avi};
 
 /// One decoded frame: 8-bit grey (the luma of the JPEG), row-major, `width × height` bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,31 +20,53 @@ pub struct AviWriteOptions {
 
 impl Default for AviWriteOptions {
     fn default() -> Self {
-        Self { fps: 50, quality: 95 }
+        Self {
+            fps: 50,
+            quality: 95,
+        }
     }
 }
 
 /// Write `frames` (all the same size) to `path` as an MJPEG AVI, atomically (temporary file,
 /// fsync, rename), so a reader never sees a half-written video.
-pub fn write_mjpeg_avi(path: &Path, frames: &[GreyFrame], options: &AviWriteOptions) -> Result<(), DataError> {
-    let bytes = encode_mjpeg_avi(frames, options)
-        .map_err(|detail| DataError::Encode { path: path.to_path_buf(), detail })?;
+pub fn write_mjpeg_avi(
+    path: &Path,
+    frames: &[GreyFrame],
+    options: &AviWriteOptions,
+) -> Result<(), DataError> {
+    let bytes = encode_mjpeg_avi(frames, options).map_err(|detail| DataError::Encode {
+        path: path.to_path_buf(),
+        detail,
+    })?;
     crate::atomic::write_file(path, &bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// The bytes of an MJPEG AVI holding `frames`.
-pub(crate) fn encode_mjpeg_avi(frames: &[GreyFrame], options: &AviWriteOptions) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_mjpeg_avi(
+    frames: &[GreyFrame],
+    options: &AviWriteOptions,
+) -> Result<Vec<u8>, String> {
     let first = frames.first().ok_or("no frames to write")?;
     let (width, height) = (first.width(), first.height());
-    if frames.iter().any(|f| (f.width(), f.height()) != (width, height)) {
+    if frames
+        .iter()
+        .any(|f| (f.width(), f.height()) != (width, height))
+    {
         return Err("frames differ in size".into());
     }
     let (w16, h16) = match (u16::try_from(width), u16::try_from(height)) {
         (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
-        _ => return Err(format!("frame size {width}×{height} cannot be stored in a JPEG")),
+        _ => {
+            return Err(format!(
+                "frame size {width}×{height} cannot be stored in a JPEG"
+            ));
+        }
     };
     if options.fps == 0 || !(1..=100).contains(&options.quality) {
-        return Err(format!("fps {} / quality {} out of range", options.fps, options.quality));
+        return Err(format!(
+            "fps {} / quality {} out of range",
+            options.fps, options.quality
+        ));
     }
     let mut jpegs = Vec::with_capacity(frames.len());
     let mut rgb = Vec::with_capacity(first.pixels().len() * 3);
@@ -54,36 +76,50 @@ pub(crate) fn encode_mjpeg_avi(frames: &[GreyFrame], options: &AviWriteOptions) 
         let mut jpeg = Vec::new();
         let mut encoder = Encoder::new(&mut jpeg, options.quality);
         encoder.set_sampling_factor(SamplingFactor::F_2_2);
-        encoder.encode(&rgb, w16, h16, ColorType::Rgb).map_err(|e| format!("JPEG encoding failed: {e}"))?;
+        encoder
+            .encode(&rgb, w16, h16, ColorType::Rgb)
+            .map_err(|e| format!("JPEG encoding failed: {e}"))?;
         jpegs.push(jpeg);
     }
     assemble_avi(&jpegs, width, height, options.fps)
 }
 
 /// An AVI around already-encoded JPEG frames (`width × height`, `fps` > 0).
-pub(crate) fn assemble_avi(jpegs: &[Vec<u8>], width: u32, height: u32, fps: u32) -> Result<Vec<u8>, String> {
+pub(crate) fn assemble_avi(
+    jpegs: &[Vec<u8>],
+    width: u32,
+    height: u32,
+    fps: u32,
+) -> Result<Vec<u8>, String> {
     let (w16, h16) = match (u16::try_from(width), u16::try_from(height)) {
         (Ok(w), Ok(h)) => (w, h),
-        _ => return Err(format!("frame size {width}×{height} too large for the stream header")),
+        _ => {
+            return Err(format!(
+                "frame size {width}×{height} too large for the stream header"
+            ));
+        }
     };
     if fps == 0 {
         return Err("fps must be positive".into());
     }
     let n = u32::try_from(jpegs.len()).map_err(|_| "too many frames")?;
     let max_frame = jpegs.iter().map(Vec::len).max().unwrap_or(0) as u32;
-    let movi_size: u64 = 4 + jpegs.iter().map(|j| 8 + padded(j.len()) as u64).sum::<u64>();
+    let movi_size: u64 = 4 + jpegs
+        .iter()
+        .map(|j| 8 + padded(j.len()) as u64)
+        .sum::<u64>();
     let movi_size = u32::try_from(movi_size).map_err(|_| "video too large for a RIFF AVI")?;
 
     let mut avih = Vec::with_capacity(56);
     for v in [
-        (1_000_000 + fps / 2) / fps, // dwMicroSecPerFrame
-        max_frame.saturating_mul(fps),       // dwMaxBytesPerSec
-        0,                                           // dwPaddingGranularity
-        0x10,                                        // dwFlags: AVIF_HASINDEX
-        n,                                           // dwTotalFrames
-        0,                                           // dwInitialFrames
-        1,                                           // dwStreams
-        max_frame + 8,                               // dwSuggestedBufferSize
+        (1_000_000 + fps / 2) / fps,   // dwMicroSecPerFrame
+        max_frame.saturating_mul(fps), // dwMaxBytesPerSec
+        0,                             // dwPaddingGranularity
+        0x10,                          // dwFlags: AVIF_HASINDEX
+        n,                             // dwTotalFrames
+        0,                             // dwInitialFrames
+        1,                             // dwStreams
+        max_frame + 8,                 // dwSuggestedBufferSize
         width,
         height,
         0,

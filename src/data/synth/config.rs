@@ -20,8 +20,8 @@ pub struct SynthConfig {
     #[serde(default = "default_min_frames")]
     #[schemars(range(min = 16, max = 2000))]
     pub min_frames: u32,
-    /// Most frames per video (EchoNet-Dynamic: 1,002; lengths follow its distribution,
-    /// median 171, clipped to `min_frames`–`max_frames`).
+    /// Most frames per video (EchoNet-Dynamic: 1,002). Lengths follow EchoNet's distribution
+    /// (median 171); a length outside `min_frames`–`max_frames` is redrawn evenly between them.
     #[serde(default = "default_max_frames")]
     #[schemars(range(min = 16, max = 2000))]
     pub max_frames: u32,
@@ -90,10 +90,16 @@ impl SynthConfig {
             ));
         }
         if !(0.0..=1.0).contains(&self.anomaly_share) {
-            return Err(format!("anomaly_share {} is outside 0–1", self.anomaly_share));
+            return Err(format!(
+                "anomaly_share {} is outside 0–1",
+                self.anomaly_share
+            ));
         }
         if !(50..=100).contains(&self.jpeg_quality) {
-            return Err(format!("jpeg_quality {} is outside 50–100", self.jpeg_quality));
+            return Err(format!(
+                "jpeg_quality {} is outside 50–100",
+                self.jpeg_quality
+            ));
         }
         Ok(())
     }

@@ -19,7 +19,11 @@ pub(crate) const EF_MAX: f64 = 97.0;
 pub(crate) fn sample_ef<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     loop {
         let z: f64 = rng.sample(StandardNormal);
-        let ef = if rng.random::<f64>() < LOW_WEIGHT { LOW_MEAN + LOW_SD * z } else { MAIN_MEAN + MAIN_SD * z };
+        let ef = if rng.random::<f64>() < LOW_WEIGHT {
+            LOW_MEAN + LOW_SD * z
+        } else {
+            MAIN_MEAN + MAIN_SD * z
+        };
         if (EF_MIN..=EF_MAX).contains(&ef) {
             return ef;
         }
@@ -45,7 +49,11 @@ mod tests {
         let median = efs[efs.len() / 2];
         assert!((below - 0.224).abs() < 0.015, "below 50: {below}");
         assert!((above - 0.032).abs() < 0.008, "above 70: {above}");
-        assert!((below + above - 0.256).abs() < 0.015, "abnormal: {}", below + above);
+        assert!(
+            (below + above - 0.256).abs() < 0.015,
+            "abnormal: {}",
+            below + above
+        );
         assert!((mean - 55.7).abs() < 0.8, "mean {mean}");
         assert!((sd - 12.4).abs() < 0.8, "sd {sd}");
         assert!((median - 59.2).abs() < 0.8, "median {median}");

@@ -118,7 +118,10 @@ fn mix64(mut z: u64) -> u64 {
 }
 
 pub(crate) fn file_name(seed: u64, index: u32) -> String {
-    format!("0X{:016X}", mix64(u64::from(index).wrapping_add(mix64(seed ^ 0x5EED))))
+    format!(
+        "0X{:016X}",
+        mix64(u64::from(index).wrapping_add(mix64(seed ^ 0x5EED)))
+    )
 }
 
 fn uniform<R: Rng + ?Sized>(rng: &mut R, lo: f64, hi: f64) -> f64 {
@@ -150,13 +153,24 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
     let fps = if rng.random::<f64>() < 0.79 {
         50
     } else {
-        (18f64.ln() + (138f64.ln() - 18f64.ln()) * rng.random::<f64>()).exp().round() as u32
+        (18f64.ln() + (138f64.ln() - 18f64.ln()) * rng.random::<f64>())
+            .exp()
+            .round() as u32
     };
-    // EchoNet lengths: median 171, quartiles 144 / 201.
-    let frames = ((171f64.ln() + 0.247 * normal(&mut rng)).exp().round() as u32).clamp(cfg.min_frames, cfg.max_frames);
+    // EchoNet lengths (median 171, quartiles 144 / 201); bounds that leave that range (short
+    // demo videos) get lengths spread evenly between them instead of all at one bound.
+    let echonet_length = (171f64.ln() + 0.247 * normal(&mut rng)).exp().round() as u32;
+    let even_length = rng.random_range(cfg.min_frames..=cfg.max_frames);
+    let frames = if (cfg.min_frames..=cfg.max_frames).contains(&echonet_length) {
+        echonet_length
+    } else {
+        even_length
+    };
     let heart_rate = uniform(&mut rng, 55.0, 105.0);
     // At least one whole cycle in every video, and at least 8 frames per cycle.
-    let period = (f64::from(fps) * 60.0 / heart_rate).min(0.9 * f64::from(frames)).max(8.0);
+    let period = (f64::from(fps) * 60.0 / heart_rate)
+        .min(0.9 * f64::from(frames))
+        .max(8.0);
     let phase0 = rng.random::<f64>();
     let systole = uniform(&mut rng, 0.30, 0.40);
 
@@ -175,7 +189,10 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
         speckle: uniform(&mut rng, 0.30, 0.55),
         speckle_persistence: uniform(&mut rng, 0.50, 0.85),
         floor_noise: uniform(&mut rng, 0.005, 0.03),
-        sector_apex: (0.5 + uniform(&mut rng, -0.02, 0.02), uniform(&mut rng, 0.0, 0.04)),
+        sector_apex: (
+            0.5 + uniform(&mut rng, -0.02, 0.02),
+            uniform(&mut rng, 0.0, 0.04),
+        ),
         sector_radius: uniform(&mut rng, 0.90, 0.98),
         sector_half_angle: uniform(&mut rng, 0.63, 0.78),
     };
@@ -204,7 +221,10 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
     let rv_aspect = uniform(&mut rng, 1.8, 2.6);
     let rv_ratio = uniform(&mut rng, 0.55, 0.80);
     let rv_angle = -uniform(&mut rng, 0.25, 0.45);
-    let rv_apex = (lv_apex.0 - uniform(&mut rng, 0.06, 0.10), lv_apex.1 + uniform(&mut rng, 0.03, 0.07));
+    let rv_apex = (
+        lv_apex.0 - uniform(&mut rng, 0.06, 0.10),
+        lv_apex.1 + uniform(&mut rng, 0.03, 0.07),
+    );
     let rv_ed = 2.0 * rv_area / (1.0 + rv_ratio);
     let rv_a = (rv_ed * rv_aspect / std::f64::consts::PI).sqrt();
     let rv = Ventricle {
@@ -238,7 +258,12 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
         _ => std::f64::consts::PI,
     } + uniform(&mut rng, -0.4, 0.4);
     let strength = uniform(&mut rng, 0.15, 0.30);
-    let anomaly = (abnormal && anomaly_u < cfg.anomaly_share).then_some(Anomaly { start, len, angle, strength });
+    let anomaly = (abnormal && anomaly_u < cfg.anomaly_share).then_some(Anomaly {
+        start,
+        len,
+        angle,
+        strength,
+    });
 
     VideoParams {
         file_name: file_name(cfg.seed, index),
@@ -301,10 +326,17 @@ impl VideoParams {
     /// Outward scale of the LV wall at frame `t` and ellipse-normalised position (u, v):
     /// above 1 only inside an anomaly's frames and angular segment (±0.5 rad).
     fn lv_bulge(&self, t: u32, u: f64, v: f64) -> f64 {
-        match self.anomaly.filter(|a| (a.start..a.start + a.len).contains(&t)) {
+        match self
+            .anomaly
+            .filter(|a| (a.start..a.start + a.len).contains(&t))
+        {
             Some(a) => {
                 let x = angle_diff(v.atan2(u), a.angle) / 0.5;
-                1.0 + if x.abs() < 1.0 { a.strength * 0.5 * (1.0 + (std::f64::consts::PI * x).cos()) } else { 0.0 }
+                1.0 + if x.abs() < 1.0 {
+                    a.strength * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())
+                } else {
+                    0.0
+                }
             }
             None => 1.0,
         }
@@ -321,7 +353,8 @@ impl VideoParams {
         for y in 0..n {
             for x in 0..n {
                 let q = (unit(x), unit(y));
-                if classify(q, &lv, self.lv.axis, w, |u, v| self.lv_bulge(t, u, v)) == Tissue::Blood {
+                if classify(q, &lv, self.lv.axis, w, |u, v| self.lv_bulge(t, u, v)) == Tissue::Blood
+                {
                     count += 1;
                 }
             }
@@ -333,8 +366,14 @@ impl VideoParams {
     pub(crate) fn ed_es_frames(&self) -> (u32, u32) {
         let last = (self.period.ceil() as u32).min(self.frames - 1);
         let c: Vec<(u32, f64)> = (0..=last).map(|t| (t, self.contraction_at(t))).collect();
-        let ed = c.iter().min_by(|x, y| x.1.total_cmp(&y.1)).map_or(0, |x| x.0);
-        let es = c.iter().max_by(|x, y| x.1.total_cmp(&y.1)).map_or(0, |x| x.0);
+        let ed = c
+            .iter()
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+            .map_or(0, |x| x.0);
+        let es = c
+            .iter()
+            .max_by(|x, y| x.1.total_cmp(&y.1))
+            .map_or(0, |x| x.0);
         (ed, es)
     }
 
@@ -372,7 +411,13 @@ enum Tissue {
 
 /// Where `p` falls in an ellipse cavity of semi-axes (a, b) with a wall of width `w`, both
 /// scaled along the ellipse angle by `bulge` (1 = no bulge).
-fn classify(p: (f64, f64), s: &LvShape, axis: (f64, f64), w: f64, bulge: impl Fn(f64, f64) -> f64) -> Tissue {
+fn classify(
+    p: (f64, f64),
+    s: &LvShape,
+    axis: (f64, f64),
+    w: f64,
+    bulge: impl Fn(f64, f64) -> f64,
+) -> Tissue {
     let (dx, dy) = (p.0 - s.center.0, p.1 - s.center.1);
     let u = dx * axis.0 + dy * axis.1;
     let v = dx * axis.1 - dy * axis.0;
@@ -411,7 +456,10 @@ pub(crate) fn render(p: &VideoParams, size: u32) -> Vec<GreyFrame> {
             let r = (dx * dx + dy * dy).sqrt();
             let theta = dx.atan2(dy);
             let k = y * n + x;
-            inside[k] = dy > 0.0 && r <= look.sector_radius && r >= 0.03 && theta.abs() <= look.sector_half_angle;
+            inside[k] = dy > 0.0
+                && r <= look.sector_radius
+                && r >= 0.03
+                && theta.abs() <= look.sector_half_angle;
             let w = look.tissue_wave;
             let wave = 1.0 + 0.25 * (w[0] * unit(x) + w[1]).sin() * (w[2] * unit(y) + w[3]).sin();
             tissue[k] = (look.tissue * wave) as f32;
@@ -432,8 +480,10 @@ pub(crate) fn render(p: &VideoParams, size: u32) -> Vec<GreyFrame> {
         let (lv_w, rv_w) = (p.lv.wall_width(&lv), p.rv.wall_width(&rv));
         let lv_bulge = |u: f64, v: f64| p.lv_bulge(t, u, v);
         // Atria fill while the ventricles empty.
-        let atria: Vec<(&Atrium, f64)> =
-            [&p.la, &p.ra].into_iter().map(|a| (a, a.radius * (1.0 + a.amplitude * (c - 0.5)))).collect();
+        let atria: Vec<(&Atrium, f64)> = [&p.la, &p.ra]
+            .into_iter()
+            .map(|a| (a, a.radius * (1.0 + a.amplitude * (c - 0.5))))
+            .collect();
 
         for (k, v) in noise.iter_mut().enumerate() {
             *v = rho * persistent[k] + fresh_w * normal(&mut rng) as f32;
@@ -457,7 +507,8 @@ pub(crate) fn render(p: &VideoParams, size: u32) -> Vec<GreyFrame> {
                         region = Tissue::Wall;
                     }
                 }
-                let overlay = |current: Tissue, t: Tissue| if t == Tissue::Background { current } else { t };
+                let overlay =
+                    |current: Tissue, t: Tissue| if t == Tissue::Background { current } else { t };
                 region = overlay(region, classify(q, &rv, p.rv.axis, rv_w, |_, _| 1.0));
                 region = overlay(region, classify(q, &lv, p.lv.axis, lv_w, lv_bulge));
                 let echo = match region {
@@ -472,7 +523,11 @@ pub(crate) fn render(p: &VideoParams, size: u32) -> Vec<GreyFrame> {
                 pixels[k] = value.round().clamp(0.0, 255.0) as u8;
             }
         }
-        frames.push(GreyFrame { width: size, height: size, pixels });
+        frames.push(GreyFrame {
+            width: size,
+            height: size,
+            pixels,
+        });
     }
     frames
 }
@@ -511,11 +566,18 @@ mod tests {
 
     #[test]
     fn cavity_area_and_tracings_recover_ef() {
-        let cfg = SynthConfig { seed: 11, min_frames: 16, max_frames: 60, ..SynthConfig::default() };
+        let cfg = SynthConfig {
+            seed: 11,
+            min_frames: 16,
+            max_frames: 60,
+            ..SynthConfig::default()
+        };
         let (mut ef, mut from_area, mut from_tracings) = (Vec::new(), Vec::new(), Vec::new());
         for index in 0..150 {
             let p = sample_params(&cfg, index);
-            let areas: Vec<f64> = (0..p.frames).map(|t| f64::from(p.lv_cavity_pixels(t, 64))).collect();
+            let areas: Vec<f64> = (0..p.frames)
+                .map(|t| f64::from(p.lv_cavity_pixels(t, 64)))
+                .collect();
             let max = areas.iter().copied().fold(f64::MIN, f64::max);
             let min = areas.iter().copied().fold(f64::MAX, f64::min);
             from_area.push(100.0 * (1.0 - (min / max).powf(1.5)));
@@ -523,8 +585,15 @@ mod tests {
             let volume = |frame: u32| {
                 let rows = p.tracing(frame);
                 let axis = rows[0];
-                let h = ((axis[2] - axis[0]).powi(2) + (axis[3] - axis[1]).powi(2)).sqrt() / (CHORDS + 1) as f64;
-                rows[1..].iter().map(|r| std::f64::consts::PI * ((r[2] - r[0]).powi(2) + (r[3] - r[1]).powi(2)) / 4.0 * h).sum::<f64>()
+                let h = ((axis[2] - axis[0]).powi(2) + (axis[3] - axis[1]).powi(2)).sqrt()
+                    / (CHORDS + 1) as f64;
+                rows[1..]
+                    .iter()
+                    .map(|r| {
+                        std::f64::consts::PI * ((r[2] - r[0]).powi(2) + (r[3] - r[1]).powi(2)) / 4.0
+                            * h
+                    })
+                    .sum::<f64>()
             };
             let (ed, es) = p.ed_es_frames();
             from_tracings.push(100.0 * (1.0 - volume(es) / volume(ed)));
@@ -539,33 +608,67 @@ mod tests {
 
     #[test]
     fn nuisance_parameters_follow_echonet_and_ignore_ef() {
-        let cfg = SynthConfig { seed: 3, ..SynthConfig::default() };
+        let cfg = SynthConfig {
+            seed: 3,
+            ..SynthConfig::default()
+        };
         let params: Vec<VideoParams> = (0..3000).map(|i| sample_params(&cfg, i)).collect();
         let n = params.len() as f64;
-        let share = |f: &dyn Fn(&VideoParams) -> bool| params.iter().filter(|p| f(p)).count() as f64 / n;
+        let share =
+            |f: &dyn Fn(&VideoParams) -> bool| params.iter().filter(|p| f(p)).count() as f64 / n;
         assert!((share(&|p| p.split == Split::Train) - 0.74).abs() < 0.03);
         assert!((share(&|p| p.split == Split::Val) - 0.13).abs() < 0.02);
         assert!((share(&|p| p.fps == 50) - 0.79).abs() < 0.03);
         assert!(params.iter().all(|p| (18..=138).contains(&p.fps)));
-        assert!(params.iter().all(|p| (cfg.min_frames..=cfg.max_frames).contains(&p.frames)));
-        assert!(params.iter().all(|p| p.period <= f64::from(p.frames) && p.period >= 8.0));
+        assert!(
+            params
+                .iter()
+                .all(|p| (cfg.min_frames..=cfg.max_frames).contains(&p.frames))
+        );
+        assert!(
+            params
+                .iter()
+                .all(|p| p.period <= f64::from(p.frames) && p.period >= 8.0)
+        );
         let mut frames: Vec<u32> = params.iter().map(|p| p.frames).collect();
         frames.sort_unstable();
-        assert!((160..=182).contains(&frames[frames.len() / 2]), "median frames {}", frames[frames.len() / 2]);
+        assert!(
+            (160..=182).contains(&frames[frames.len() / 2]),
+            "median frames {}",
+            frames[frames.len() / 2]
+        );
         let abnormal = share(&|p| p.abnormal);
-        assert!((abnormal - 0.256).abs() < 0.025, "abnormal share {abnormal}");
+        assert!(
+            (abnormal - 0.256).abs() < 0.025,
+            "abnormal share {abnormal}"
+        );
         let anomalies = share(&|p| p.anomaly.is_some()) / abnormal;
-        assert!((anomalies - cfg.anomaly_share).abs() < 0.06, "anomaly share {anomalies}");
+        assert!(
+            (anomalies - cfg.anomaly_share).abs() < 0.06,
+            "anomaly share {anomalies}"
+        );
         assert!(params.iter().all(|p| p.anomaly.is_none() || p.abnormal));
 
         // Brightness, size, rate and length are uncorrelated with EF and with the class.
         let ef: Vec<f64> = params.iter().map(|p| p.ef).collect();
-        let class: Vec<f64> = params.iter().map(|p| f64::from(u8::from(p.abnormal))).collect();
+        let class: Vec<f64> = params
+            .iter()
+            .map(|p| f64::from(u8::from(p.abnormal)))
+            .collect();
         let nuisances: [(&str, Vec<f64>); 5] = [
             ("gain", params.iter().map(|p| p.look.gain).collect()),
-            ("mean LV area", params.iter().map(|p| p.lv.a_ed * p.lv.b_ed * (1.0 + p.lv.area_ratio) / 2.0).collect()),
+            (
+                "mean LV area",
+                params
+                    .iter()
+                    .map(|p| p.lv.a_ed * p.lv.b_ed * (1.0 + p.lv.area_ratio) / 2.0)
+                    .collect(),
+            ),
             ("fps", params.iter().map(|p| f64::from(p.fps)).collect()),
-            ("frames", params.iter().map(|p| f64::from(p.frames)).collect()),
+            (
+                "frames",
+                params.iter().map(|p| f64::from(p.frames)).collect(),
+            ),
             ("speckle", params.iter().map(|p| p.look.speckle).collect()),
         ];
         for (name, values) in &nuisances {
@@ -580,9 +683,13 @@ mod tests {
     fn file_names_look_like_echonet_and_are_unique() {
         let names: std::collections::HashSet<String> = (0..5000).map(|i| file_name(9, i)).collect();
         assert_eq!(names.len(), 5000);
-        assert!(names.iter().all(|n| n.len() == 18
-            && n.starts_with("0X")
-            && n[2..].chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))));
+        assert!(names.iter().all(|n| {
+            n.len() == 18
+                && n.starts_with("0X")
+                && n[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
+        }));
         assert_ne!(file_name(9, 0), file_name(10, 0));
     }
 }

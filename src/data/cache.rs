@@ -1,0 +1,252 @@
+//! The HDF5 clip cache: every usable video decoded once into 8-bit grey frames at the
+//! configured size, one dataset per video, chunked along frames and deflate-compressed so that
+//! plain h5py reads it. Layout:
+//!
+//! ```text
+//! /videos/<FileName>   uint8 [frames, size, size]; attributes file_name, ef, label, split,
+//!                      fps, original_height, original_width, frame_count
+//! /manifest            uint8 bytes of a JSON list of the sources (name, bytes, mtime) that
+//!                      made the cache; a change in any source rebuilds it
+//! attributes of /      size, label_rule (JSON), runner_version
+//! ```
+//!
+//! A cache is built into a temporary file and renamed into place, so an interrupted prepare
+//! never leaves a file that is taken as valid. Decoding runs on all cores; only writing holds
+//! HDF5's global lock.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use hdf5::types::VarLenUnicode;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::echonet::{EchoNetDataset, OnBadVideo};
+use super::error::DataError;
+use super::labels::{LabelRule, LabelledVideo};
+use crate::atomic;
+
+/// Videos decoded in memory at once while building (bounds memory, keeps all cores busy).
+const BATCH: usize = 32;
+/// Frames per HDF5 chunk.
+const CHUNK_FRAMES: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{}: HDF5: {message}", .path.display())]
+    Hdf5 { path: PathBuf, message: String },
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+fn h5(path: &Path) -> impl Fn(hdf5::Error) -> CacheError + '_ {
+    move |e| CacheError::Hdf5 { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// One source file, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct Source {
+    name: String,
+    bytes: u64,
+    mtime_ns: u128,
+}
+
+/// What [`prepare`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrepareSummary {
+    pub path: PathBuf,
+    /// The cache was valid and kept as it was.
+    pub reused: bool,
+    pub videos: usize,
+    pub frames: usize,
+    /// Videos that failed to decode and were skipped (`on_bad_video = "skip"`), with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// The cache file of a dataset folder at a frame size, under `cache_dir`.
+pub fn cache_path(cache_dir: &Path, dataset_root: &Path, size: u32) -> PathBuf {
+    let root = dataset_root.canonicalize().unwrap_or_else(|_| dataset_root.to_path_buf());
+    let key = blake3::hash(root.to_string_lossy().as_bytes()).to_hex();
+    cache_dir.join(format!("clips-{}-{size}px.h5", &key[..12]))
+}
+
+fn manifest(dataset: &EchoNetDataset) -> Result<String, DataError> {
+    let mut files: Vec<(String, PathBuf)> =
+        dataset.videos.iter().map(|v| (v.row.file_name.clone(), v.path.clone())).collect();
+    files.push(("FileList.csv".into(), dataset.root.join("FileList.csv")));
+    let sources = files
+        .into_iter()
+        .map(|(name, path)| {
+            let meta = fs::metadata(&path).map_err(|e| DataError::io(&path, e))?;
+            let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            Ok(Source { name, bytes: meta.len(), mtime_ns })
+        })
+        .collect::<Result<Vec<_>, DataError>>()?;
+    Ok(serde_json::to_string(&sources).expect("a manifest is JSON"))
+}
+
+/// Builds the cache at `path` unless a valid one (same sources, same size) is there.
+pub fn prepare(
+    labelled: &[LabelledVideo],
+    dataset: &EchoNetDataset,
+    rule: &LabelRule,
+    size: u32,
+    policy: OnBadVideo,
+    path: &Path,
+) -> Result<PrepareSummary, CacheError> {
+    let manifest = manifest(dataset)?;
+    if let Ok(cache) = ClipCache::open(path) {
+        if cache.size == size && cache.manifest == manifest {
+            let frames = cache.videos.iter().map(|v| v.frames).sum();
+            return Ok(PrepareSummary { path: path.to_path_buf(), reused: true, videos: cache.videos.len(), frames, skipped: vec![] });
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()), std::process::id()));
+    let result = build(labelled, rule, size, policy, &manifest, &tmp);
+    match result {
+        Ok((videos, frames, skipped)) => {
+            // The file is closed (and flushed) by now; make it durable, then publish it.
+            fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| DataError::io(&tmp, e))?;
+            fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))?;
+            atomic::sync_dir(dir).map_err(|e| DataError::io(dir, e))?;
+            Ok(PrepareSummary { path: path.to_path_buf(), reused: false, videos, frames, skipped })
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+type Built = (usize, usize, Vec<(String, String)>);
+
+fn build(
+    labelled: &[LabelledVideo],
+    rule: &LabelRule,
+    size: u32,
+    policy: OnBadVideo,
+    manifest: &str,
+    tmp: &Path,
+) -> Result<Built, CacheError> {
+    let file = hdf5::File::create(tmp).map_err(h5(tmp))?;
+    let group = file.create_group("videos").map_err(h5(tmp))?;
+    let (mut videos, mut frames, mut skipped) = (0, 0, Vec::new());
+    let side = size as usize;
+    for batch in labelled.chunks(BATCH) {
+        let decoded: Vec<Result<Vec<u8>, DataError>> = batch
+            .par_iter()
+            .map(|lv| {
+                let avi = super::avi::AviFile::open(&lv.video.path)?;
+                let mut pixels = Vec::with_capacity(avi.frame_count() * side * side);
+                for frame in avi.read_all_frames()? {
+                    pixels.extend_from_slice(frame.resize_square(size).pixels());
+                }
+                Ok(pixels)
+            })
+            .collect();
+        for (lv, pixels) in batch.iter().zip(decoded) {
+            let pixels = match pixels {
+                Ok(p) => p,
+                Err(e) if policy == OnBadVideo::Skip => {
+                    skipped.push((lv.video.row.file_name.clone(), e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let n = pixels.len() / (side * side);
+            let ds = group
+                .new_dataset::<u8>()
+                .chunk((n.min(CHUNK_FRAMES), side, side))
+                .deflate(4)
+                .shape((n, side, side))
+                .create(lv.video.row.file_name.as_str())
+                .map_err(h5(tmp))?;
+            ds.write_raw(&pixels).map_err(h5(tmp))?;
+            let v = &lv.video;
+            let text = |s: &str| s.parse::<VarLenUnicode>().map_err(|e| CacheError::Hdf5 { path: tmp.to_path_buf(), message: e.to_string() });
+            let put_str = |name: &str, value: &str| -> Result<(), CacheError> {
+                ds.new_attr::<VarLenUnicode>().create(name).map_err(h5(tmp))?.write_scalar(&text(value)?).map_err(h5(tmp))
+            };
+            put_str("file_name", &v.row.file_name)?;
+            put_str("split", v.row.split.as_str())?;
+            let put_f64 = |name: &str, value: f64| ds.new_attr::<f64>().create(name).and_then(|a| a.write_scalar(&value)).map_err(h5(tmp));
+            put_f64("ef", v.row.ef.unwrap_or(f64::NAN))?;
+            put_f64("fps", v.fps)?;
+            let put_u32 = |name: &str, value: u32| ds.new_attr::<u32>().create(name).and_then(|a| a.write_scalar(&value)).map_err(h5(tmp));
+            put_u32("label", lv.class.index() as u32)?;
+            put_u32("original_height", v.height)?;
+            put_u32("original_width", v.width)?;
+            put_u32("frame_count", n as u32)?;
+            videos += 1;
+            frames += n;
+        }
+    }
+    let bytes = manifest.as_bytes();
+    file.new_dataset::<u8>()
+        .shape(bytes.len())
+        .create("manifest")
+        .and_then(|d| d.write_raw(bytes))
+        .map_err(h5(tmp))?;
+    file.new_attr::<u32>().create("size").and_then(|a| a.write_scalar(&size)).map_err(h5(tmp))?;
+    let rule_json = serde_json::to_string(rule).expect("a label rule is JSON");
+    for (name, value) in [("label_rule", rule_json.as_str()), ("runner_version", env!("CARGO_PKG_VERSION"))] {
+        let value = value.parse::<VarLenUnicode>().map_err(|e| CacheError::Hdf5 { path: tmp.to_path_buf(), message: e.to_string() })?;
+        file.new_attr::<VarLenUnicode>().create(name).and_then(|a| a.write_scalar(&value)).map_err(h5(tmp))?;
+    }
+    file.close().map_err(h5(tmp))?;
+    Ok((videos, frames, skipped))
+}
+
+/// A video in the cache.
+#[derive(Debug, Clone)]
+pub struct CachedVideo {
+    pub name: String,
+    pub frames: usize,
+}
+
+/// An open cache.
+pub struct ClipCache {
+    path: PathBuf,
+    file: hdf5::File,
+    pub size: u32,
+    pub videos: Vec<CachedVideo>,
+    manifest: String,
+}
+
+impl ClipCache {
+    pub fn open(path: &Path) -> Result<ClipCache, CacheError> {
+        let file = hdf5::File::open(path).map_err(h5(path))?;
+        let size = file.attr("size").and_then(|a| a.read_scalar::<u32>()).map_err(h5(path))?;
+        let manifest_bytes = file.dataset("manifest").and_then(|d| d.read_raw::<u8>()).map_err(h5(path))?;
+        let manifest = String::from_utf8_lossy(&manifest_bytes).into_owned();
+        let group = file.group("videos").map_err(h5(path))?;
+        let mut videos = Vec::new();
+        for name in group.member_names().map_err(h5(path))? {
+            let ds = group.dataset(&name).map_err(h5(path))?;
+            let frames = ds.shape().first().copied().unwrap_or(0);
+            videos.push(CachedVideo { name, frames });
+        }
+        Ok(ClipCache { path: path.to_path_buf(), file, size, videos, manifest })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All frames of a video, `[frames, size, size]` row-major.
+    pub fn read_video(&self, name: &str) -> Result<Vec<u8>, CacheError> {
+        let ds = self.file.dataset(&format!("videos/{name}")).map_err(h5(&self.path))?;
+        ds.read_raw::<u8>().map_err(h5(&self.path))
+    }
+
+    /// The frames `start..end` of a video (one hyperslab: only their chunks are decompressed).
+    pub fn read_range(&self, name: &str, start: usize, end: usize) -> Result<Vec<u8>, CacheError> {
+        let ds = self.file.dataset(&format!("videos/{name}")).map_err(h5(&self.path))?;
+        let side = self.size as usize;
+        let slab = ds.read_slice::<u8, _, ndarray::Ix3>((start..end, 0..side, 0..side)).map_err(h5(&self.path))?;
+        Ok(slab.into_raw_vec_and_offset().0)
+    }
+}

@@ -1,0 +1,106 @@
+//! The data stage from the CLI: `synth`, `data-check`, `prepare`, and `run` writing its data
+//! report; the fold count checked against the data when the data is known.
+
+use std::fs;
+
+use crate::support::{Scratch, VALID, line_of};
+
+/// VALID reading an EchoNet-layout folder `data/` instead of generating one.
+fn echonet_config() -> String {
+    let synthetic = "kind = \"synthetic\"\nvideos = 12\nframe_size = 32\nmin_frames = 16\nmax_frames = 40\n";
+    assert!(VALID.contains(synthetic));
+    VALID.replace(synthetic, "kind = \"echonet\"\nroot = \"data\"\n")
+}
+
+fn synth(s: &Scratch, videos: &str) {
+    let run = s.runner(&["synth", "--out", "data", "--videos", videos, "--seed", "5"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("{videos} videos")), "{}", run.stdout);
+}
+
+#[test]
+fn run_generates_checks_and_caches_the_data_and_reports_it() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let run = s.runner(&["run", "e.toml"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let dirs = s.result_dirs();
+    let dir = s.path().join("results").join(dirs.iter().find(|d| !d.starts_with('.')).unwrap());
+    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("data-report.json")).unwrap()).unwrap();
+    assert_eq!(report["data"]["usable_videos"], 12);
+    let normal = report["labels"]["normal"].as_u64().unwrap();
+    let abnormal = report["labels"]["abnormal"].as_u64().unwrap();
+    assert_eq!(normal + abnormal, 12);
+    assert!(run.stdout.contains(&format!("{normal} normal, {abnormal} abnormal")), "{}", run.stdout);
+    let cache = s.path().join(report["cache"]["path"].as_str().unwrap());
+    let built = fs::metadata(&cache).unwrap().modified().unwrap();
+    assert_eq!(report["cache"]["reused"], false);
+
+    // Again: the same synthetic folder and cache are reused, not rebuilt.
+    let again = s.runner(&["run", "e.toml"], &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(fs::metadata(&cache).unwrap().modified().unwrap(), built);
+    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("data-report.json")).unwrap()).unwrap();
+    assert_eq!(report["cache"]["reused"], true);
+}
+
+#[test]
+fn data_check_reports_the_folder_and_its_problems() {
+    let s = Scratch::new();
+    synth(&s, "8");
+    // Single split: 8 videos may hold fewer abnormal ones than 3 folds need.
+    s.write("e.toml", &echonet_config().replace("folds = 3", "mode = \"single\""));
+    let ok = s.runner(&["data-check", "e.toml"], &[]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("usable videos:     8"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("no problems found"), "{}", ok.stdout);
+
+    // A video goes missing: an error naming it by default; a counted skip when asked.
+    let videos = s.path().join("data/Videos");
+    let victim = fs::read_dir(&videos).unwrap().next().unwrap().unwrap().path();
+    let name = victim.file_stem().unwrap().to_string_lossy().into_owned();
+    fs::remove_file(&victim).unwrap();
+    let err = s.runner(&["run", "e.toml"], &[]);
+    assert_eq!(err.code, 1, "{}", err.stderr);
+    assert!(err.stderr.contains(&name), "{}", err.stderr);
+    let skip = s.runner(&["data-check", "e.toml", "--set", "data.on_bad_video=skip"], &[]);
+    assert_eq!(skip.code, 0, "{}", skip.stderr);
+    assert!(skip.stdout.contains("usable videos:     7"), "{}", skip.stdout);
+    assert!(skip.stdout.contains(&name), "{}", skip.stdout);
+}
+
+#[test]
+fn more_folds_than_the_smallest_class_is_an_error_when_the_data_is_known() {
+    let s = Scratch::new();
+    synth(&s, "12");
+    let text = echonet_config();
+    s.write("e.toml", &text);
+    let run = s.runner(&["validate", "e.toml", "--set", "cv.folds=12"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("e.toml:{}:", line_of(&text, "folds = 3"))) || run.stderr.contains("--set cv.folds=12"));
+    assert!(run.stderr.contains("/cv/folds: 12 folds, but the smallest class has"), "{}", run.stderr);
+    assert_eq!(s.runner(&["validate", "e.toml"], &[]).code, 0);
+    // Unknown data: nothing to check against.
+    let unknown = Scratch::new();
+    unknown.write("e.toml", &text);
+    assert_eq!(unknown.runner(&["validate", "e.toml", "--set", "cv.folds=12"], &[]).code, 0);
+}
+
+#[test]
+fn prepare_builds_the_cache_once() {
+    let s = Scratch::new();
+    synth(&s, "6");
+    s.write("e.toml", &echonet_config().replace("folds = 3", "mode = \"single\""));
+    let first = s.runner(&["prepare", "e.toml"], &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("clip cache written"), "{}", first.stdout);
+    let second = s.runner(&["prepare", "e.toml"], &[]);
+    assert!(second.stdout.contains("clip cache up to date"), "{}", second.stdout);
+    // A changed source invalidates it.
+    let videos = s.path().join("data/Videos");
+    let video = fs::read_dir(&videos).unwrap().next().unwrap().unwrap().path();
+    let f = fs::File::options().write(true).open(&video).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    let third = s.runner(&["prepare", "e.toml"], &[]);
+    assert!(third.stdout.contains("clip cache written"), "{}", third.stdout);
+}
