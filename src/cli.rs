@@ -41,6 +41,9 @@ enum Command {
     Prepare(ConfigArgs),
     /// Generate a synthetic EchoNet-Dynamic folder (FileList.csv, VolumeTracings.csv, Videos/).
     Synth(SynthArgs),
+    /// Measure throughput; prints one JSON line per measurement.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Download EchoNet-Dynamic.zip from an Azure Blob URL and extract it. The SAS token is
     /// read from the environment variable ECHONET_SAS_TOKEN, never from a flag.
     FetchEchonet(FetchArgs),
@@ -65,6 +68,23 @@ struct SynthArgs {
     /// Seed of the generator: the same seed gives the same dataset.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// AVI decoding, cache preparation and cache reads, on generated videos.
+    Data {
+        #[arg(long, default_value_t = 64)]
+        videos: u32,
+        #[arg(long, default_value_t = 112)]
+        size: u32,
+        /// Frames per clip read from the cache.
+        #[arg(long, default_value_t = 16)]
+        frames: usize,
+        /// Clips read per measurement.
+        #[arg(long, default_value_t = 4000)]
+        reads: usize,
+    },
 }
 
 #[derive(Args)]
@@ -117,7 +137,7 @@ struct ValidateArgs {
 }
 
 const SUBCOMMANDS: &[&str] =
-    &["run", "validate", "schema", "data-check", "prepare", "synth", "fetch-echonet", "help"];
+    &["run", "validate", "schema", "data-check", "prepare", "synth", "bench", "fetch-echonet", "help"];
 
 /// `runner FILE …` → `runner run FILE …`.
 fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -141,7 +161,26 @@ pub fn main() -> ExitCode {
         Command::DataCheck(args) => data_check(args),
         Command::Prepare(args) => prepare(args),
         Command::Synth(args) => synth(args),
+        Command::Bench(what) => bench(what),
         Command::FetchEchonet(args) => fetch(args),
+    }
+}
+
+fn bench(what: BenchCommand) -> ExitCode {
+    match what {
+        BenchCommand::Data { videos, size, frames, reads } => {
+            let scratch = std::env::temp_dir().join(format!("echo-runner-bench-{}", std::process::id()));
+            let options = echo_runner::bench::DataBench { videos, size, clip_frames: frames, reads, scratch };
+            match echo_runner::bench::data(&options) {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => failed(e),
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! `data` → `model` → `train` → `results` (result directory, lock, run records). The CLI
 //! (`main.rs`, `cli`) is a thin layer on top.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod model;

@@ -30,7 +30,7 @@ use crate::atomic;
 /// Videos decoded in memory at once while building (bounds memory, keeps all cores busy).
 const BATCH: usize = 32;
 /// Frames per HDF5 chunk.
-const CHUNK_FRAMES: usize = 16;
+const CHUNK_FRAMES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -205,14 +205,28 @@ fn build(
 pub struct CachedVideo {
     pub name: String,
     pub frames: usize,
+    /// Where its chunks lie in the file, by first frame.
+    chunks: Vec<Chunk>,
 }
 
-/// An open cache.
+/// One stored chunk: frames `first..first + CHUNK_FRAMES` (fewer at the end of a video).
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    first: usize,
+    addr: u64,
+    bytes: usize,
+    deflated: bool,
+}
+
+/// An open cache. Reads of frame ranges go straight to the chunks' bytes in the file and
+/// inflate them with zlib outside HDF5, so they run in parallel without its global lock.
 pub struct ClipCache {
     path: PathBuf,
     file: hdf5::File,
+    raw: fs::File,
     pub size: u32,
     pub videos: Vec<CachedVideo>,
+    index: std::collections::HashMap<String, usize>,
     manifest: String,
 }
 
@@ -227,9 +241,27 @@ impl ClipCache {
         for name in group.member_names().map_err(h5(path))? {
             let ds = group.dataset(&name).map_err(h5(path))?;
             let frames = ds.shape().first().copied().unwrap_or(0);
-            videos.push(CachedVideo { name, frames });
+            let count = ds.num_chunks().unwrap_or(0);
+            let mut chunks = (0..count)
+                .map(|i| {
+                    let info = ds.chunk_info(i).ok_or_else(|| CacheError::Hdf5 {
+                        path: path.to_path_buf(),
+                        message: format!("videos/{name}: no chunk {i}"),
+                    })?;
+                    Ok(Chunk {
+                        first: info.offset.first().copied().unwrap_or(0) as usize,
+                        addr: info.addr,
+                        bytes: info.size as usize,
+                        deflated: info.filter_mask & 1 == 0,
+                    })
+                })
+                .collect::<Result<Vec<_>, CacheError>>()?;
+            chunks.sort_by_key(|c| c.first);
+            videos.push(CachedVideo { name, frames, chunks });
         }
-        Ok(ClipCache { path: path.to_path_buf(), file, size, videos, manifest })
+        let index = videos.iter().enumerate().map(|(i, v)| (v.name.clone(), i)).collect();
+        let raw = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        Ok(ClipCache { path: path.to_path_buf(), file, raw, size, videos, index, manifest })
     }
 
     pub fn path(&self) -> &Path {
@@ -242,11 +274,141 @@ impl ClipCache {
         ds.read_raw::<u8>().map_err(h5(&self.path))
     }
 
-    /// The frames `start..end` of a video (one hyperslab: only their chunks are decompressed).
+    /// Every video decompressed into memory, for training runs whose data fits: reading a
+    /// clip is then a copy, with no HDF5 call (nor its global lock) on the hot path.
+    pub fn load_all(&self) -> Result<InMemoryClips, CacheError> {
+        let mut videos = std::collections::HashMap::new();
+        for v in &self.videos {
+            videos.insert(v.name.clone(), self.read_video(&v.name)?);
+        }
+        Ok(InMemoryClips { side: self.size as usize, videos })
+    }
+
+    /// The frames `start..end` of a video, `[end - start, size, size]` row-major: only the
+    /// chunks holding them are read and inflated.
     pub fn read_range(&self, name: &str, start: usize, end: usize) -> Result<Vec<u8>, CacheError> {
-        let ds = self.file.dataset(&format!("videos/{name}")).map_err(h5(&self.path))?;
-        let side = self.size as usize;
-        let slab = ds.read_slice::<u8, _, ndarray::Ix3>((start..end, 0..side, 0..side)).map_err(h5(&self.path))?;
-        Ok(slab.into_raw_vec_and_offset().0)
+        use std::io::Read;
+        use std::os::unix::fs::FileExt;
+        let bad = |message: String| CacheError::Hdf5 { path: self.path.clone(), message: format!("videos/{name}: {message}") };
+        let video = self.index.get(name).map(|&i| &self.videos[i]).ok_or_else(|| bad("no such video".into()))?;
+        if start > end || end > video.frames {
+            return Err(bad(format!("frames {start}..{end} requested, the video has {}", video.frames)));
+        }
+        let frame = (self.size as usize).pow(2);
+        let mut out = Vec::with_capacity((end - start) * frame);
+        let mut stored = Vec::new();
+        let mut chunk = Vec::new();
+        for c in video.chunks.iter().filter(|c| c.first < end && c.first + CHUNK_FRAMES > start) {
+            stored.resize(c.bytes, 0);
+            self.raw.read_exact_at(&mut stored, c.addr).map_err(|e| DataError::io(&self.path, e))?;
+            chunk.clear();
+            if c.deflated {
+                flate2::read::ZlibDecoder::new(stored.as_slice())
+                    .read_to_end(&mut chunk)
+                    .map_err(|e| bad(format!("chunk at frame {}: {e}", c.first)))?;
+            } else {
+                chunk.extend_from_slice(&stored);
+            }
+            let from = start.max(c.first) - c.first;
+            let to = end.min(c.first + CHUNK_FRAMES) - c.first;
+            let bytes = chunk.get(from * frame..to * frame).ok_or_else(|| bad(format!("short chunk at frame {}", c.first)))?;
+            out.extend_from_slice(bytes);
+        }
+        Ok(out)
+    }
+}
+
+/// A whole cache in memory (see [`ClipCache::load_all`]).
+pub struct InMemoryClips {
+    side: usize,
+    videos: std::collections::HashMap<String, Vec<u8>>,
+}
+
+impl InMemoryClips {
+    /// Frames `start..end` of a video, `[end - start, size, size]` row-major; `None` for an
+    /// unknown video or a range past its end.
+    pub fn range(&self, name: &str, start: usize, end: usize) -> Option<&[u8]> {
+        let frame = self.side * self.side;
+        self.videos.get(name)?.get(start * frame..end * frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::echonet::{ScanOptions, scan_echonet};
+    use crate::data::labels::label_videos;
+    use crate::data::synth::{SynthConfig, generate};
+
+    const SIZE: u32 = 24;
+
+    fn dataset(dir: &Path) -> (EchoNetDataset, Vec<LabelledVideo>) {
+        let cfg = SynthConfig { videos: 5, seed: 9, frame_size: 32, min_frames: 16, max_frames: 30, ..SynthConfig::default() };
+        generate(&cfg, dir).unwrap();
+        let scan = scan_echonet(dir, ScanOptions::default()).unwrap();
+        let (labelled, _) = label_videos(scan.videos.clone(), &LabelRule::default(), OnBadVideo::Error).unwrap();
+        (scan, labelled)
+    }
+
+    fn build(scan: &EchoNetDataset, labelled: &[LabelledVideo], path: &Path) -> PrepareSummary {
+        prepare(labelled, scan, &LabelRule::default(), SIZE, OnBadVideo::Error, path).unwrap()
+    }
+
+    #[test]
+    fn cache_holds_the_decoded_resized_frames_and_reads_any_range() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (scan, labelled) = dataset(&tmp.path().join("data"));
+        let path = tmp.path().join("clips.h5");
+        let summary = build(&scan, &labelled, &path);
+        assert!(!summary.reused);
+        assert_eq!(summary.videos, 5);
+        let cache = ClipCache::open(&path).unwrap();
+        let memory = cache.load_all().unwrap();
+        let frame = (SIZE * SIZE) as usize;
+        for lv in &labelled {
+            let name = &lv.video.row.file_name;
+            let direct: Vec<u8> = crate::data::avi::AviFile::open(&lv.video.path)
+                .unwrap()
+                .read_all_frames()
+                .unwrap()
+                .iter()
+                .flat_map(|f| f.resize_square(SIZE).into_pixels())
+                .collect();
+            assert_eq!(cache.read_video(name).unwrap(), direct, "{name}");
+            let n = direct.len() / frame;
+            for (a, b) in [(0, n), (3, 11), (4, 8), (n - 1, n), (5, 5)] {
+                let want = &direct[a * frame..b * frame];
+                assert_eq!(cache.read_range(name, a, b).unwrap(), want, "{name} {a}..{b}");
+                assert_eq!(memory.range(name, a, b).unwrap(), want);
+            }
+            assert!(cache.read_range(name, 0, n + 1).is_err());
+        }
+    }
+
+    #[test]
+    fn a_valid_cache_is_reused_and_a_changed_or_broken_one_rebuilt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (scan, labelled) = dataset(&tmp.path().join("data"));
+        let path = tmp.path().join("clips.h5");
+        assert!(!build(&scan, &labelled, &path).reused);
+        assert!(build(&scan, &labelled, &path).reused);
+        let video = &labelled[0].video.path;
+        fs::File::options()
+            .write(true)
+            .open(video)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3))
+            .unwrap();
+        assert!(!build(&scan, &labelled, &path).reused);
+        // A truncated cache (say, copied while it was written) is not taken as valid.
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(!build(&scan, &labelled, &path).reused);
+        assert_eq!(ClipCache::open(&path).unwrap().videos.len(), 5);
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.contains(".tmp-").then_some(name)
+        }).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
