@@ -12,6 +12,7 @@ use echo_runner::config::{self, Loaded, Overrides};
 use echo_runner::data::fetch::{self, FetchOptions};
 use echo_runner::data::stage;
 use echo_runner::data::synth::{self, SynthConfig};
+use echo_runner::model;
 use echo_runner::results;
 use echo_runner::run::{self as pipeline, RunOptions};
 
@@ -134,6 +135,9 @@ struct ValidateArgs {
     /// Print the experiment's hash and the result directory it maps to.
     #[arg(long)]
     print_hash: bool,
+    /// Print the model's total and trainable parameters and forward GFLOPs per clip.
+    #[arg(long)]
+    print_model: bool,
 }
 
 const SUBCOMMANDS: &[&str] =
@@ -190,7 +194,7 @@ fn failed(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn data_check(args: ConfigArgs) -> ExitCode {
-    let loaded = match load(&args.file, &args.layering) {
+    let loaded = match load(&args.file, &args.layering, false) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -209,7 +213,7 @@ fn data_check(args: ConfigArgs) -> ExitCode {
 }
 
 fn prepare(args: ConfigArgs) -> ExitCode {
-    let loaded = match load(&args.file, &args.layering) {
+    let loaded = match load(&args.file, &args.layering, false) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -263,8 +267,11 @@ fn fetch(args: FetchArgs) -> ExitCode {
     }
 }
 
-fn load(file: &PathBuf, layering: &Layering) -> Result<Loaded, ExitCode> {
-    config::load_checked(file, &Overrides::from_process(&layering.sets), &pipeline::data_checks).map_err(|diagnostics| {
+/// Loads and checks an experiment; `weights`: also check its pretrained file (runs do; a
+/// plain `validate` checks the config, not the weights it names).
+fn load(file: &PathBuf, layering: &Layering, weights: bool) -> Result<Loaded, ExitCode> {
+    let checks = |exp: &echo_runner::config::Experiment| pipeline::disk_checks(exp, weights);
+    config::load_checked(file, &Overrides::from_process(&layering.sets), &checks).map_err(|diagnostics| {
         eprintln!("{diagnostics}");
         eprintln!("{}: {} error(s); nothing was written", file.display(), diagnostics.len());
         ExitCode::from(EXIT_INVALID)
@@ -275,7 +282,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     for file in &args.files {
-        match load(file, &args.layering) {
+        match load(file, &args.layering, false) {
             Err(_) => failed = true,
             Ok(loaded) => {
                 if args.print_resolved {
@@ -285,7 +292,26 @@ fn validate(args: ValidateArgs) -> ExitCode {
                     let dir = results::dir_path(&loaded);
                     let _ = writeln!(out, "{} {}", loaded.hash.digest, dir.display());
                 }
-                if !args.print_resolved && !args.print_hash {
+                if args.print_model {
+                    let exp = &loaded.experiment;
+                    let frames = exp.data.clip.frames as usize;
+                    match model::summary(&exp.model, exp.data.resize as usize, frames) {
+                        Ok(m) => {
+                            let _ = writeln!(
+                                out,
+                                "model: {} parameters, {} trainable; {:.2} GFLOPs per {frames}-frame clip at {}×{}",
+                                m.total_params, m.trainable_params, m.gflops_per_clip, exp.data.resize, exp.data.resize
+                            );
+                        }
+                        Err(violations) => {
+                            for v in violations {
+                                eprintln!("error: {}: {v}", file.display());
+                            }
+                            failed = true;
+                        }
+                    }
+                }
+                if !args.print_resolved && !args.print_hash && !args.print_model {
                     let _ = writeln!(out, "{}: ok", file.display());
                 }
             }
@@ -295,7 +321,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let loaded = match load(&args.file, &args.layering) {
+    let loaded = match load(&args.file, &args.layering, true) {
         Ok(l) => l,
         Err(code) => return code,
     };

@@ -69,9 +69,22 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Checks of an experiment against its data where the data is already on disk: the fold
-/// count must not exceed the smallest class of the cross-validation pool.
-pub fn data_checks(exp: &Experiment) -> Vec<Violation> {
+/// Checks of an experiment against files on disk: its pretrained weights (when `weights`),
+/// and, where the data is already there, the fold count against the smallest class of the
+/// cross-validation pool.
+pub fn disk_checks(exp: &Experiment, weights: bool) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if weights {
+        let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+        for v in exp.model.check(img, frames).into_iter().filter(|v| v.pointer == "/model/pretrained") {
+            out.push(Violation::value(v.pointer, v.message));
+        }
+    }
+    out.extend(fold_check(exp));
+    out
+}
+
+fn fold_check(exp: &Experiment) -> Vec<Violation> {
     if exp.cv.mode != CvMode::Kfold {
         return vec![];
     }

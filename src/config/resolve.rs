@@ -2,7 +2,7 @@
 //! cannot express.
 
 use crate::data::{DataSource, SplitConfig};
-use crate::model::{ModelConfig, SwinConfig};
+use crate::model::ModelConfig;
 use crate::train::{CvMode, Precision, ScheduleConfig};
 
 use super::experiment::{Backend, Experiment};
@@ -62,25 +62,11 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             out.push(Violation::value(format!("/data/normalize/std/{i}"), format!("{s}, expected > 0")));
         }
     }
-    let d = exp.model.feature_dim();
-    match &exp.model {
-        ModelConfig::CnnLstm(_) => {}
-        ModelConfig::SwinGlobal(m) => {
-            check_swin(&m.backbone, &mut out);
-            check_heads(m.temporal.heads, d, &mut out);
-            check_positions(m.temporal.positions, exp.data.clip.frames, &mut out);
-        }
-        ModelConfig::SwinHybrid(m) => {
-            check_swin(&m.backbone, &mut out);
-            check_heads(m.temporal.heads, d, &mut out);
-            check_positions(m.temporal.positions, exp.data.clip.frames, &mut out);
-            if m.temporal.dwconv_kernel % 2 == 0 {
-                out.push(Violation::value(
-                    "/model/temporal/dwconv_kernel",
-                    format!("{}, expected an odd kernel ('same' padding is symmetric)", m.temporal.dwconv_kernel),
-                ));
-            }
-        }
+    // The model's own rules (dimensions, windows, heads, positions); its pretrained file is
+    // checked where files are read, not here.
+    let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+    for v in exp.model.check(img, frames).into_iter().filter(|v| v.pointer != "/model/pretrained") {
+        out.push(Violation::value(v.pointer, v.message));
     }
     let warmup = match exp.train.schedule {
         ScheduleConfig::Cosine { warmup_epochs, .. } | ScheduleConfig::Constant { warmup_epochs } => warmup_epochs,
@@ -98,44 +84,4 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
         ));
     }
     out
-}
-
-fn check_swin(swin: &SwinConfig, out: &mut Vec<Violation>) {
-    let (Some(embed), Some(depths), Some(heads)) = (swin.embed_dim, &swin.depths, &swin.heads) else {
-        return;
-    };
-    if depths.len() != heads.len() {
-        out.push(Violation::value(
-            "/model/backbone/heads",
-            format!("{} stages of heads, expected one per stage of depths ({})", heads.len(), depths.len()),
-        ));
-        return;
-    }
-    for (i, h) in heads.iter().enumerate() {
-        let width = embed << i;
-        if width % h != 0 {
-            out.push(Violation::value(
-                format!("/model/backbone/heads/{i}"),
-                format!("{h} heads do not divide stage {i}'s width {width}"),
-            ));
-        }
-    }
-}
-
-fn check_heads(heads: u32, dim: u32, out: &mut Vec<Violation>) {
-    if dim % heads != 0 {
-        out.push(Violation::value(
-            "/model/temporal/heads",
-            format!("{heads} heads do not divide the feature width {dim}"),
-        ));
-    }
-}
-
-fn check_positions(positions: Option<u32>, frames: u32, out: &mut Vec<Violation>) {
-    if let Some(p) = positions.filter(|&p| p < frames) {
-        out.push(Violation::value(
-            "/model/temporal/positions",
-            format!("{p} temporal positions, fewer than data.clip.frames = {frames}"),
-        ));
-    }
 }

@@ -1,6 +1,28 @@
 //! Model stage: the three phases of the results table as Burn modules, built from the
 //! `model` section of an experiment.
 
+mod check;
+mod classifier;
 mod config;
+mod freeze;
+mod head;
+mod init;
+mod resnet;
+mod summary;
+mod swin;
+mod temporal;
+mod weights;
 
+#[cfg(test)]
+mod tests;
+
+pub use check::ModelViolation;
+pub use classifier::{Classifier, CnnLstm, ModelError, SwinTemporal, build};
 pub use config::*;
+pub use freeze::{ParamCounts, count_params};
+pub use head::Head;
+pub use resnet::{BasicBlock, Downsample, ResNet};
+pub use summary::{ModelSummary, summary};
+pub use swin::{StagePlan, Swin, SwinDims, SwinGeometryError};
+pub use temporal::{FramePool, HybridLayer, PreNormLayer, TemporalEncoder};
+pub use weights::{LoadReport, WeightsError};

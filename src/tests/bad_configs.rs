@@ -135,14 +135,29 @@ const CASES: &[Case] = &[
         "expected fractions that sum to 1",
     ),
     edit("heads that do not divide", &[("heads = 4", "heads = 5")], At::Line("heads = 5"), "/model/temporal/heads", "5 heads do not divide the feature width 256"),
-    edit("even conv kernel", &[("dwconv_kernel = 3", "dwconv_kernel = 4")], At::Line("dwconv_kernel = 4"), "/model/temporal/dwconv_kernel", "expected an odd kernel"),
+    edit("even conv kernel", &[("dwconv_kernel = 3", "dwconv_kernel = 4")], At::Line("dwconv_kernel = 4"), "/model/temporal/dwconv_kernel", "must be odd"),
     edit(
         "too few temporal positions",
         &[("dwconv_kernel = 3", "dwconv_kernel = 3\npositions = 4")],
         At::Line("positions = 4"),
         "/model/temporal/positions",
-        "fewer than data.clip.frames = 8",
+        "4 temporal positions cannot cover clips of 8 frames",
     ),
+    // pretrained weights, checked before anything runs
+    Case {
+        args: &["--set", "model.pretrained=nowhere.safetensors"],
+        ..edit("missing pretrained file", &[], At::Origin("--set model.pretrained=nowhere.safetensors"), "/model/pretrained", "nowhere.safetensors: cannot read")
+    },
+    Case {
+        others: &[("weights.safetensors", "these are not weights")],
+        ..edit(
+            "pretrained file that is not safetensors",
+            &[("freeze = \"none\"", "freeze = \"none\"\npretrained = \"weights.safetensors\"")],
+            At::Line("pretrained ="),
+            "/model/pretrained",
+            "weights.safetensors",
+        )
+    },
 ];
 
 fn text_of(case: &Case) -> Vec<u8> {

@@ -232,3 +232,19 @@ fn walk_toml(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn print_model_counts_parameters_as_pytorch_does() {
+    let s = Scratch::new();
+    let show = |file: &str| {
+        let run = s.runner(&["validate", repo().join(file).to_str().unwrap(), "--print-model"], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout
+    };
+    // ResNet-18 (11,176,512) + LSTM 512 (2,101,248 with both biases) + head (263,682).
+    assert!(show("experiments/phase1_cnn_lstm.toml").contains("13541442 parameters, 13541442 trainable"));
+    // Swin-B frozen but for its last stage: fewer trainable than total.
+    let phase3 = show("experiments/phase3_hybrid.toml");
+    let numbers: Vec<u64> = phase3.split_whitespace().filter_map(|w| w.trim_end_matches([',', ';']).parse().ok()).collect();
+    assert!(numbers[1] < numbers[0] && numbers[0] > 86_743_224, "{phase3}");
+}

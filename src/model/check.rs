@@ -1,0 +1,87 @@
+//! Checks of a `model` section against the data it will see (image size, clip length) and
+//! its pretrained file, run before anything is built or trained.
+
+use super::config::{Freeze, ModelConfig, SwinConfig};
+use super::weights::check_file;
+
+/// One problem, located by a JSON pointer into the experiment (`/model/backbone/heads`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelViolation {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ModelViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.pointer, self.message)
+    }
+}
+
+fn violation(pointer: &str, message: String) -> ModelViolation {
+    ModelViolation { pointer: pointer.to_string(), message }
+}
+
+impl ModelConfig {
+    /// Everything that would make building or running the model fail for `img`×`img` frames
+    /// and clips of `frames` frames, including an unusable `pretrained` file (only its header
+    /// is read). Empty when the model can be built.
+    pub fn check(&self, img: usize, frames: usize) -> Vec<ModelViolation> {
+        let mut out = Vec::new();
+        if img == 0 || frames == 0 {
+            out.push(violation("/model", format!("image size ({img}) and clip length ({frames}) must be positive")));
+            return out;
+        }
+        let (pretrained, swin) = match self {
+            ModelConfig::CnnLstm(c) => (&c.pretrained, false),
+            ModelConfig::SwinGlobal(c) => {
+                check_swin(&c.backbone, img, &mut out);
+                let t = &c.temporal;
+                check_temporal(self.feature_dim(), t.heads, t.positions, frames, &mut out);
+                (&c.pretrained, true)
+            }
+            ModelConfig::SwinHybrid(c) => {
+                check_swin(&c.backbone, img, &mut out);
+                let t = &c.temporal;
+                check_temporal(self.feature_dim(), t.heads, t.positions, frames, &mut out);
+                if t.dwconv_kernel % 2 == 0 {
+                    let message = format!("the temporal convolution's kernel ({}) must be odd for 'same' padding", t.dwconv_kernel);
+                    out.push(violation("/model/temporal/dwconv_kernel", message));
+                }
+                (&c.pretrained, true)
+            }
+        };
+        if let Some(file) = pretrained
+            && let Err(e) = check_file(file, swin)
+        {
+            out.push(violation("/model/pretrained", e.to_string()));
+        }
+        out
+    }
+
+    /// Which parameters the model freezes.
+    pub fn freeze(&self) -> Freeze {
+        match self {
+            ModelConfig::CnnLstm(c) => c.freeze,
+            ModelConfig::SwinGlobal(c) => c.freeze,
+            ModelConfig::SwinHybrid(c) => c.freeze,
+        }
+    }
+}
+
+fn check_swin(backbone: &SwinConfig, img: usize, out: &mut Vec<ModelViolation>) {
+    if let Err(e) = backbone.stages(img) {
+        out.push(violation(&format!("/model/backbone/{}", e.field), e.message));
+    }
+}
+
+fn check_temporal(d: u32, heads: u32, positions: Option<u32>, frames: usize, out: &mut Vec<ModelViolation>) {
+    if heads == 0 || d % heads != 0 {
+        out.push(violation("/model/temporal/heads", format!("{heads} heads do not divide the feature width {d}")));
+    }
+    if let Some(p) = positions
+        && (p as usize) < frames
+    {
+        let message = format!("{p} temporal positions cannot cover clips of {frames} frames (data.clip.frames)");
+        out.push(violation("/model/temporal/positions", message));
+    }
+}

@@ -1,0 +1,437 @@
+//! Swin Transformer V1 backbone in timm's `swin_*_patch4_window7_224` layout (timm ≥ 1.0:
+//! NHWC stages, a stage's patch merging at its start). Parameter names follow timm's state
+//! dict so that its safetensors files load without renaming.
+//!
+//! Small inputs behave as in timm 1.0.31: stage sides are ceil-halved (patch merging pads odd
+//! sizes); a stage not larger than the window uses a window of its own side and no shift;
+//! window attention pads the feature map up to a multiple of the window.
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Distribution, Int, TensorData};
+
+use super::config::SwinConfig;
+use super::init::{linear, trunc_normal};
+
+/// Every Swin dimension, resolved from the preset and the explicit fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwinDims {
+    pub embed_dim: usize,
+    pub depths: Vec<usize>,
+    pub heads: Vec<usize>,
+    pub window: usize,
+    pub patch: usize,
+    pub mlp_ratio: f64,
+    pub drop_path: f64,
+}
+
+/// Why a Swin configuration cannot run at an image size; `field` names the `backbone` key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SwinGeometryError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// One stage at a given image size, as timm lays it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StagePlan {
+    /// Channels of the stage's blocks.
+    pub dim: usize,
+    pub heads: usize,
+    pub depth: usize,
+    /// Side of the (square) feature map the blocks see.
+    pub res: usize,
+    /// Attention window side after timm's clamping.
+    pub window: usize,
+    /// Cyclic shift of the odd blocks (0: no shifted windows in this stage).
+    pub shift: usize,
+}
+
+impl SwinConfig {
+    /// The dimensions with the preset filling whatever is not given.
+    pub fn dims(&self) -> SwinDims {
+        let mut c = self.clone();
+        c.resolve();
+        let to_usize = |v: Option<Vec<u32>>| {
+            v.unwrap_or_default().into_iter().map(|x| x as usize).collect()
+        };
+        SwinDims {
+            embed_dim: c.embed_dim.unwrap_or_default() as usize,
+            depths: to_usize(c.depths),
+            heads: to_usize(c.heads),
+            window: c.window.unwrap_or_default() as usize,
+            patch: c.patch.unwrap_or_default() as usize,
+            mlp_ratio: c.mlp_ratio.unwrap_or_default(),
+            drop_path: c.drop_path.unwrap_or_default(),
+        }
+    }
+
+    /// The stages at image size `img` (square), or why timm would not run this model on it.
+    pub fn stages(&self, img: usize) -> Result<Vec<StagePlan>, SwinGeometryError> {
+        self.dims().stages(img)
+    }
+
+    /// Builds the backbone for `img`×`img` inputs.
+    ///
+    /// Panics when [`SwinConfig::stages`] rejects the size (check it first).
+    pub fn init<B: Backend>(&self, img: usize, device: &B::Device) -> Swin<B> {
+        let dims = self.dims();
+        let plans = match dims.stages(img) {
+            Ok(p) => p,
+            Err(e) => panic!("invalid Swin configuration: {e}"),
+        };
+        let total: usize = dims.depths.iter().sum();
+        let rate = |k: usize| {
+            if total > 1 { dims.drop_path * k as f64 / (total - 1) as f64 } else { 0.0 }
+        };
+        let patch_embed = PatchEmbed {
+            proj: Conv2dConfig::new([3, dims.embed_dim], [dims.patch, dims.patch])
+                .with_stride([dims.patch, dims.patch])
+                .init(device),
+            norm: LayerNormConfig::new(dims.embed_dim).init(device),
+        };
+        let mut layers = Vec::with_capacity(plans.len());
+        let mut block_index = 0;
+        let mut prev_dim = dims.embed_dim;
+        for (i, plan) in plans.iter().enumerate() {
+            let downsample = (i > 0).then(|| PatchMerging {
+                norm: LayerNormConfig::new(4 * prev_dim).init(device),
+                reduction: linear(4 * prev_dim, plan.dim, false, device),
+            });
+            let blocks = (0..plan.depth)
+                .map(|j| {
+                    let shift = if j % 2 == 1 { plan.shift } else { 0 };
+                    let block = SwinBlock::new(plan, shift, dims.mlp_ratio, rate(block_index), device);
+                    block_index += 1;
+                    block
+                })
+                .collect();
+            layers.push(SwinStage { downsample, blocks });
+            prev_dim = plan.dim;
+        }
+        Swin {
+            patch_embed,
+            layers,
+            norm: LayerNormConfig::new(prev_dim).init(device),
+            num_features: prev_dim,
+        }
+    }
+}
+
+impl SwinDims {
+    /// See [`SwinConfig::stages`].
+    pub fn stages(&self, img: usize) -> Result<Vec<StagePlan>, SwinGeometryError> {
+        let fail = |field: &'static str, message: String| -> Result<Vec<StagePlan>, _> {
+            Err(SwinGeometryError { field, message })
+        };
+        if self.depths.is_empty() || self.depths.len() != self.heads.len() {
+            let message = format!(
+                "depths ({}) and heads ({}) must list the same, non-zero number of stages",
+                self.depths.len(),
+                self.heads.len()
+            );
+            return fail("heads", message);
+        }
+        if self.window == 0 {
+            return fail("window", "the window must be at least 1".into());
+        }
+        if self.patch == 0 || img < self.patch || img % self.patch != 0 {
+            let message = format!(
+                "image size {img} (data.resize) is not a positive multiple of the patch size {}",
+                self.patch
+            );
+            return fail("patch", message);
+        }
+        let grid = img / self.patch;
+        let mut plans = Vec::with_capacity(self.depths.len());
+        let mut res = grid;
+        for (i, (&depth, &heads)) in self.depths.iter().zip(&self.heads).enumerate() {
+            let dim = self.embed_dim << i;
+            if heads == 0 || dim % heads != 0 {
+                return fail("heads", format!("stage {i}: {heads} heads do not divide its width {dim}"));
+            }
+            if i > 0 {
+                res = res.div_ceil(2);
+            }
+            let window = self.window.min(res);
+            let shift = if res <= self.window { 0 } else { self.window / 2 };
+            plans.push(StagePlan { dim, heads, depth, res, window, shift });
+        }
+        Ok(plans)
+    }
+}
+
+/// `[B, 3, H, W]` → `[B, num_features]`: per-image features after the final norm and average
+/// pooling (timm `forward_features` + `forward_head(pre_logits=True)` with `num_classes=0`).
+#[derive(Module, Debug)]
+pub struct Swin<B: Backend> {
+    pub patch_embed: PatchEmbed<B>,
+    pub layers: Vec<SwinStage<B>>,
+    pub norm: LayerNorm<B>,
+    pub num_features: usize,
+}
+
+impl<B: Backend> Swin<B> {
+    /// `[B, 3, H, W]` → `[B, num_features]`.
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let mut x = self.patch_embed.forward(images);
+        for stage in &self.layers {
+            x = stage.forward(x);
+        }
+        let x = self.norm.forward(x);
+        let [b, h, w, c] = x.dims();
+        x.reshape([b, h * w, c]).mean_dim(1).reshape([b, c])
+    }
+}
+
+/// Stride-`patch` convolution then LayerNorm: `[B, 3, H, W]` → `[B, H/p, W/p, C]`.
+#[derive(Module, Debug)]
+pub struct PatchEmbed<B: Backend> {
+    pub proj: Conv2d<B>,
+    pub norm: LayerNorm<B>,
+}
+
+impl<B: Backend> PatchEmbed<B> {
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.norm.forward(self.proj.forward(images).permute([0, 2, 3, 1]))
+    }
+}
+
+/// Patch merging (if not the first stage) then the blocks: `[B, H, W, C]` → `[B, H', W', C']`.
+#[derive(Module, Debug)]
+pub struct SwinStage<B: Backend> {
+    pub downsample: Option<PatchMerging<B>>,
+    pub blocks: Vec<SwinBlock<B>>,
+}
+
+impl<B: Backend> SwinStage<B> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut x = match &self.downsample {
+            Some(merge) => merge.forward(x),
+            None => x,
+        };
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        x
+    }
+}
+
+/// 2×2 neighbourhoods concatenated (timm's channel order), LayerNorm, linear reduction:
+/// `[B, H, W, C]` → `[B, ⌈H/2⌉, ⌈W/2⌉, C']`.
+#[derive(Module, Debug)]
+pub struct PatchMerging<B: Backend> {
+    pub norm: LayerNorm<B>,
+    pub reduction: Linear<B>,
+}
+
+impl<B: Backend> PatchMerging<B> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, h, w, _] = x.dims();
+        let x = if h % 2 == 1 || w % 2 == 1 {
+            x.pad([(0, h % 2), (0, w % 2), (0, 0)], PadMode::Constant(0.0))
+        } else {
+            x
+        };
+        let [b, h, w, c] = x.dims();
+        let x = x
+            .reshape([b, h / 2, 2, w / 2, 2, c])
+            .permute([0, 1, 3, 4, 2, 5])
+            .reshape([b, h / 2, w / 2, 4 * c]);
+        self.reduction.forward(self.norm.forward(x))
+    }
+}
+
+/// `x + DropPath(W-MSA(LN(x)))`, then `x + DropPath(MLP(LN(x)))` on `[B, H, W, C]`.
+#[derive(Module, Debug)]
+pub struct SwinBlock<B: Backend> {
+    pub norm1: LayerNorm<B>,
+    pub attn: WindowAttention<B>,
+    pub norm2: LayerNorm<B>,
+    pub mlp: Mlp<B>,
+    /// `[windows, N, N]`, 0 or -100 (timm's value); present only when the block shifts.
+    attn_mask: Option<Tensor<B, 3>>,
+    window: usize,
+    shift: usize,
+    drop_path: f64,
+}
+
+impl<B: Backend> SwinBlock<B> {
+    fn new(plan: &StagePlan, shift: usize, mlp_ratio: f64, drop_path: f64, device: &B::Device) -> Self {
+        let hidden = (plan.dim as f64 * mlp_ratio) as usize;
+        Self {
+            norm1: LayerNormConfig::new(plan.dim).init(device),
+            attn: WindowAttention::new(plan.dim, plan.heads, plan.window, device),
+            norm2: LayerNormConfig::new(plan.dim).init(device),
+            mlp: Mlp {
+                fc1: linear(plan.dim, hidden, true, device),
+                fc2: linear(hidden, plan.dim, true, device),
+            },
+            attn_mask: (shift > 0).then(|| shift_mask(plan.res, plan.window, shift, device)),
+            window: plan.window,
+            shift,
+            drop_path,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let attended = self.windowed_attention(self.norm1.forward(x.clone()));
+        let x = x + drop_path(attended, self.drop_path);
+        let mlp = self.mlp.forward(self.norm2.forward(x.clone()));
+        x + drop_path(mlp, self.drop_path)
+    }
+
+    /// Shift, pad to whole windows, attend within windows, undo all three.
+    fn windowed_attention(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [b, h, w, c] = x.dims();
+        let (ws, s) = (self.window, self.shift as i64);
+        // Burn 0.21's `roll(k)` moves elements towards lower indices, i.e. it is
+        // `torch.roll(-k)`: timm's `roll(-shift)` is `roll(shift)` here.
+        let x = if s > 0 { x.roll(&[s, s], &[1, 2]) } else { x };
+        let (pad_h, pad_w) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
+        let x = if pad_h + pad_w > 0 {
+            x.pad([(0, pad_h), (0, pad_w), (0, 0)], PadMode::Constant(0.0))
+        } else {
+            x
+        };
+        let (hp, wp) = (h + pad_h, w + pad_w);
+        let windows = x
+            .reshape([b, hp / ws, ws, wp / ws, ws, c])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
+        let attended = self.attn.forward(windows, self.attn_mask.clone());
+        let x = attended
+            .reshape([b, hp / ws, wp / ws, ws, ws, c])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([b, hp, wp, c]);
+        let x = if pad_h + pad_w > 0 { x.slice([0..b, 0..h, 0..w, 0..c]) } else { x };
+        if s > 0 { x.roll(&[-s, -s], &[1, 2]) } else { x }
+    }
+}
+
+/// Stochastic depth: drops whole samples' residual branches with probability `p` (training on
+/// an autodiff backend only; identity otherwise).
+fn drop_path<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
+    if p == 0.0 || !B::ad_enabled(&x.device()) {
+        return x;
+    }
+    let mut shape = [1; D];
+    shape[0] = x.dims()[0];
+    let keep = Tensor::<B, D>::random(shape, Distribution::Bernoulli(1.0 - p), &x.device());
+    x * keep.div_scalar(1.0 - p)
+}
+
+/// timm's shifted-window mask for a `res`×`res` map padded to whole windows: tokens from
+/// different regions of the rolled map get -100 so they cannot attend to each other.
+fn shift_mask<B: Backend>(res: usize, ws: usize, shift: usize, device: &B::Device) -> Tensor<B, 3> {
+    let padded = res.div_ceil(ws) * ws;
+    let region = |i: usize| {
+        if i < padded - ws {
+            0
+        } else if i < padded - shift {
+            1
+        } else {
+            2
+        }
+    };
+    let per_side = padded / ws;
+    let n = ws * ws;
+    let mut mask = Vec::with_capacity(per_side * per_side * n * n);
+    for wy in 0..per_side {
+        for wx in 0..per_side {
+            let ids: Vec<usize> = (0..n)
+                .map(|t| region(wy * ws + t / ws) * 3 + region(wx * ws + t % ws))
+                .collect();
+            for &a in &ids {
+                for &b in &ids {
+                    mask.push(if a == b { 0.0f32 } else { -100.0 });
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(mask, [per_side * per_side, n, n]), device)
+}
+
+/// Multi-head self-attention inside windows with a learned relative-position bias:
+/// `[windows·B, N, C]` → `[windows·B, N, C]` (N = window²).
+#[derive(Module, Debug)]
+pub struct WindowAttention<B: Backend> {
+    pub qkv: Linear<B>,
+    pub proj: Linear<B>,
+    /// `[(2w-1)², heads]`.
+    pub relative_position_bias_table: Param<Tensor<B, 2>>,
+    /// `[N·N]` rows of the table for each (query, key) pair.
+    relative_position_index: Tensor<B, 1, Int>,
+    heads: usize,
+}
+
+impl<B: Backend> WindowAttention<B> {
+    fn new(dim: usize, heads: usize, window: usize, device: &B::Device) -> Self {
+        let side = 2 * window - 1;
+        let n = window * window;
+        let mut index = Vec::with_capacity(n * n);
+        for a in 0..n {
+            for b in 0..n {
+                let dy = (a / window) as i64 - (b / window) as i64 + window as i64 - 1;
+                let dx = (a % window) as i64 - (b % window) as i64 + window as i64 - 1;
+                index.push(dy * side as i64 + dx);
+            }
+        }
+        Self {
+            qkv: linear(dim, 3 * dim, true, device),
+            proj: linear(dim, dim, true, device),
+            relative_position_bias_table: trunc_normal([side * side, heads], 0.02, device),
+            relative_position_index: Tensor::from_data(TensorData::new(index, [n * n]), device),
+            heads,
+        }
+    }
+
+    /// `mask`: `[windows, N, N]` additive, windows of one image consecutive in the batch.
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
+        let [bw, n, c] = x.dims();
+        let hd = c / self.heads;
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([bw, n, 3, self.heads, hd])
+            .permute([2, 0, 3, 1, 4]);
+        let part = |i: usize| {
+            qkv.clone().slice([i..i + 1, 0..bw, 0..self.heads, 0..n, 0..hd]).reshape([bw, self.heads, n, hd])
+        };
+        let (q, k, v) = (part(0), part(1), part(2));
+        let bias = self
+            .relative_position_bias_table
+            .val()
+            .select(0, self.relative_position_index.clone())
+            .reshape([n, n, self.heads])
+            .permute([2, 0, 1])
+            .unsqueeze::<4>();
+        let mut attn = q.mul_scalar((hd as f64).powf(-0.5)).matmul(k.swap_dims(2, 3)) + bias;
+        if let Some(mask) = mask {
+            let windows = mask.dims()[0];
+            attn = (attn.reshape([bw / windows, windows, self.heads, n, n])
+                + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
+            .reshape([bw, self.heads, n, n]);
+        }
+        let out = softmax(attn, 3).matmul(v).swap_dims(1, 2).reshape([bw, n, c]);
+        self.proj.forward(out)
+    }
+}
+
+/// Linear → GELU → Linear (timm `Mlp`, dropout 0).
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub fc1: Linear<B>,
+    pub fc2: Linear<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+}

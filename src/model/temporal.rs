@@ -1,0 +1,205 @@
+//! Temporal encoders over per-frame features `[B, T, d]`: a learnable position embedding,
+//! pre-norm Transformer layers (phase 2) or the seed's hybrid MHSA ‖ depth-wise-conv layers
+//! (phase 3), a final LayerNorm and pooling over frames to `[B, d]`.
+
+use burn::module::Param;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig, PaddingConfig1d,
+};
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, relu, softmax};
+
+use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
+use super::init::trunc_normal;
+
+impl TemporalConfig {
+    /// Phase 2 encoder for `d`-wide features of clips of `frames` frames.
+    pub fn init<B: Backend>(&self, d: usize, frames: usize, pooling: Pooling, device: &B::Device) -> TemporalEncoder<B> {
+        let positions = self.positions.map_or(frames, |p| p as usize);
+        let pos = trunc_normal([1, positions, d], 0.02, device);
+        let global = (0..self.layers)
+            .map(|_| PreNormLayer::new(d, self.heads as usize, self.ffn as usize, self.dropout, device))
+            .collect();
+        TemporalEncoder::new(pos, global, Vec::new(), d, pooling, device)
+    }
+}
+
+impl HybridTemporalConfig {
+    /// Phase 3 encoder for `d`-wide features of clips of `frames` frames.
+    pub fn init<B: Backend>(&self, d: usize, frames: usize, pooling: Pooling, device: &B::Device) -> TemporalEncoder<B> {
+        let positions = self.positions.map_or(frames, |p| p as usize);
+        let pos = trunc_normal([1, positions, d], 0.02, device);
+        let hybrid = (0..self.layers).map(|_| HybridLayer::new(self, d, device)).collect();
+        TemporalEncoder::new(pos, Vec::new(), hybrid, d, pooling, device)
+    }
+}
+
+/// `[B, T, d]` → `[B, d]`. Exactly one of `global` / `hybrid` holds layers.
+#[derive(Module, Debug)]
+pub struct TemporalEncoder<B: Backend> {
+    /// `[1, positions, d]`, sliced to the first T.
+    pub pos: Param<Tensor<B, 3>>,
+    pub global: Vec<PreNormLayer<B>>,
+    pub hybrid: Vec<HybridLayer<B>>,
+    pub norm: LayerNorm<B>,
+    pub pool: FramePool<B>,
+}
+
+impl<B: Backend> TemporalEncoder<B> {
+    fn new(
+        pos: Param<Tensor<B, 3>>,
+        global: Vec<PreNormLayer<B>>,
+        hybrid: Vec<HybridLayer<B>>,
+        d: usize,
+        pooling: Pooling,
+        device: &B::Device,
+    ) -> Self {
+        Self { pos, global, hybrid, norm: LayerNormConfig::new(d).init(device), pool: FramePool::new(pooling, d, device) }
+    }
+
+    /// Clips longer than the embedding are rejected before training (`ModelConfig::check`);
+    /// here they panic.
+    pub fn forward(&self, features: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [_, t, d] = features.dims();
+        let mut x = features + self.pos.val().slice([0..1, 0..t, 0..d]);
+        for layer in &self.global {
+            x = layer.forward(x);
+        }
+        for layer in &self.hybrid {
+            x = layer.forward(x);
+        }
+        self.pool.forward(self.norm.forward(x))
+    }
+}
+
+fn mha<B: Backend>(d: usize, heads: usize, dropout: f64, device: &B::Device) -> MultiHeadAttention<B> {
+    MultiHeadAttentionConfig::new(d, heads).with_dropout(dropout).init(device)
+}
+
+/// PyTorch `nn.TransformerEncoderLayer(d, heads, ffn, dropout, norm_first=True)` (ReLU):
+/// `x + Drop(MHSA(LN1(x)))`, then `x + Drop(W2 Drop(ReLU(W1 LN2(x))))`. `[B, T, d]` → same.
+#[derive(Module, Debug)]
+pub struct PreNormLayer<B: Backend> {
+    pub norm1: LayerNorm<B>,
+    pub attn: MultiHeadAttention<B>,
+    pub norm2: LayerNorm<B>,
+    pub linear1: Linear<B>,
+    pub linear2: Linear<B>,
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> PreNormLayer<B> {
+    fn new(d: usize, heads: usize, ffn: usize, dropout: f64, device: &B::Device) -> Self {
+        Self {
+            norm1: LayerNormConfig::new(d).init(device),
+            attn: mha(d, heads, dropout, device),
+            norm2: LayerNormConfig::new(d).init(device),
+            linear1: LinearConfig::new(d, ffn).init(device),
+            linear2: LinearConfig::new(ffn, d).init(device),
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let h = self.norm1.forward(x.clone());
+        let x = x + self.dropout.forward(self.attn.forward(MhaInput::self_attn(h)).context);
+        let h = relu(self.linear1.forward(self.norm2.forward(x.clone())));
+        let h = self.linear2.forward(self.dropout.forward(h));
+        x + self.dropout.forward(h)
+    }
+}
+
+/// The seed's hybrid layer, `[B, T, d]` → same:
+/// `x + MHSA(LN1(x)) + DWConv(x)`, then `x + FFN(LN2(x))`, with
+/// `DWConv(x) = Conv1d_depthwise(BN(GELU(x)))` over time ('same' padding) and
+/// `FFN = Linear GELU Dropout Linear Dropout`. `paths` drops the attention or the conv path.
+#[derive(Module, Debug)]
+pub struct HybridLayer<B: Backend> {
+    pub norm1: Option<LayerNorm<B>>,
+    pub attn: Option<MultiHeadAttention<B>>,
+    pub dw: Option<DwConv<B>>,
+    pub norm2: LayerNorm<B>,
+    pub linear1: Linear<B>,
+    pub linear2: Linear<B>,
+    pub dropout: Dropout,
+}
+
+impl<B: Backend> HybridLayer<B> {
+    fn new(c: &HybridTemporalConfig, d: usize, device: &B::Device) -> Self {
+        let attention = c.paths != HybridPaths::ConvOnly;
+        let conv = c.paths != HybridPaths::AttentionOnly;
+        let k = c.dwconv_kernel as usize;
+        Self {
+            norm1: attention.then(|| LayerNormConfig::new(d).init(device)),
+            attn: attention.then(|| mha(d, c.heads as usize, c.dropout, device)),
+            dw: conv.then(|| DwConv {
+                bn: BatchNormConfig::new(d).init(device),
+                conv: Conv1dConfig::new(d, d, k)
+                    .with_groups(d)
+                    .with_padding(PaddingConfig1d::Explicit((k - 1) / 2, (k - 1) / 2))
+                    .init(device),
+            }),
+            norm2: LayerNormConfig::new(d).init(device),
+            linear1: LinearConfig::new(d, c.ffn as usize).init(device),
+            linear2: LinearConfig::new(c.ffn as usize, d).init(device),
+            dropout: DropoutConfig::new(c.dropout).init(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let mut y = x.clone();
+        if let (Some(norm1), Some(attn)) = (&self.norm1, &self.attn) {
+            y = y + attn.forward(MhaInput::self_attn(norm1.forward(x.clone()))).context;
+        }
+        if let Some(dw) = &self.dw {
+            y = y + dw.forward(x);
+        }
+        let h = gelu(self.linear1.forward(self.norm2.forward(y.clone())));
+        let h = self.linear2.forward(self.dropout.forward(h));
+        y + self.dropout.forward(h)
+    }
+}
+
+/// `Conv1d_depthwise(BN(GELU(x)))` over time: `[B, T, d]` → `[B, T, d]`.
+#[derive(Module, Debug)]
+pub struct DwConv<B: Backend> {
+    pub bn: BatchNorm<B>,
+    pub conv: Conv1d<B>,
+}
+
+impl<B: Backend> DwConv<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let x = gelu(x).swap_dims(1, 2);
+        self.conv.forward(self.bn.forward(x)).swap_dims(1, 2)
+    }
+}
+
+/// Pooling over frames, `[B, T, d]` → `[B, d]`: mean, max, or a softmax over a learned
+/// per-frame score (`score`: Linear(d, 1), present only for attention pooling).
+#[derive(Module, Debug)]
+pub struct FramePool<B: Backend> {
+    pub score: Option<Linear<B>>,
+    max: bool,
+}
+
+impl<B: Backend> FramePool<B> {
+    fn new(pooling: Pooling, d: usize, device: &B::Device) -> Self {
+        Self {
+            score: (pooling == Pooling::Attention).then(|| LinearConfig::new(d, 1).init(device)),
+            max: pooling == Pooling::Max,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        let [b, _, d] = x.dims();
+        let pooled = match &self.score {
+            Some(score) => (softmax(score.forward(x.clone()), 1) * x).sum_dim(1),
+            None if self.max => x.max_dim(1),
+            None => x.mean_dim(1),
+        };
+        pooled.reshape([b, d])
+    }
+}
