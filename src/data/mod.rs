@@ -2,6 +2,7 @@
 
 pub mod avi;
 pub mod cache;
+pub mod clips;
 mod config;
 pub mod echonet;
 pub mod error;
