@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use crate::atomic;
 use crate::config::{Experiment, Loaded, Violation};
-use crate::data::cache::CacheError;
+use crate::data::cache::{CacheError, ClipCache};
+use crate::train::fit::{RunSummary, TrainError, fit};
+use crate::train::progress::Progress;
 use crate::data::stage::{self, StageReport};
 use crate::results::{DirLock, ResultDir, ResultsError, RunRecord};
 use crate::train::CvMode;
@@ -31,6 +33,8 @@ pub enum RunError {
     FoldOutOfRange { fold: u32, folds: u32 },
     #[error(transparent)]
     Data(#[from] CacheError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
 }
 
 impl RunError {
@@ -39,7 +43,7 @@ impl RunError {
         match self {
             RunError::FoldOutOfRange { .. } => 2,
             RunError::Results(ResultsError::Busy { .. }) => 3,
-            RunError::Results(_) | RunError::Data(_) => 1,
+            RunError::Results(_) | RunError::Data(_) | RunError::Train(_) => 1,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct Outcome {
     pub normal: usize,
     pub abnormal: usize,
     pub cache: PathBuf,
+    /// Present once every fold is done.
+    pub summary: Option<RunSummary>,
 }
 
 impl fmt::Display for Outcome {
@@ -65,7 +71,24 @@ impl fmt::Display for Outcome {
             self.normal,
             self.abnormal,
             self.cache.display()
-        )
+        )?;
+        let Some(s) = &self.summary else { return Ok(()) };
+        let show = |m: &Option<crate::train::metrics::MeanStd>| m.as_ref().map_or("n/a".into(), |m| match m.std {
+            Some(sd) => format!("{:.3} ± {:.3}", m.mean, sd),
+            None => format!("{:.3}", m.mean),
+        });
+        writeln!(f)?;
+        writeln!(f, "{:<28} {:>15} {:>15} {:>15} {:>15}", "", "accuracy", "bal. accuracy", "abn. recall", "AUROC")?;
+        for (name, sum) in [("validation (best epochs)", &s.validation), ("test (each fold)", &s.test)] {
+            writeln!(f, "{name:<28} {:>15} {:>15} {:>15} {:>15}", show(&sum.accuracy), show(&sum.balanced_accuracy), show(&sum.sensitivity), show(&sum.auroc))?;
+        }
+        for (name, m) in [("test (fold ensemble)", &s.ensemble_test), (&format!("test (best fold, {})", s.best_fold) as &str, &s.best_fold_test)] {
+            if let Some(m) = m {
+                let auroc = m.auroc.map_or("n/a".into(), |a| format!("{a:.3}"));
+                writeln!(f, "{name:<28} {:>15.3} {:>15.3} {:>15.3} {:>15}", m.accuracy, m.balanced_accuracy, m.sensitivity, auroc)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -126,7 +149,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
         .unwrap_or_default();
     let record = RunRecord::start(backend, options.argv.clone());
     record.append(&dir.path)?;
-    let result = stages(loaded, &dir, !existed);
+    let result = stages(loaded, &dir, !existed, options.fold);
     let (status, said) = match &result {
         Ok(outcome) => (0, outcome.to_string()),
         Err(e) => (i32::from(e.exit_code()), e.to_string()),
@@ -136,7 +159,7 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
 }
 
 /// The stages, in order, each writing into the result directory.
-fn stages(loaded: &Loaded, dir: &ResultDir, created: bool) -> Result<Outcome, RunError> {
+fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, fold: Option<u32>) -> Result<Outcome, RunError> {
     let exp = &loaded.experiment;
     let cache_dir = exp.runtime.cache_dir();
     let dataset = stage::load(&exp.data, &cache_dir).map_err(CacheError::from)?;
@@ -145,11 +168,26 @@ fn stages(loaded: &Loaded, dir: &ResultDir, created: bool) -> Result<Outcome, Ru
     let path = dir.file("data-report.json");
     let text = serde_json::to_string_pretty(&report).expect("a report is JSON") + "\n";
     atomic::write_file(&path, text.as_bytes()).map_err(|source| ResultsError::Io { path, source })?;
+    let clips = ClipCache::open(&cache.path)?;
+    let log_path = dir.file("train.log");
+    let io = |source| RunError::Results(ResultsError::Io { path: log_path.clone(), source });
+    let mut progress = Progress::new(exp.runtime.progress, &log_path).map_err(io)?;
+    let mut failed_log = None;
+    let mut log = |line: &str| {
+        if let Err(e) = progress.note(line) {
+            failed_log.get_or_insert(e);
+        }
+    };
+    let summary = fit(exp, &dataset.labelled, clips, &dir.path, fold.map(|k| k as usize), &mut log)?;
+    if let Some(e) = failed_log {
+        return Err(io(e));
+    }
     Ok(Outcome {
         dir: dir.path.clone(),
         created,
         normal: dataset.labels.normal,
         abnormal: dataset.labels.abnormal,
         cache: cache.path,
+        summary,
     })
 }

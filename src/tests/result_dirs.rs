@@ -99,15 +99,45 @@ fn force_discards_outputs_and_keeps_the_definition() {
     s.write("e.toml", VALID);
     assert_eq!(s.runner(&["run", "e.toml"], &[]).code, 0);
     let dir = only_dir(&s);
-    fs::create_dir(dir.join("fold-0")).unwrap();
-    fs::write(dir.join("fold-0/DONE"), "").unwrap();
-    assert_eq!(s.runner(&["run", "e.toml"], &[]).code, 0);
     assert!(dir.join("fold-0/DONE").exists());
-    assert_eq!(s.runner(&["run", "e.toml", "--force"], &[]).code, 0);
-    assert!(!dir.join("fold-0").exists());
+    fs::write(dir.join("fold-0/stale"), "from an earlier run").unwrap();
+    let again = s.runner(&["run", "e.toml"], &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("fold 0: done earlier, skipped"), "{}", again.stderr);
+    let log = fs::read_to_string(dir.join("train.log")).unwrap();
+    assert!(log.contains("fold 0 epoch 1/2") && log.contains("fold 0: done earlier, skipped"), "{log}");
+    assert!(dir.join("fold-0/stale").exists());
+    let forced = s.runner(&["run", "e.toml", "--force"], &[]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(!forced.stderr.contains("skipped"), "{}", forced.stderr);
+    assert!(!dir.join("fold-0/stale").exists());
+    assert!(dir.join("fold-0/DONE").exists());
     for kept in ["config.resolved.toml", "config.canonical.json", "hash", "runner.json", "runs.jsonl"] {
         assert!(dir.join(kept).exists(), "{kept} was removed");
     }
+}
+
+#[test]
+fn the_same_experiment_twice_gives_byte_identical_results() {
+    let (a, b) = (Scratch::new(), Scratch::new());
+    for s in [&a, &b] {
+        s.write("e.toml", VALID);
+        let run = s.runner(&["run", "e.toml"], &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let (da, db) = (only_dir(&a), only_dir(&b));
+    let summary = fs::read(da.join("summary.json")).unwrap();
+    assert_eq!(summary, fs::read(db.join("summary.json")).unwrap());
+    let parsed: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+    assert_eq!(parsed["folds"], 3);
+    for k in 0..3 {
+        for file in ["best.safetensors", "metrics.json", "DONE"] {
+            let path = format!("fold-{k}/{file}");
+            assert_eq!(fs::read(da.join(&path)).unwrap(), fs::read(db.join(&path)).unwrap(), "{path} differs");
+        }
+    }
+    let folds: serde_json::Value = serde_json::from_slice(&fs::read(da.join("folds.json")).unwrap()).unwrap();
+    assert_eq!(folds["folds"].as_array().unwrap().len(), 3);
 }
 
 #[test]
