@@ -268,6 +268,11 @@ impl ClipCache {
         &self.path
     }
 
+    /// Frames of a cached video; `None` when the cache does not hold it.
+    pub fn frames_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).map(|&i| self.videos[i].frames)
+    }
+
     /// All frames of a video, `[frames, size, size]` row-major.
     pub fn read_video(&self, name: &str) -> Result<Vec<u8>, CacheError> {
         let ds = self.file.dataset(&format!("videos/{name}")).map_err(h5(&self.path))?;

@@ -133,19 +133,15 @@ pub fn fit(
     only: Option<usize>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Option<RunSummary>, TrainError> {
-    let videos: Vec<Video> = labelled
+    // The labelled videos that made it into the cache (a skipped video is in neither list).
+    let (videos, splits): (Vec<Video>, Vec<_>) = labelled
         .iter()
         .filter_map(|lv| {
             let name = &lv.video.row.file_name;
-            let cached = cache.videos.iter().find(|v| &v.name == name)?;
-            Some(Video { name: name.clone(), class: lv.class, frames: cached.frames })
+            let frames = cache.frames_of(name)?;
+            Some((Video { name: name.clone(), class: lv.class, frames }, (lv.class, lv.video.row.split)))
         })
-        .collect();
-    let splits: Vec<_> = labelled
-        .iter()
-        .filter(|lv| videos.iter().any(|v| v.name == lv.video.row.file_name))
-        .map(|lv| (lv.class, lv.video.row.split))
-        .collect();
+        .unzip();
     let splits = assign_splits(&splits, &exp.data.split).map_err(|e| TrainError::Plan(e.to_string()))?;
     let classes: Vec<Class> = videos.iter().map(|v| v.class).collect();
     let plan = plan_cv(&classes, &splits, &exp.cv).map_err(|e| TrainError::Plan(e.to_string()))?;
