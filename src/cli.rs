@@ -267,10 +267,10 @@ fn fetch(args: FetchArgs) -> ExitCode {
     }
 }
 
-/// Loads and checks an experiment; `weights`: also check its pretrained file (runs do; a
-/// plain `validate` checks the config, not the weights it names).
-fn load(file: &PathBuf, layering: &Layering, weights: bool) -> Result<Loaded, ExitCode> {
-    let checks = |exp: &echo_runner::config::Experiment| pipeline::disk_checks(exp, weights);
+/// Loads and checks an experiment; `for_run`: also check what a run needs (backend,
+/// pretrained file); a plain `validate` checks the config, not the machine.
+fn load(file: &PathBuf, layering: &Layering, for_run: bool) -> Result<Loaded, ExitCode> {
+    let checks = |exp: &echo_runner::config::Experiment| pipeline::disk_checks(exp, for_run);
     config::load_checked(file, &Overrides::from_process(&layering.sets), &checks).map_err(|diagnostics| {
         eprintln!("{diagnostics}");
         eprintln!("{}: {} error(s); nothing was written", file.display(), diagnostics.len());

@@ -92,12 +92,18 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Checks of an experiment against files on disk: its pretrained weights (when `weights`),
-/// and, where the data is already there, the fold count against the smallest class of the
-/// cross-validation pool.
-pub fn disk_checks(exp: &Experiment, weights: bool) -> Vec<Violation> {
+/// Checks of an experiment against this machine and its files: for a run (`for_run`), the
+/// backend and the pretrained weights; always, where the data is already there, the fold
+/// count against the smallest class of the cross-validation pool.
+pub fn disk_checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
     let mut out = Vec::new();
-    if weights {
+    if for_run && exp.runtime.backend != crate::config::Backend::Cpu {
+        out.push(Violation::value(
+            "/runtime/backend",
+            "this version trains on the CPU only (the CUDA backend arrives with GPU support); use \"cpu\"",
+        ));
+    }
+    if for_run {
         let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
         for v in exp.model.check(img, frames).into_iter().filter(|v| v.pointer == "/model/pretrained") {
             out.push(Violation::value(v.pointer, v.message));

@@ -143,7 +143,11 @@ const CASES: &[Case] = &[
         "/model/temporal/positions",
         "4 temporal positions cannot cover clips of 8 frames",
     ),
-    // pretrained weights, checked before anything runs
+    // what a run needs of this machine, checked before anything is written
+    Case {
+        args: &["--set", "runtime.backend=cuda"],
+        ..edit("backend this build cannot run", &[], At::Origin("--set runtime.backend=cuda"), "/runtime/backend", "trains on the CPU only")
+    },
     Case {
         args: &["--set", "model.pretrained=nowhere.safetensors"],
         ..edit("missing pretrained file", &[], At::Origin("--set model.pretrained=nowhere.safetensors"), "/model/pretrained", "nowhere.safetensors: cannot read")
