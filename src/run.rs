@@ -97,15 +97,14 @@ impl fmt::Display for Outcome {
 /// count against the smallest class of the cross-validation pool.
 pub fn disk_checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
     let mut out = Vec::new();
-    if for_run && exp.runtime.backend != crate::config::Backend::Cpu {
-        out.push(Violation::value(
-            "/runtime/backend",
-            "this version trains on the CPU only (the CUDA backend arrives with GPU support); use \"cpu\"",
-        ));
-    }
     if for_run {
-        let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-        for v in exp.model.check(img, frames).into_iter().filter(|v| v.pointer == "/model/pretrained") {
+        if exp.runtime.backend != crate::config::Backend::Cpu {
+            out.push(Violation::value(
+                "/runtime/backend",
+                "this version trains on the CPU only (the CUDA backend arrives with GPU support); use \"cpu\"",
+            ));
+        }
+        if let Some(v) = exp.model.check_pretrained() {
             out.push(Violation::value(v.pointer, v.message));
         }
     }

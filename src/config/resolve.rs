@@ -65,7 +65,7 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
     // The model's own rules (dimensions, windows, heads, positions); its pretrained file is
     // checked where files are read, not here.
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    for v in exp.model.check(img, frames).into_iter().filter(|v| v.pointer != "/model/pretrained") {
+    for v in exp.model.check_dims(img, frames) {
         out.push(Violation::value(v.pointer, v.message));
     }
     let warmup = match exp.train.schedule {

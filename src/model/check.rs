@@ -26,18 +26,25 @@ impl ModelConfig {
     /// and clips of `frames` frames, including an unusable `pretrained` file (only its header
     /// is read). Empty when the model can be built.
     pub fn check(&self, img: usize, frames: usize) -> Vec<ModelViolation> {
+        let mut out = self.check_dims(img, frames);
+        out.extend(self.check_pretrained());
+        out
+    }
+
+    /// The rules on the section's own values (dimensions, windows, heads, positions, kernel);
+    /// reads no file.
+    pub fn check_dims(&self, img: usize, frames: usize) -> Vec<ModelViolation> {
         let mut out = Vec::new();
         if img == 0 || frames == 0 {
             out.push(violation("/model", format!("image size ({img}) and clip length ({frames}) must be positive")));
             return out;
         }
-        let (pretrained, swin) = match self {
-            ModelConfig::CnnLstm(c) => (&c.pretrained, false),
+        match self {
+            ModelConfig::CnnLstm(_) => {}
             ModelConfig::SwinGlobal(c) => {
                 check_swin(&c.backbone, img, &mut out);
                 let t = &c.temporal;
                 check_temporal(self.feature_dim(), t.heads, t.positions, frames, &mut out);
-                (&c.pretrained, true)
             }
             ModelConfig::SwinHybrid(c) => {
                 check_swin(&c.backbone, img, &mut out);
@@ -47,15 +54,17 @@ impl ModelConfig {
                     let message = format!("the temporal convolution's kernel ({}) must be odd for 'same' padding", t.dwconv_kernel);
                     out.push(violation("/model/temporal/dwconv_kernel", message));
                 }
-                (&c.pretrained, true)
             }
-        };
-        if let Some(file) = pretrained
-            && let Err(e) = check_file(file, swin)
-        {
-            out.push(violation("/model/pretrained", e.to_string()));
         }
         out
+    }
+
+    /// The `pretrained` file, when one is named: readable, safetensors, for this backbone
+    /// (only its header is read).
+    pub fn check_pretrained(&self) -> Option<ModelViolation> {
+        let swin = !matches!(self, ModelConfig::CnnLstm(_));
+        let file = self.pretrained()?;
+        check_file(file, swin).err().map(|e| violation("/model/pretrained", e.to_string()))
     }
 
     /// Which parameters the model freezes.

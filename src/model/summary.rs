@@ -16,13 +16,9 @@ pub struct ModelSummary {
 }
 
 /// Summary of the model `config` describes for `img`×`img` frames and `frames`-frame clips.
-/// Fails with the same violations as [`ModelConfig::check`] (the pretrained file is not read).
+/// Fails with the violations of [`ModelConfig::check_dims`] (the pretrained file is not read).
 pub fn summary(config: &ModelConfig, img: usize, frames: usize) -> Result<ModelSummary, Vec<ModelViolation>> {
-    let violations: Vec<_> = config
-        .check(img, frames)
-        .into_iter()
-        .filter(|v| v.pointer != "/model/pretrained")
-        .collect();
+    let violations = config.check_dims(img, frames);
     if !violations.is_empty() {
         return Err(violations);
     }
