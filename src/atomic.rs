@@ -8,7 +8,7 @@ use std::path::Path;
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| io::Error::other("no file name"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(tmp_name(&name.to_string_lossy()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -20,6 +20,12 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// A hidden temporary name for `name`, unique to this process on this host: processes on
+/// several nodes may write the same file of a shared result directory at once.
+pub fn tmp_name(name: &str) -> String {
+    format!(".{name}.tmp-{}-{}", gethostname::gethostname().to_string_lossy(), std::process::id())
 }
 
 /// Makes a rename or a new entry in `dir` durable.

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -15,6 +16,7 @@ use echo_runner::data::synth::{self, SynthConfig};
 use echo_runner::model;
 use echo_runner::results;
 use echo_runner::run::{self as pipeline, RunOptions};
+use echo_runner::train::stop::parse_wall;
 
 /// Exit code for invalid input: a bad experiment or command line.
 const EXIT_INVALID: u8 = 2;
@@ -114,9 +116,17 @@ struct RunArgs {
     /// Run only this fold (0-based).
     #[arg(long, value_name = "K")]
     fold: Option<u32>,
-    /// Start over: discard what the result directory holds from earlier runs.
+    /// Start over: discard what the result directory holds from earlier runs (with --fold,
+    /// only that fold's).
     #[arg(long)]
     force: bool,
+    /// Take up again folds that failed in an earlier run, from their last checkpoint.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Stop resumably (checkpoint, exit 75) before this much wall time has passed:
+    /// `11h30m`, `90m`, or SLURM's `HH:MM:SS` / `D-HH:MM`.
+    #[arg(long, value_name = "TIME", value_parser = parse_wall)]
+    max_wall: Option<Duration>,
     /// Exit at once (code 3) when another process holds the result directory.
     #[arg(long)]
     no_wait: bool,
@@ -328,13 +338,15 @@ fn run(args: RunArgs) -> ExitCode {
     let options = RunOptions {
         fold: args.fold,
         force: args.force,
+        retry_failed: args.retry_failed,
+        max_wall: args.max_wall,
         wait: !args.no_wait,
         argv: std::env::args().collect(),
     };
     match pipeline::run(&loaded, &options) {
         Ok(outcome) => {
             println!("{outcome}");
-            ExitCode::SUCCESS
+            ExitCode::from(outcome.exit_code())
         }
         Err(e) => {
             eprintln!("error: {e}");

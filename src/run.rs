@@ -3,12 +3,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::atomic;
 use crate::config::{Experiment, Loaded, Violation};
 use crate::data::cache::{CacheError, ClipCache};
-use crate::train::fit::{RunSummary, TrainError, fit};
+use crate::train::fit::{FitOptions, RunSummary, SUMMARY, TrainError, fit};
 use crate::train::progress::Progress;
+use crate::train::stop::{EXIT_RESUMABLE, StopFlag, StopReason};
 use crate::data::stage::{self, StageReport};
 use crate::results::{DirLock, ResultDir, ResultsError, RunRecord};
 use crate::train::CvMode;
@@ -17,8 +19,12 @@ use crate::train::CvMode;
 pub struct RunOptions {
     /// Run only this fold.
     pub fold: Option<u32>,
-    /// Discard earlier outputs first.
+    /// Discard earlier outputs first (of `fold` only, when given).
     pub force: bool,
+    /// Take failed folds up again.
+    pub retry_failed: bool,
+    /// Stop (resumably) before this much time has passed.
+    pub max_wall: Option<Duration>,
     /// Wait for another process holding the result directory (else fail at once).
     pub wait: bool,
     /// The command line, for the run record.
@@ -35,6 +41,15 @@ pub enum RunError {
     Data(#[from] CacheError),
     #[error(transparent)]
     Train(#[from] TrainError),
+    #[error("{}", failed_folds(.0))]
+    FoldsFailed(Vec<(usize, String)>),
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+fn failed_folds(failed: &[(usize, String)]) -> String {
+    let lines: Vec<String> = failed.iter().map(|(k, why)| format!("fold {k} failed: {why}")).collect();
+    format!("{}\n(fix the cause, then rerun with --retry-failed to take the fold up from its last checkpoint, or --force --fold K to start it over)", lines.join("\n"))
 }
 
 impl RunError {
@@ -43,7 +58,7 @@ impl RunError {
         match self {
             RunError::FoldOutOfRange { .. } => 2,
             RunError::Results(ResultsError::Busy { .. }) => 3,
-            RunError::Results(_) | RunError::Data(_) | RunError::Train(_) => 1,
+            RunError::Results(_) | RunError::Data(_) | RunError::Train(_) | RunError::FoldsFailed(_) | RunError::Signals(_) => 1,
         }
     }
 }
@@ -59,6 +74,15 @@ pub struct Outcome {
     pub cache: PathBuf,
     /// Present once every fold is done.
     pub summary: Option<RunSummary>,
+    /// Why the run stopped early, resumably.
+    pub stopped: Option<StopReason>,
+}
+
+impl Outcome {
+    /// 0, or 75 when the run stopped early and can be resumed.
+    pub fn exit_code(&self) -> u8 {
+        if self.stopped.is_some() { EXIT_RESUMABLE } else { 0 }
+    }
 }
 
 impl fmt::Display for Outcome {
@@ -72,6 +96,9 @@ impl fmt::Display for Outcome {
             self.abnormal,
             self.cache.display()
         )?;
+        if let Some(reason) = &self.stopped {
+            write!(f, "\nstopped early ({reason}) with a checkpoint: rerun the same command to resume")?;
+        }
         let Some(s) = &self.summary else { return Ok(()) };
         let show = |m: &Option<crate::train::metrics::MeanStd>| m.as_ref().map_or("n/a".into(), |m| match m.std {
             Some(sd) => format!("{:.3} ± {:.3}", m.mean, sd),
@@ -144,9 +171,19 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
     }
     let existed = crate::results::dir_path(loaded).exists();
     let dir = ResultDir::open_or_create(loaded)?;
-    let _lock = DirLock::acquire(&dir.path, options.wait)?;
+    let _lock = match options.fold {
+        Some(_) => DirLock::acquire_shared(&dir.path, options.wait)?,
+        None => DirLock::acquire(&dir.path, options.wait)?,
+    };
     if options.force {
-        dir.clear_outputs()?;
+        match options.fold {
+            Some(k) => dir.clear_fold(k as usize, SUMMARY, options.wait)?,
+            None => dir.clear_outputs()?,
+        }
+    }
+    let mut stop = StopFlag::install().map_err(RunError::Signals)?;
+    if let Some(budget) = options.max_wall {
+        stop = stop.with_budget(budget, wall_margin(budget));
     }
     let backend = serde_json::to_value(exp.runtime.backend)
         .ok()
@@ -154,9 +191,9 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
         .unwrap_or_default();
     let record = RunRecord::start(backend, options.argv.clone());
     record.append(&dir.path)?;
-    let result = stages(loaded, &dir, !existed, options.fold);
+    let result = stages(loaded, &dir, !existed, options, &stop);
     let (status, said) = match &result {
-        Ok(outcome) => (0, outcome.to_string()),
+        Ok(outcome) => (i32::from(outcome.exit_code()), outcome.to_string()),
         Err(e) => (i32::from(e.exit_code()), e.to_string()),
     };
     record.end(status, said).append(&dir.path)?;
@@ -164,7 +201,13 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
 }
 
 /// The stages, in order, each writing into the result directory.
-fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, fold: Option<u32>) -> Result<Outcome, RunError> {
+/// Time kept back at the end of a `--max-wall` budget for the batch in flight and the
+/// checkpoint: a twentieth of the budget, at least 10 s and at most 10 minutes.
+fn wall_margin(budget: Duration) -> Duration {
+    (budget / 20).clamp(Duration::from_secs(10).min(budget / 2), Duration::from_secs(600))
+}
+
+fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, options: &RunOptions, stop: &StopFlag) -> Result<Outcome, RunError> {
     let exp = &loaded.experiment;
     let cache_dir = exp.runtime.cache_dir();
     let dataset = stage::load(&exp.data, &cache_dir).map_err(CacheError::from)?;
@@ -177,15 +220,11 @@ fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, fold: Option<u32>) ->
     let log_path = dir.file("train.log");
     let io = |source| RunError::Results(ResultsError::Io { path: log_path.clone(), source });
     let mut progress = Progress::new(exp.runtime.progress, &log_path).map_err(io)?;
-    let mut failed_log = None;
-    let mut log = |line: &str| {
-        if let Err(e) = progress.note(line) {
-            failed_log.get_or_insert(e);
-        }
-    };
-    let summary = fit(exp, &dataset.labelled, clips, &dir.path, fold.map(|k| k as usize), &mut log)?;
-    if let Some(e) = failed_log {
-        return Err(io(e));
+    let fit_options = FitOptions { only: options.fold.map(|k| k as usize), retry_failed: options.retry_failed, wait: options.wait };
+    let fitted = fit(exp, &dataset.labelled, clips, &dir.path, &fit_options, stop, &mut progress)?;
+    drop(progress);
+    if !fitted.failed.is_empty() {
+        return Err(RunError::FoldsFailed(fitted.failed));
     }
     Ok(Outcome {
         dir: dir.path.clone(),
@@ -193,6 +232,7 @@ fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, fold: Option<u32>) ->
         normal: dataset.labels.normal,
         abnormal: dataset.labels.abnormal,
         cache: cache.path,
-        summary,
+        summary: fitted.summary,
+        stopped: fitted.stopped,
     })
 }

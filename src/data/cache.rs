@@ -104,7 +104,7 @@ pub fn prepare(
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()), std::process::id()));
+    let tmp = dir.join(crate::atomic::tmp_name(&path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
     let result = build(labelled, rule, size, policy, &manifest, &tmp);
     match result {
         Ok((videos, frames, skipped)) => {

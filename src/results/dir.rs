@@ -92,6 +92,31 @@ impl ResultDir {
     }
 }
 
+impl ResultDir {
+    /// Discards fold `k`'s outputs and the run-level `summary` file that depended on them,
+    /// under the fold's lock (another process may be training that fold).
+    pub fn clear_fold(&self, k: usize, summary: &str, wait: bool) -> Result<(), ResultsError> {
+        let fold = self.path.join(format!("fold-{k}"));
+        fs::create_dir_all(&fold).map_err(io_err(&fold))?;
+        let _lock = super::DirLock::acquire(&fold, wait)?;
+        let mut doomed = vec![self.path.join(summary)];
+        for entry in fs::read_dir(&fold).map_err(io_err(&fold))? {
+            let entry = entry.map_err(io_err(&fold))?;
+            if entry.file_name() != super::lock::LOCK {
+                doomed.push(entry.path());
+            }
+        }
+        for p in doomed {
+            let removed = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            match removed {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(ResultsError::Io { path: p, source: e }),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 fn create(loaded: &Loaded, path: &Path) -> Result<(), ResultsError> {
     let root = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(root).map_err(io_err(root))?;

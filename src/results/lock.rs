@@ -1,5 +1,7 @@
-//! One process at a time per result directory: an exclusive OS lock on `<dir>/lock`, held
-//! for the whole run and released by the OS if the process dies.
+//! Who may write where: an OS lock on `<dir>/lock`, held for the whole run and released by
+//! the OS if the process dies. A whole run holds its result directory's lock exclusively; a
+//! one-fold run (`--fold K`) holds it shared, so the folds of one directory can run in
+//! parallel (SLURM array tasks), and holds `fold-<k>/lock` exclusively.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -16,9 +18,24 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    /// Takes the lock; when another process holds it, waits (after saying who holds it) or,
-    /// with `wait = false`, returns `ResultsError::Busy`.
+    /// Takes `dir`'s lock exclusively; when another process holds it, waits (after saying
+    /// who holds it) or, with `wait = false`, returns `ResultsError::Busy`.
     pub fn acquire(dir: &Path, wait: bool) -> Result<DirLock, ResultsError> {
+        Self::take(dir, wait, false)
+    }
+
+    /// Takes `dir`'s lock shared with other shared holders (one-fold runs).
+    pub fn acquire_shared(dir: &Path, wait: bool) -> Result<DirLock, ResultsError> {
+        Self::take(dir, wait, true)
+    }
+
+    /// Whether some process holds `dir`'s lock now (probed without waiting).
+    pub fn is_held(dir: &Path) -> bool {
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(dir.join(LOCK)) else { return false };
+        matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
+    fn take(dir: &Path, wait: bool, shared: bool) -> Result<DirLock, ResultsError> {
         let path = dir.join(LOCK);
         let mut file = OpenOptions::new()
             .read(true)
@@ -27,7 +44,8 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
-        match file.try_lock() {
+        let tried = if shared { file.try_lock_shared() } else { file.try_lock() };
+        match tried {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = holder(&mut file);
@@ -35,9 +53,13 @@ impl DirLock {
                     return Err(ResultsError::Busy { path: dir.to_path_buf(), holder });
                 }
                 eprintln!("{} is in use by {holder}; waiting for it to finish", dir.display());
-                file.lock().map_err(io_err(&path))?;
+                if shared { file.lock_shared() } else { file.lock() }.map_err(io_err(&path))?;
             }
             Err(TryLockError::Error(e)) => return Err(ResultsError::Io { path, source: e }),
+        }
+        if shared {
+            // Shared holders would overwrite each other's note; the exclusive one's is enough.
+            return Ok(DirLock { _file: file });
         }
         let me = format!(
             "pid {} on {} since {}",

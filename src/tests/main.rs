@@ -6,4 +6,5 @@ mod data_stage;
 mod fetch;
 mod layering;
 mod result_dirs;
+mod resume;
 mod support;

@@ -103,10 +103,18 @@ fn force_discards_outputs_and_keeps_the_definition() {
     fs::write(dir.join("fold-0/stale"), "from an earlier run").unwrap();
     let again = s.runner(&["run", "e.toml"], &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("fold 0: done earlier, skipped"), "{}", again.stderr);
+    assert!(again.stderr.contains("fold-0: done earlier, skipped"), "{}", again.stderr);
     let log = fs::read_to_string(dir.join("train.log")).unwrap();
-    assert!(log.contains("fold 0 epoch 1/2") && log.contains("fold 0: done earlier, skipped"), "{log}");
+    assert!(log.contains("fold 1/3 epoch 1/2") && log.contains("fold-0: done earlier, skipped"), "{log}");
     assert!(dir.join("fold-0/stale").exists());
+    // --force with --fold discards that fold only.
+    fs::write(dir.join("fold-1/stale"), "from an earlier run").unwrap();
+    let summary = fs::read(dir.join("summary.json")).unwrap();
+    let one = s.runner(&["run", "e.toml", "--force", "--fold", "1"], &[]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(dir.join("fold-0/stale").exists() && !dir.join("fold-1/stale").exists());
+    assert!(dir.join("fold-1/DONE").exists());
+    assert_eq!(fs::read(dir.join("summary.json")).unwrap(), summary, "the retrained fold gives the same summary");
     let forced = s.runner(&["run", "e.toml", "--force"], &[]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(!forced.stderr.contains("skipped"), "{}", forced.stderr);

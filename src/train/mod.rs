@@ -1,11 +1,17 @@
-//! Train stage: folds, sampling, loss, optimisation and model selection.
+//! Train stage: folds, sampling, loss, optimisation, checkpoints and model selection.
 
+mod batches;
+pub mod checkpoint;
 mod config;
+pub mod crash;
 pub mod fit;
+mod fold;
 pub mod metrics;
 pub mod progress;
 pub mod sampler;
+mod schedule;
 pub mod split;
 pub mod stop;
 
 pub use config::*;
+pub use fold::{BEST, HISTORY};

@@ -1,0 +1,238 @@
+//! Interrupted runs: killed (SIGKILL at a batch, after an epoch, inside a checkpoint write),
+//! stopped (SIGTERM, `--max-wall`), with a corrupt checkpoint, a failed fold, folds run in
+//! parallel. Each must end byte-identical to a run that was never interrupted.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, Scratch, VALID, finish};
+
+/// Two folds of three epochs of two-clip batches: several batches and checkpoints per fold.
+const SETS: [&str; 6] = ["--set", "cv.folds=2", "--set", "train.epochs=3", "--set", "train.batch_size=2"];
+
+/// The files a finished run must reproduce exactly.
+const COMPARED: [&str; 9] = [
+    "summary.json",
+    "folds.json",
+    "fold-0/metrics.json",
+    "fold-0/history.json",
+    "fold-0/best.safetensors",
+    "fold-1/metrics.json",
+    "fold-1/history.json",
+    "fold-1/best.safetensors",
+    "fold-1/DONE",
+];
+
+fn run(s: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["run", "e.toml"];
+    args.extend(SETS);
+    args.extend(extra);
+    s.runner(&args, env)
+}
+
+fn result_dir(s: &Scratch) -> PathBuf {
+    let dirs = s.result_dirs();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    s.path().join("results").join(&dirs[0])
+}
+
+/// The uninterrupted run every test compares with.
+static REFERENCE: LazyLock<PathBuf> = LazyLock::new(|| {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let r = run(&s, &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = result_dir(&s);
+    std::mem::forget(s);
+    dir
+});
+
+fn assert_same_as_reference(dir: &Path) {
+    for file in COMPARED {
+        let ours = fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(ours == fs::read(REFERENCE.join(file)).unwrap(), "{file} differs from the uninterrupted run's");
+    }
+}
+
+/// Re-invokes until the run exits 0 (at most 30 times); returns how many attempts were
+/// killed by a signal.
+fn run_until_done(s: &Scratch, env: &[(&str, &str)]) -> usize {
+    let mut killed = 0;
+    for _ in 0..30 {
+        let r = run(s, &[], env);
+        match r.code {
+            0 => return killed,
+            -1 => killed += 1,
+            code => panic!("exit {code}: {}", r.stderr),
+        }
+    }
+    panic!("the run did not finish in 30 attempts");
+}
+
+fn killed_at(point: &str) {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let killed = run_until_done(&s, &[("ECHO_RUNNER_CRASH_AT", point)]);
+    assert!(killed >= 2, "{point}: only {killed} attempts were killed");
+    assert_same_as_reference(&result_dir(&s));
+}
+
+#[test]
+fn killed_mid_epoch_again_and_again_ends_identical() {
+    killed_at("batch:4");
+}
+
+#[test]
+fn killed_right_after_an_epoch_checkpoint_ends_identical() {
+    killed_at("epoch:2");
+}
+
+#[test]
+fn killed_inside_a_checkpoint_write_ends_identical() {
+    killed_at("checkpoint:2");
+}
+
+fn log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("train.log")).unwrap_or_default()
+}
+
+#[test]
+fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let mut args = vec!["run", "e.toml"];
+    args.extend(SETS);
+    let child = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(&args)
+        .current_dir(s.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal once the first fold's second epoch is under way.
+    let started = Instant::now();
+    while !s.result_dirs().first().is_some_and(|d| log(&s.path().join("results").join(d)).contains("epoch 2/3 batch")) {
+        assert!(started.elapsed() < Duration::from_secs(120), "training never reached epoch 2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send_signal(child.id(), "TERM");
+    let stopped = finish(child.wait_with_output().unwrap());
+    assert_eq!(stopped.code, 75, "{}", stopped.stderr);
+    assert!(stopped.stdout.contains("stopped early (SIGTERM)"), "{}", stopped.stdout);
+    let dir = result_dir(&s);
+    assert!(log(&dir).contains("stopped (SIGTERM); checkpoint written"));
+    assert!(!dir.join("summary.json").exists());
+
+    let resumed = run(&s, &[], &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(log(&dir).contains("resuming at epoch"), "{}", log(&dir));
+    assert_same_as_reference(&dir);
+    let runs = fs::read_to_string(dir.join("runs.jsonl")).unwrap();
+    assert!(runs.contains("\"exit_status\":75"), "{runs}");
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn max_wall_stops_resumably_before_the_budget() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let mut stops = 0;
+    loop {
+        let r = run(&s, &["--max-wall", "2s"], &[]);
+        match r.code {
+            75 => {
+                assert!(r.stdout.contains("wall-time budget 2s reached"), "{}", r.stdout);
+                stops += 1;
+            }
+            0 => break,
+            code => panic!("exit {code}: {}", r.stderr),
+        }
+        assert!(stops < 40, "no progress under --max-wall");
+    }
+    assert!(stops >= 1, "the budget never ran out");
+    assert_same_as_reference(&result_dir(&s));
+}
+
+#[test]
+fn a_corrupt_newest_checkpoint_is_reported_and_the_one_before_used() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    // Killed right after fold 0's second epoch checkpoint: two checkpoints on disk.
+    assert_eq!(run(&s, &[], &[("ECHO_RUNNER_CRASH_AT", "epoch:2")]).code, -1);
+    let dir = result_dir(&s);
+    let newest = dir.join("fold-0/checkpoints/e00002-b0000000");
+    let model = newest.join("model.mpk");
+    let mut bytes = fs::read(&model).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&model, bytes).unwrap();
+
+    let r = run(&s, &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let log = log(&dir);
+    assert!(log.contains("e00002-b0000000 is unusable (its checksum does not match its contents)"), "{log}");
+    assert!(log.contains("resuming at epoch 2 batch 0"), "{log}");
+    assert_same_as_reference(&dir);
+}
+
+#[test]
+fn a_failed_fold_is_recorded_skipped_and_retried_on_request() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    // Fold 1 cannot write its best model: a directory stands where the file goes.
+    let first = run(&s, &["--fold", "0"], &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let dir = result_dir(&s);
+    fs::create_dir_all(dir.join("fold-1/best.safetensors/blocker")).unwrap();
+
+    let failed = run(&s, &[], &[]);
+    assert_eq!(failed.code, 1);
+    assert!(failed.stderr.contains("fold 1 failed:") && failed.stderr.contains("best.safetensors"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("--retry-failed"), "{}", failed.stderr);
+    assert!(fs::read_to_string(dir.join("fold-1/FAILED")).unwrap().contains("best.safetensors"));
+
+    fs::remove_dir_all(dir.join("fold-1/best.safetensors")).unwrap();
+    let skipped = run(&s, &[], &[]);
+    assert_eq!(skipped.code, 1, "a failed fold is not retried unasked");
+    assert!(log(&dir).contains("fold-1: failed earlier, skipped"));
+
+    let retried = run(&s, &["--retry-failed"], &[]);
+    assert_eq!(retried.code, 0, "{}", retried.stderr);
+    assert!(!dir.join("fold-1/FAILED").exists());
+    assert_same_as_reference(&dir);
+}
+
+#[test]
+fn folds_of_one_directory_run_in_parallel_and_the_last_run_summarises() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    // The data stage first, so the two fold runs do not both build the clip cache.
+    assert_eq!(run(&s, &["--fold", "0"], &[("ECHO_RUNNER_CRASH_AT", "batch:1")]).code, -1);
+    let spawn = |k: &str| {
+        let mut args = vec!["run", "e.toml", "--fold", k, "--no-wait"];
+        args.extend(SETS);
+        Command::new(env!("CARGO_BIN_EXE_runner")).args(&args).current_dir(s.path()).output().unwrap()
+    };
+    let (a, b) = std::thread::scope(|t| {
+        let a = t.spawn(|| spawn("0"));
+        let b = t.spawn(|| spawn("1"));
+        (finish(a.join().unwrap()), finish(b.join().unwrap()))
+    });
+    assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
+    let dir = result_dir(&s);
+    assert!(dir.join("summary.json").exists(), "the fold that finished last writes the summary");
+    assert_same_as_reference(&dir);
+
+    // A whole run needs the directory to itself: it is refused while a fold run holds it.
+    let _fold_run = fs::File::open(dir.join("lock")).unwrap();
+    _fold_run.lock_shared().unwrap();
+    let busy = run(&s, &["--no-wait"], &[]);
+    assert_eq!(busy.code, 3, "{}", busy.stderr);
+}

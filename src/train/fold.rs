@@ -1,0 +1,290 @@
+//! One fold: train on the fold's sampled clips, validate every epoch, keep the best epoch by
+//! the selection metric, checkpoint at every epoch end (and when asked to stop), and finally
+//! evaluate the best model on the held-out test set.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::backend::{Autodiff, Flex};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{AutodiffModule, Module};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer, SgdConfig, momentum::MomentumConfig};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+
+use super::batches::{DrawKey, Frames, Video, abnormal_probs, clips_tensor, labels_tensor, predict};
+use super::checkpoint::{self, Best, EpochRecord, LoopState};
+use super::fit::{FoldResult, TrainError, io};
+use super::metrics::{Metrics, youden_threshold};
+use super::progress::Progress;
+use super::sampler::{class_counts, epoch_order, loss_weights};
+use super::schedule::{batch_seed, fold_seed, learning_rate};
+use super::split::CvPlan;
+use super::stop::{StopFlag, StopReason};
+use super::OptimizerConfig;
+use crate::atomic;
+use crate::config::Experiment;
+use crate::data::labels::Class;
+use crate::model::{Classifier, build};
+
+type Inner = Flex;
+type Train = Autodiff<Flex>;
+type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+pub const BEST: &str = "best.safetensors";
+pub const HISTORY: &str = "history.json";
+
+/// How a fold's training ended.
+pub enum FoldEnd {
+    Done(Box<FoldResult>),
+    /// Stopped at a batch boundary; the checkpoint to resume from is written.
+    Stopped(StopReason),
+}
+
+/// What a fold needs from the run around it.
+pub struct FoldInputs<'a> {
+    pub exp: &'a Experiment,
+    pub videos: &'a [Video],
+    pub plan: &'a CvPlan,
+    pub frames: &'a Frames,
+    pub stop: &'a StopFlag,
+}
+
+/// Trains fold `k` in `fold_dir`, resuming from its newest usable checkpoint.
+pub fn fit_fold(inputs: &FoldInputs, k: usize, fold_dir: &Path, progress: &mut Progress) -> Result<FoldEnd, TrainError> {
+    let exp = inputs.exp;
+    let device = Default::default();
+    <Train as Backend>::seed(&device, fold_seed(exp.experiment.seed, k));
+    let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+    let (model, _) = build::<Train>(&exp.model, img, clip_frames, &device).map_err(|e| TrainError::Model(e.to_string()))?;
+    let train_classes: Vec<Class> = inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
+    let weights = loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
+        .map_err(|e| TrainError::Plan(e.to_string()))?;
+    let mut ce = CrossEntropyLossConfig::new().with_weights(Some(weights.to_vec()));
+    if exp.loss.label_smoothing > 0.0 {
+        ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
+    }
+    let fold = Fold { inputs, k, fold_dir, ce: ce.init(&device), device, train_classes };
+    let clip = exp.train.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
+    match exp.train.optimizer {
+        OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
+            let optim = AdamWConfig::new()
+                .with_beta_1(beta1 as f32)
+                .with_beta_2(beta2 as f32)
+                .with_epsilon(eps as f32)
+                .with_weight_decay(weight_decay as f32)
+                .with_grad_clipping(clip)
+                .init();
+            fold.train(model, optim, lr, progress)
+        }
+        OptimizerConfig::Sgd { lr, momentum, weight_decay, nesterov } => {
+            let momentum = (momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum).with_nesterov(nesterov));
+            let optim = SgdConfig::new()
+                .with_momentum(momentum)
+                .with_weight_decay((weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)))
+                .with_gradient_clipping(clip)
+                .init();
+            fold.train(model, optim, lr, progress)
+        }
+    }
+}
+
+struct Fold<'a> {
+    inputs: &'a FoldInputs<'a>,
+    k: usize,
+    fold_dir: &'a Path,
+    device: burn::tensor::Device<Train>,
+    train_classes: Vec<Class>,
+    ce: CrossEntropyLoss<Train>,
+}
+
+fn note(progress: &mut Progress, log: &Path, line: &str) -> Result<(), TrainError> {
+    progress.note(line).map_err(io(log))
+}
+
+impl Fold<'_> {
+    fn model_err(e: impl std::fmt::Display) -> TrainError {
+        TrainError::Model(e.to_string())
+    }
+
+    /// Writes a checkpoint of the loop at `state`.
+    fn checkpoint<O: Optimizer<Classifier<Train>, Train>>(&self, state: &LoopState, model: &Classifier<Train>, optim: &O) -> Result<(), TrainError> {
+        let model_bytes = Bytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
+        let optim_bytes = Bytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
+        checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes).map_err(|e| TrainError::Plan(e.to_string()))?;
+        Ok(())
+    }
+
+    fn train<O: Optimizer<Classifier<Train>, Train>>(
+        self,
+        mut model: Classifier<Train>,
+        mut optim: O,
+        base_lr: f64,
+        progress: &mut Progress,
+    ) -> Result<FoldEnd, TrainError> {
+        let FoldInputs { exp, videos, plan, frames, stop } = *self.inputs;
+        let (k, fold_dir, device) = (self.k, self.fold_dir, &self.device);
+        let log = fold_dir.join("../train.log");
+        let seed = exp.experiment.seed;
+        let fold = &plan.folds[k];
+        let batch = exp.train.batch_size as usize;
+        let epochs = exp.train.epochs;
+        let val_labels: Vec<Class> = fold.val.iter().map(|&i| videos[i].class).collect();
+
+        let mut state = LoopState::default();
+        let mut warnings = vec![];
+        let restored = checkpoint::latest(fold_dir, &mut |w| warnings.push(w));
+        for w in warnings {
+            note(progress, &log, &format!("fold-{k}: {w}"))?;
+        }
+        if let Some(r) = restored {
+            let record = Bytes::new().load(r.model, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
+            model = model.load_record(record);
+            let record = Bytes::new().load(r.optimizer, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
+            optim = optim.load_record(record);
+            state = r.state;
+            note(progress, &log, &format!("fold-{k}: resuming at epoch {} batch {} from {}", state.epoch + 1, state.batch, r.path.display()))?;
+        }
+        // The position of the last checkpoint written or read: a stop there writes none.
+        let mut saved = (state.epoch, state.batch);
+
+        while state.epoch < epochs {
+            let epoch = state.epoch;
+            let started = Instant::now();
+            let lr = learning_rate(exp, base_lr, epoch);
+            let order = epoch_order(&exp.sampler, &self.train_classes, seed, k, epoch as usize).map_err(|e| TrainError::Plan(e.to_string()))?;
+            let batches: Vec<&[usize]> = order.chunks(batch).collect();
+            progress.epoch_started(k, epoch as usize, epochs as usize, batches.len() as u64).map_err(io(&log))?;
+            while state.batch < batches.len() {
+                if let Some(reason) = stop.should_stop() {
+                    if saved != (state.epoch, state.batch) {
+                        self.checkpoint(&state, &model, &optim)?;
+                    }
+                    return Ok(FoldEnd::Stopped(reason));
+                }
+                let b = state.batch;
+                let batch_started = Instant::now();
+                <Train as Backend>::seed(device, batch_seed(seed, k, epoch, b));
+                let members: Vec<usize> = batches[b].iter().map(|&p| fold.train[p]).collect();
+                let keys: Vec<u64> = (0..members.len()).map(|j| (b * batch + j) as u64).collect();
+                let x = clips_tensor::<Train>(exp, videos, frames, &members, &keys, DrawKey { fold: k, epoch }, true, device)?;
+                let y = labels_tensor::<Train>(videos, &members, device);
+                let logits = model.forward(x);
+                let loss = self.ce.forward(logits.clone(), y);
+                let loss_value = loss.clone().into_scalar().elem::<f64>();
+                if !loss_value.is_finite() {
+                    return Err(TrainError::Diverged { epoch: epoch + 1, batch: b, loss: loss_value });
+                }
+                let probs = abnormal_probs(logits.inner())?;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(lr, model, grads);
+
+                let so_far = &mut state.so_far;
+                so_far.loss_sum += loss_value * members.len() as f64;
+                so_far.labels.extend(members.iter().map(|&i| videos[i].class));
+                so_far.probs.extend(probs);
+                state.batch += 1;
+                let seen = so_far.labels.len() as f64;
+                let correct = so_far.labels.iter().zip(&so_far.probs).filter(|(c, p)| (**p >= 0.5) == (**c == Class::Abnormal)).count();
+                let rate = members.len() as f64 / batch_started.elapsed().as_secs_f64().max(1e-9);
+                progress.batch(so_far.loss_sum / seen, correct as f64 / seen, rate).map_err(io(&log))?;
+                super::crash::point("batch");
+            }
+
+            let valid = model.valid();
+            let probs = predict(exp, videos, frames, &valid, &fold.val, k, device)?;
+            let val = Metrics::compute(&val_labels, &probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
+            let so_far = std::mem::take(&mut state.so_far);
+            let train = Metrics::compute(&so_far.labels, &so_far.probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
+            let record = EpochRecord { epoch, lr, train_loss: so_far.loss_sum / so_far.labels.len().max(1) as f64, train, val };
+            let score = record.val.select(exp.cv.select_by).unwrap_or(f64::NEG_INFINITY);
+            if state.best.as_ref().is_none_or(|b| score > b.score) {
+                let weights_blake3 = save_weights(&valid, &fold_dir.join(BEST))?;
+                state.best = Some(Best { epoch, score, val: record.val.clone(), val_probs: probs, weights_blake3 });
+            }
+            progress
+                .epoch_finished(k, epoch as usize, &epoch_line(&record, started.elapsed().as_secs_f64()))
+                .map_err(io(&log))?;
+            state.history.push(record);
+            let path = fold_dir.join(HISTORY);
+            let text = serde_json::to_string_pretty(&state.history).expect("JSON") + "\n";
+            atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;
+            state.epoch += 1;
+            state.batch = 0;
+            self.checkpoint(&state, &model, &optim)?;
+            saved = (state.epoch, state.batch);
+            super::crash::point("epoch");
+        }
+        self.finish(state).map(|r| FoldEnd::Done(Box::new(r)))
+    }
+
+    /// The best epoch's model on the test set, and the fold's result.
+    fn finish(&self, state: LoopState) -> Result<FoldResult, TrainError> {
+        let FoldInputs { exp, videos, plan, frames, .. } = *self.inputs;
+        let (k, device) = (self.k, &self.device);
+        let best = state.best.ok_or_else(|| TrainError::Plan("no epoch ran".into()))?;
+        let best_model = load_weights(exp, &self.fold_dir.join(BEST), &best.weights_blake3, device)?;
+        let val_labels: Vec<Class> = plan.folds[k].val.iter().map(|&i| videos[i].class).collect();
+        let youden = youden_threshold(&val_labels, &best.val_probs);
+        let test_labels: Vec<Class> = plan.test.iter().map(|&i| videos[i].class).collect();
+        let test_prob = if plan.test.is_empty() {
+            vec![]
+        } else {
+            predict(exp, videos, frames, &best_model, &plan.test, k, device)?
+        };
+        let metrics_at = |t: f64| Metrics::compute(&test_labels, &test_prob, t).ok();
+        Ok(FoldResult {
+            fold: k,
+            best_epoch: best.epoch,
+            val: best.val,
+            youden_threshold: youden,
+            test: metrics_at(0.5),
+            test_at_youden: youden.and_then(metrics_at),
+            test_videos: plan.test.iter().map(|&i| videos[i].name.clone()).collect(),
+            test_prob,
+            history: state.history,
+        })
+    }
+}
+
+fn epoch_line(r: &EpochRecord, seconds: f64) -> String {
+    let auroc = r.val.auroc.map_or("n/a".into(), |a| format!("{a:.3}"));
+    format!(
+        "lr {:.2e}, train loss {:.4}, acc {:.3}; val acc {:.3}, bal acc {:.3}, AUROC {auroc} ({seconds:.0} s)",
+        r.lr, r.train_loss, r.train.accuracy, r.val.accuracy, r.val.balanced_accuracy
+    )
+}
+
+/// Writes a model's weights as safetensors (names and values only, so the same weights give
+/// the same bytes), atomically; returns the file's blake3.
+fn save_weights(model: &Classifier<Inner>, path: &Path) -> Result<String, TrainError> {
+    let tmp = path.with_file_name(atomic::tmp_name(BEST));
+    let _ = std::fs::remove_file(&tmp);
+    // No metadata: Burn's default metadata is a hash map, written in a random order.
+    let mut store = SafetensorsStore::from_file(&tmp).clear_metadata();
+    model.save_into(&mut store).map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    atomic::sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(io(path))?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+/// The best model back from its file, checked against the digest the loop recorded.
+fn load_weights(exp: &Experiment, path: &Path, blake3_hex: &str, device: &burn::tensor::Device<Inner>) -> Result<Classifier<Inner>, TrainError> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    if blake3::hash(&bytes).to_hex().as_str() != blake3_hex {
+        return Err(TrainError::Plan(format!(
+            "{}: these are not the weights of the best epoch the checkpoint records; rerun the fold with --force",
+            path.display()
+        )));
+    }
+    let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+    let (mut model, _) = build::<Inner>(&exp.model, img, frames, device).map_err(|e| TrainError::Model(e.to_string()))?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    model.load_from(&mut store).map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
+    Ok(model)
+}
