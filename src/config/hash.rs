@@ -18,7 +18,10 @@ const NOT_HASHED: &[&str] = &["/runtime", "/experiment/description", "/data/sour
 
 /// Keys added after hash scheme 1, each with the default that keeps old results' meaning.
 /// Add an entry with every new result-affecting key that has a default.
-pub const ADDED_LATER: &[(&str, fn() -> Value)] = &[];
+pub const ADDED_LATER: &[(&str, fn() -> Value)] = &[
+    ("/data/source/ef_margin", || Value::from(0.0)),
+    ("/model/backbone/width", || Value::from(64)),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigHash {

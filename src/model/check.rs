@@ -40,7 +40,12 @@ impl ModelConfig {
             return out;
         }
         match self {
-            ModelConfig::CnnLstm(_) => {}
+            ModelConfig::CnnLstm(c) => {
+                if c.pretrained.is_some() && c.backbone.width != 64 {
+                    let message = format!("pretrained ResNet weights have width 64, not {}; drop `pretrained` or use width 64", c.backbone.width);
+                    out.push(violation("/model/backbone/width", message));
+                }
+            }
             ModelConfig::SwinGlobal(c) => {
                 check_swin(&c.backbone, img, &mut out);
                 let t = &c.temporal;

@@ -90,17 +90,26 @@ pub struct SwinHybridConfig {
 pub struct ResNetConfig {
     /// 18 or 34 layers (basic blocks).
     pub depth: ResNetDepth,
+    /// Channels of the stem and the first stage; the later stages double it (torchvision:
+    /// 64, so 512 features). Narrower nets are for CPU demos; pretrained weights need 64.
+    #[serde(default = "default_resnet_width")]
+    #[schemars(range(min = 4, max = 256))]
+    pub width: u32,
+}
+
+fn default_resnet_width() -> u32 {
+    64
 }
 
 impl Default for ResNetConfig {
     fn default() -> Self {
-        Self { depth: ResNetDepth::R18 }
+        Self { depth: ResNetDepth::R18, width: default_resnet_width() }
     }
 }
 
 impl ResNetConfig {
     pub fn num_features(&self) -> u32 {
-        512
+        8 * self.width
     }
 }
 

@@ -22,15 +22,15 @@ impl ResNetDepth {
 impl ResNetConfig {
     /// Builds the backbone (torchvision init: Kaiming-normal fan-out convs, BN 1/0).
     pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
-        self.init_with_widths([64, 128, 256, 512], device)
+        let w = self.width as usize;
+        self.init_with_widths(w, [w, 2 * w, 4 * w, 8 * w], device)
     }
 
-    /// The same layout with other stage widths after the 64-channel stem (timm's `channels`;
-    /// the parity fixtures use narrow ones).
-    pub fn init_with_widths<B: Backend>(&self, widths: [usize; 4], device: &B::Device) -> ResNet<B> {
-        const STEM: usize = 64;
+    /// The same layout with any stem and stage widths (timm's `channels`; the parity
+    /// fixtures use narrow stages after a 64-channel stem).
+    pub fn init_with_widths<B: Backend>(&self, stem: usize, widths: [usize; 4], device: &B::Device) -> ResNet<B> {
         let blocks = self.depth.blocks();
-        let mut in_ch = STEM;
+        let mut in_ch = stem;
         let mut stage = |i: usize| -> Vec<BasicBlock<B>> {
             (0..blocks[i])
                 .map(|j| {
@@ -43,8 +43,8 @@ impl ResNetConfig {
         };
         let (layer1, layer2, layer3, layer4) = (stage(0), stage(1), stage(2), stage(3));
         ResNet {
-            conv1: conv(3, STEM, 7, 2, device),
-            bn1: BatchNormConfig::new(STEM).init(device),
+            conv1: conv(3, stem, 7, 2, device),
+            bn1: BatchNormConfig::new(stem).init(device),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))

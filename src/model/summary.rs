@@ -44,7 +44,7 @@ fn flops(config: &ModelConfig, img: usize, t: usize) -> f64 {
                     2.0 * t_f * 4.0 * h * (d_in + h)
                 })
                 .sum();
-            t_f * resnet_flops(c.backbone.depth.blocks(), img) + lstm + head_flops(&c.head, h)
+            t_f * resnet_flops(c.backbone.depth.blocks(), c.backbone.width as usize, img) + lstm + head_flops(&c.head, h)
         }
         ModelConfig::SwinGlobal(c) => {
             let backbone = swin_flops(&c.backbone.stages(img).unwrap_or_default(), &c.backbone, img);
@@ -99,16 +99,16 @@ fn swin_flops(stages: &[StagePlan], c: &SwinConfig, img: usize) -> f64 {
     total
 }
 
-fn resnet_flops(blocks: [usize; 4], img: usize) -> f64 {
+fn resnet_flops(blocks: [usize; 4], width: usize, img: usize) -> f64 {
     let out = |size: usize, k: usize, stride: usize, pad: usize| (size + 2 * pad - k) / stride + 1;
     let conv = |size_out: usize, c_in: usize, c_out: usize, k: usize| {
         2.0 * (size_out * size_out) as f64 * (c_in * c_out * k * k) as f64
     };
     let mut size = out(img, 7, 2, 3);
-    let mut total = conv(size, 3, 64, 7);
+    let mut total = conv(size, 3, width, 7);
     size = out(size, 3, 2, 1);
-    let mut c_in = 64;
-    for (i, (&n, c_out)) in blocks.iter().zip([64, 128, 256, 512]).enumerate() {
+    let mut c_in = width;
+    for (i, (&n, c_out)) in blocks.iter().zip([width, 2 * width, 4 * width, 8 * width]).enumerate() {
         for j in 0..n {
             let stride = if i > 0 && j == 0 { 2 } else { 1 };
             let s_out = out(size, 3, stride, 1);

@@ -65,7 +65,7 @@ fn swin_matches_timm_at_224_112_and_120() {
 fn resnet_matches_timm() {
     let device = Default::default();
     let (_, input, expected) = load_fixture::<4>("resnet.safetensors");
-    let mut resnet = ResNetConfig::default().init_with_widths::<B>([8, 16, 32, 64], &device);
+    let mut resnet = ResNetConfig::default().init_with_widths::<B>(64, [8, 16, 32, 64], &device);
     resnet.load_pretrained(&fixture("resnet.safetensors")).expect("load");
     let err = max_abs_diff(resnet.forward(input), expected);
     println!("resnet parity: max abs err {err:e}");
@@ -87,7 +87,7 @@ fn lstm_config() -> CnnLstmConfig {
 fn cnn_lstm_matches_pytorch() {
     let device = Default::default();
     let (weights, clips, expected) = load_fixture::<5>("cnn_lstm.safetensors");
-    let backbone = ResNetConfig::default().init_with_widths::<B>([8, 16, 32, 64], &device);
+    let backbone = ResNetConfig::default().init_with_widths::<B>(64, [8, 16, 32, 64], &device);
     let mut model = CnnLstm::new(&lstm_config(), backbone, &device);
     apply_tensors(&mut model, weights, Path::new("cnn_lstm")).expect("load");
     let err = max_abs_diff(model.forward(clips), expected);
@@ -139,7 +139,7 @@ fn parameter_counts_equal_timm() {
     let swin = |preset| count_params(&SwinConfig { preset, ..SwinConfig::default() }.init::<B>(224, &device));
     assert_eq!(swin(SwinPreset::Tiny), 27_519_354);
     assert_eq!(swin(SwinPreset::Base), 86_743_224);
-    let resnet = |depth| count_params(&ResNetConfig { depth }.init::<B>(&device));
+    let resnet = |depth| count_params(&ResNetConfig { depth, ..ResNetConfig::default() }.init::<B>(&device));
     assert_eq!(resnet(ResNetDepth::R18), 11_176_512);
     assert_eq!(resnet(ResNetDepth::R34), 21_284_672);
 }

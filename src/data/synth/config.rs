@@ -34,6 +34,12 @@ pub struct SynthConfig {
     #[serde(default = "default_jpeg_quality")]
     #[schemars(range(min = 50, max = 100))]
     pub jpeg_quality: u8,
+    /// EF percentage points kept clear on each side of the seed's class boundaries (50 and
+    /// 70): EFs closer than this are drawn again. 0 keeps EchoNet's distribution, borderline
+    /// hearts included; the CPU demos use a margin so that a micro model learns in minutes.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 10.0))]
+    pub ef_margin: f64,
 }
 
 fn default_videos() -> u32 {
@@ -70,6 +76,7 @@ impl Default for SynthConfig {
             max_frames: default_max_frames(),
             anomaly_share: default_anomaly_share(),
             jpeg_quality: default_jpeg_quality(),
+            ef_margin: 0.0,
         }
     }
 }
@@ -94,6 +101,9 @@ impl SynthConfig {
                 "anomaly_share {} is outside 0–1",
                 self.anomaly_share
             ));
+        }
+        if !(0.0..=10.0).contains(&self.ef_margin) {
+            return Err(format!("ef_margin {} is outside 0–10", self.ef_margin));
         }
         if !(50..=100).contains(&self.jpeg_quality) {
             return Err(format!(

@@ -136,7 +136,12 @@ fn normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 /// values, so the class never shifts the random stream of the appearance.
 pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
     let mut rng = video_rng(cfg.seed, index);
-    let ef_drawn = sample_ef(&mut rng);
+    let ef_drawn = loop {
+        let ef = sample_ef(&mut rng);
+        if [50.0, 70.0].iter().all(|b: &f64| (ef - b).abs() >= cfg.ef_margin) {
+            break ef;
+        }
+    };
     let edv = (95.0 * (0.35 * normal(&mut rng)).exp()).clamp(25.0, 350.0);
     let esv = edv * (1.0 - ef_drawn / 100.0);
     let ef = (edv - esv) / edv * 100.0;
