@@ -197,7 +197,7 @@ pub fn env_layers(vars: &[(String, String)]) -> Result<Vec<Layer>, Diagnostics> 
     let mut problems = Vec::new();
     for (var, value) in vars {
         let keys: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_lowercase).collect();
-        match nest(&keys, value.parse().unwrap_or_else(|never| match never {})) {
+        match nest(&keys, parse_value(value)) {
             Some(dict) => layers.push(Layer { source: Source::Env(var.clone()), dict }),
             None => problems.push(Diagnostic {
                 origin: Origin::Env(var.clone()),
@@ -219,7 +219,7 @@ pub fn flag_layers(sets: &[String]) -> Result<Vec<Layer>, Diagnostics> {
     for arg in sets {
         let parsed = arg.split_once('=').and_then(|(key, value)| {
             let keys: Vec<String> = key.trim().split('.').map(str::to_owned).collect();
-            nest(&keys, value.trim().parse().unwrap_or_else(|never| match never {}))
+            nest(&keys, parse_value(value.trim()))
         });
         match parsed {
             Some(dict) => layers.push(Layer { source: Source::Flag(arg.clone()), dict }),
@@ -232,6 +232,18 @@ pub fn flag_layers(sets: &[String]) -> Result<Vec<Layer>, Diagnostics> {
         }
     }
     if problems.is_empty() { Ok(layers) } else { Err(Diagnostics(problems)) }
+}
+
+/// A variable's or flag's value: figment's reading (numbers, booleans, arrays, tables, else a
+/// string), plus the exponent forms it leaves as strings (`3e-4`, `1.5E2`).
+fn parse_value(text: &str) -> Value {
+    let value: Value = text.parse().unwrap_or_else(|never| match never {});
+    match &value {
+        Value::String(..) if text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.') => {
+            text.parse::<f64>().ok().filter(|f| f.is_finite()).map_or(value, Value::from)
+        }
+        _ => value,
+    }
 }
 
 /// `["a", "b"]`, v → `{a: {b: v}}`; `None` when a key is empty.

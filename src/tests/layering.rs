@@ -27,6 +27,24 @@ fn flags_beat_variables_beat_the_file() {
 }
 
 #[test]
+fn exponent_numbers_in_flags_and_variables_are_numbers() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let lr = |run: crate::support::Run| {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let doc: toml::Table = toml::from_str(&run.stdout).expect("resolved TOML");
+        doc["train"]["optimizer"]["lr"].as_float().expect("lr")
+    };
+    assert_eq!(lr(s.runner(&["validate", "e.toml", "--print-resolved", "--set", "train.optimizer.lr=3e-4"], &[])), 3e-4);
+    let env = [("ECHO_RUNNER__TRAIN__OPTIMIZER__LR", "2.5E-3")];
+    assert_eq!(lr(s.runner(&["validate", "e.toml", "--print-resolved"], &env)), 2.5e-3);
+    // A string key still takes a string that merely starts with a digit.
+    let run = s.runner(&["validate", "e.toml", "--print-resolved", "--set", "experiment.name=3d-echo"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("name = \"3d-echo\""), "{}", run.stdout);
+}
+
+#[test]
 fn other_variables_never_break_parsing() {
     let s = Scratch::new();
     s.write("e.toml", VALID);
