@@ -154,7 +154,7 @@ impl Fold<'_> {
         while state.epoch < epochs {
             let epoch = state.epoch;
             let started = Instant::now();
-            let lr = learning_rate(exp, base_lr, epoch);
+            let lr = learning_rate(&exp.train.schedule, epochs, base_lr, epoch);
             let order = epoch_order(&exp.sampler, &self.train_classes, seed, k, epoch as usize).map_err(|e| TrainError::Plan(e.to_string()))?;
             let batches: Vec<&[usize]> = order.chunks(batch).collect();
             progress.epoch_started(k, epoch as usize, epochs as usize, batches.len() as u64).map_err(io(&log))?;

@@ -1,13 +1,12 @@
 //! The learning rate per epoch and the seeds of the backend's random stream.
 
 use super::ScheduleConfig;
-use crate::config::Experiment;
 
-/// The learning rate of an epoch: linear warm-up, then cosine annealing (PyTorch's
-/// CosineAnnealingLR stepped per epoch) or constant.
-pub fn learning_rate(exp: &Experiment, base: f64, epoch: u32) -> f64 {
-    let (warmup, cosine) = match exp.train.schedule {
-        ScheduleConfig::Cosine { t_max, eta_min, warmup_epochs } => (warmup_epochs, Some((t_max.unwrap_or(exp.train.epochs), eta_min))),
+/// The learning rate of an epoch of `epochs`: linear warm-up, then cosine annealing
+/// (PyTorch's CosineAnnealingLR stepped per epoch) or constant.
+pub fn learning_rate(schedule: &ScheduleConfig, epochs: u32, base: f64, epoch: u32) -> f64 {
+    let (warmup, cosine) = match *schedule {
+        ScheduleConfig::Cosine { t_max, eta_min, warmup_epochs } => (warmup_epochs, Some((t_max.unwrap_or(epochs), eta_min))),
         ScheduleConfig::Constant { warmup_epochs } => (warmup_epochs, None),
     };
     if epoch < warmup {
@@ -40,4 +39,39 @@ pub fn fold_seed(seed: u64, k: usize) -> u64 {
 /// per batch makes a run resumed at any batch boundary draw what an uninterrupted one draws.
 pub fn batch_seed(seed: u64, k: usize, epoch: u32, batch: usize) -> u64 {
     derive(b"echo-runner/batch/v1", &[seed, k as u64, u64::from(epoch), batch as u64])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_runs_from_the_base_rate_to_eta_min_like_pytorch() {
+        let cosine = ScheduleConfig::Cosine { t_max: None, eta_min: 1e-6, warmup_epochs: 0 };
+        let lr = |e| learning_rate(&cosine, 20, 1e-4, e);
+        assert_eq!(lr(0), 1e-4);
+        // torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20, eta_min=1e-6), epoch 5 and 10.
+        assert!((lr(5) - 8.55017856687341e-05).abs() < 1e-15, "{}", lr(5));
+        assert!((lr(10) - 5.05e-05).abs() < 1e-15, "{}", lr(10));
+        assert!((lr(20) - 1e-6).abs() < 1e-18);
+    }
+
+    #[test]
+    fn warm_up_climbs_linearly_then_the_schedule_starts() {
+        let constant = ScheduleConfig::Constant { warmup_epochs: 3 };
+        let lrs: Vec<f64> = (0..5).map(|e| learning_rate(&constant, 10, 1.0, e)).collect();
+        assert_eq!(lrs, [0.25, 0.5, 0.75, 1.0, 1.0]);
+        let cosine = ScheduleConfig::Cosine { t_max: Some(4), eta_min: 0.0, warmup_epochs: 1 };
+        assert_eq!(learning_rate(&cosine, 10, 1.0, 1), 1.0);
+        assert!((learning_rate(&cosine, 10, 1.0, 3) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn batch_seeds_differ_by_every_coordinate() {
+        let base = batch_seed(1, 0, 0, 0);
+        for other in [batch_seed(2, 0, 0, 0), batch_seed(1, 1, 0, 0), batch_seed(1, 0, 1, 0), batch_seed(1, 0, 0, 1)] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(base, batch_seed(1, 0, 0, 0));
+    }
 }
