@@ -6,6 +6,7 @@ mod lock;
 mod runs;
 
 pub mod plots;
+pub mod report;
 pub mod view;
 
 pub use dir::{ResultDir, ResultsError, dir_path};
