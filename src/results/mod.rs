@@ -6,7 +6,9 @@ mod lock;
 mod runs;
 
 pub mod plots;
+pub mod predict;
 pub mod report;
+pub mod status;
 pub mod view;
 
 pub use dir::{ResultDir, ResultsError, dir_path};
