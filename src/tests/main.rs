@@ -2,8 +2,12 @@
 //! written.
 
 mod bad_configs;
+mod browser;
 mod data_stage;
 mod fetch;
 mod layering;
+mod reports;
 mod result_dirs;
+mod status_predict;
 mod support;
+mod trained;
