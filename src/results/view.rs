@@ -338,9 +338,14 @@ fn class_of(v: &Value) -> Option<Class> {
     }
 }
 
+/// A fold's `metrics.json`.
+pub fn read_fold(fold_dir: &Path) -> Result<FoldFile, ViewError> {
+    read_json(&fold_dir.join("metrics.json"))
+}
+
 fn fold_state(fold_dir: &Path) -> FoldState {
     if fold_dir.join("DONE").exists() {
-        return match read_json::<FoldFile>(&fold_dir.join("metrics.json")) {
+        return match read_fold(fold_dir) {
             Ok(f) => FoldState::Done(Box::new(f)),
             Err(e) => FoldState::Broken(e.to_string()),
         };

@@ -20,7 +20,7 @@ pub use confusion::ConfusionFigure;
 pub use figure::{Figure, PlotError, png_bytes, save, svg_string};
 pub use lines::{Line, LineFigure, Panel};
 
-use super::view::{FoldFile, FoldState, RunView};
+use super::view::{FoldFile, RunView, read_fold};
 use crate::data::labels::Class;
 use crate::train::SelectionMetric;
 use crate::train::metrics::{Metrics, auprc, auroc};
@@ -166,18 +166,11 @@ fn fold_confusion(view: &RunView, fold: &FoldFile) -> ConfusionFigure {
 
 /// Draws one fold's figures into `fold-<k>/plots/` from its `metrics.json` (the result
 /// directory above it supplies the experiment's name and, where the fold did not record
-/// them, the test labels).
+/// them, the test labels). The fold need not be marked `DONE` yet.
 pub fn write_fold_plots(fold_dir: &Path) -> Result<Written, PlotError> {
     let result_dir = fold_dir.parent().ok_or_else(|| PlotError::Input(format!("{}: no result directory above it", fold_dir.display())))?;
     let view = RunView::open(result_dir).map_err(|e| PlotError::Input(e.to_string()))?;
-    let fold = fold_dir
-        .file_name()
-        .and_then(|n| n.to_str()?.strip_prefix("fold-")?.parse::<usize>().ok())
-        .and_then(|k| match view.folds.get(k) {
-            Some(FoldState::Done(f)) => Some(f.as_ref().clone()),
-            _ => None,
-        })
-        .ok_or_else(|| PlotError::Input(format!("{}: not a finished fold (no DONE with a readable metrics.json)", fold_dir.display())))?;
+    let fold = read_fold(fold_dir).map_err(|e| PlotError::Input(e.to_string()))?;
     fold_plots(&view, &fold)
 }
 

@@ -26,7 +26,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em}
 table{border-collapse:collapse;font-size:0.92em}
 th,td{border-bottom:1px solid #ccc;padding:0.35em 0.7em;text-align:left;vertical-align:top}
-th{background:#eef3f8}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#eef3f8}td:first-child{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.incomplete td{color:#8a5a00}tr.config td{border-bottom:2px solid #9ab}
 details summary{cursor:pointer;color:#245}pre{background:#f6f8fa;padding:0.8em;overflow:auto;font-size:0.85em}
 .wide{overflow-x:auto}figure{margin:1em 0}figure svg{max-width:100%;height:auto}.notes{color:#8a5a00}.caption{color:#555;font-size:0.9em}";
