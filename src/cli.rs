@@ -15,6 +15,9 @@ use echo_runner::data::stage;
 use echo_runner::data::synth::{self, SynthConfig};
 use echo_runner::model;
 use echo_runner::results;
+use echo_runner::results::predict::{self as predicting, ModelChoice, Predictor};
+use echo_runner::results::report::{Format, Report, TestModel};
+use echo_runner::results::view::{ViewError, locate};
 use echo_runner::run::{self as pipeline, RunOptions};
 use echo_runner::train::stop::parse_wall;
 
@@ -50,6 +53,84 @@ enum Command {
     /// Download EchoNet-Dynamic.zip from an Azure Blob URL and extract it. The SAS token is
     /// read from the environment variable ECHONET_SAS_TOKEN, never from a flag.
     FetchEchonet(FetchArgs),
+    /// The results table across experiments: one row each, CV mean ± std and test figures,
+    /// a column per config key that differs between them.
+    Report(ReportArgs),
+    /// Where a run stands: folds done, the fold and epoch in progress, last checkpoint, best
+    /// score so far, whether a process holds the lock.
+    Status(StatusArgs),
+    /// Predict new videos with a trained experiment: P(abnormal), the label at the tuned
+    /// threshold, and each frame's contribution.
+    Predict(PredictArgs),
+    /// (Re)draw the figures of result directories (per fold and per run; PNG and SVG).
+    Plot(PlotArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Result directories, or experiment files (their directories are found by hash).
+    #[arg(required = true, value_name = "CONFIG_OR_RESULT_DIR")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    layering: Layering,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Write the report to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Also write a cross-experiment ROC overlay and a bar chart of the main metrics here.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// Which model's test figures stand beside the CV figures.
+    #[arg(long, value_enum, default_value = "best-fold")]
+    test: TestModel,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// A result directory, or an experiment file (its directory is found by hash).
+    #[arg(value_name = "CONFIG_OR_RESULT_DIR")]
+    input: PathBuf,
+    #[command(flatten)]
+    layering: Layering,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// The trained experiment: its result directory (or its experiment file).
+    #[arg(value_name = "RESULT_DIR")]
+    result: PathBuf,
+    /// AVI files, or folders of them.
+    #[arg(required = true, value_name = "VIDEO_OR_DIR")]
+    videos: Vec<PathBuf>,
+    /// Also write the predictions as CSV (atomically).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Folder for the per-video frame plots [default: the CSV's folder, else
+    /// ./predict-<result dir name>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Use this fold's model (default: the best fold by validation, as the run's summary).
+    #[arg(long, value_name = "K", conflicts_with = "ensemble")]
+    fold: Option<usize>,
+    /// Average every finished fold's model (the run's fold ensemble).
+    #[arg(long)]
+    ensemble: bool,
+    /// Decision threshold on P(abnormal) (default: the validation Youden threshold).
+    #[arg(long, value_name = "T")]
+    threshold: Option<f64>,
+    /// Skip the per-frame contributions (one forward pass per clip frame) and their plots.
+    #[arg(long)]
+    no_explain: bool,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// Result directories (or experiment files).
+    #[arg(required = true, value_name = "CONFIG_OR_RESULT_DIR")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    layering: Layering,
 }
 
 #[derive(Args)]
@@ -150,8 +231,10 @@ struct ValidateArgs {
     print_model: bool,
 }
 
-const SUBCOMMANDS: &[&str] =
-    &["run", "validate", "schema", "data-check", "prepare", "synth", "bench", "fetch-echonet", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "run", "validate", "schema", "data-check", "prepare", "synth", "bench", "fetch-echonet", "report", "status", "predict",
+    "plot", "help",
+];
 
 /// `runner FILE …` → `runner run FILE …`.
 fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
@@ -177,6 +260,10 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => synth(args),
         Command::Bench(what) => bench(what),
         Command::FetchEchonet(args) => fetch(args),
+        Command::Report(args) => report(args),
+        Command::Status(args) => status(args),
+        Command::Predict(args) => predict(args),
+        Command::Plot(args) => plot(args),
     }
 }
 
@@ -353,4 +440,155 @@ fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+fn report(args: ReportArgs) -> ExitCode {
+    let overrides = Overrides::from_process(&args.layering.sets);
+    let report = Report::build(&args.inputs, &overrides, args.test);
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    for row in &report.rows {
+        for note in &row.notes {
+            eprintln!("note: {}: {note}", row.experiment);
+        }
+    }
+    if report.rows.is_empty() {
+        eprintln!("error: none of the inputs could be read: nothing to report");
+        return ExitCode::FAILURE;
+    }
+    let text = results::report::render(&report, args.format);
+    match &args.out {
+        Some(path) => match results::report::write(path, &text) {
+            Ok(()) => eprintln!("report written to {}", path.display()),
+            Err(e) => return failed(e),
+        },
+        None => print!("{text}"),
+    }
+    if let Some(dir) = &args.plots {
+        match report.write_plots(dir) {
+            Ok(files) => eprintln!("{} plot files written to {}", files.len(), dir.display()),
+            Err(e) => return failed(e),
+        }
+    }
+    if !report.has_figures() {
+        eprintln!("error: no experiment has a finished fold yet: nothing to report");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn view_error(e: ViewError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+fn status(args: StatusArgs) -> ExitCode {
+    let dir = match locate(&args.input, &Overrides::from_process(&args.layering.sets)) {
+        Ok(d) => d,
+        Err(ViewError::NotRun { config, dir }) => {
+            println!("{}: not started (no result directory {} yet)", config.display(), dir.display());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return view_error(e),
+    };
+    match results::status::status(&dir) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => view_error(e),
+    }
+}
+
+fn predict(args: PredictArgs) -> ExitCode {
+    let dir = match locate(&args.result, &Overrides::default()) {
+        Ok(d) => d,
+        Err(e) => return view_error(e),
+    };
+    let choice = match (args.fold, args.ensemble) {
+        (Some(k), _) => ModelChoice::Fold(k),
+        (None, true) => ModelChoice::Ensemble,
+        (None, false) => ModelChoice::Best,
+    };
+    let predictor = match Predictor::load(&dir, choice) {
+        Ok(p) => match args.threshold {
+            Some(t) => p.with_threshold(t),
+            None => p,
+        },
+        Err(e) => return failed(e),
+    };
+    let explain = !args.no_explain;
+    let plots_dir = args.out.clone().unwrap_or_else(|| match args.csv.as_ref().and_then(|c| c.parent()) {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from(format!("predict-{}", dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))),
+    });
+    println!("model: {} of {}; threshold {:.4}", predictor.description, dir.display(), predictor.threshold);
+    let (videos, errors) = predicting::videos(&args.videos);
+    let total = videos.len() + errors.len();
+    let mut failures = errors.len();
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    let mut done = Vec::new();
+    for video in &videos {
+        match predictor.predict(video, explain) {
+            Ok(p) => {
+                println!("{}", predicting::line(&p));
+                if explain {
+                    if let Err(e) = predictor.plot(&p, &plots_dir) {
+                        eprintln!("error: {}: plot: {e}", p.video);
+                        failures += 1;
+                    }
+                }
+                done.push(p);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures += 1;
+            }
+        }
+    }
+    if explain && !done.is_empty() {
+        println!("frame plots: {}/<video>.png and .svg", plots_dir.display());
+    }
+    if let Some(csv) = &args.csv {
+        match predicting::write_csv(csv, &done, &predictor.description) {
+            Ok(()) => println!("predictions written to {}", csv.display()),
+            Err(e) => return failed(e),
+        }
+    }
+    if failures > 0 || done.is_empty() {
+        eprintln!("error: {failures} of {total} video(s) could not be predicted");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn plot(args: PlotArgs) -> ExitCode {
+    let overrides = Overrides::from_process(&args.layering.sets);
+    let mut ok = true;
+    for input in &args.inputs {
+        let dir = match locate(input, &overrides) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        match results::plots::write_all_plots(&dir) {
+            Ok(w) => {
+                println!("{}: {} files written", dir.display(), w.files.len());
+                for s in w.skipped {
+                    eprintln!("note: {s}");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

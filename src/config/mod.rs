@@ -15,4 +15,4 @@ pub use experiment::{Backend, Experiment, ExperimentMeta, Progress, RuntimeConfi
 pub use hash::{ConfigHash, HASH_SCHEME};
 pub use layers::ENV_PREFIX;
 pub use load::{Loaded, Overrides, load, load_checked};
-pub use schema::{Violation, schema, schema_text};
+pub use schema::{Violation, schema, schema_text, tagged_tables};

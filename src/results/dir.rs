@@ -42,10 +42,10 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + '_
 
 /// What a result directory records about the runner that made it.
 #[derive(Debug, Serialize, Deserialize)]
-struct RunnerInfo {
-    runner_version: String,
-    hash_scheme: u32,
-    digest: String,
+pub(crate) struct RunnerInfo {
+    pub(crate) runner_version: String,
+    pub(crate) hash_scheme: u32,
+    pub(crate) digest: String,
 }
 
 /// Where the experiment's results go: `<output_root>/<name>-<hash12>`.

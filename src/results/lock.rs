@@ -74,6 +74,33 @@ impl DirLock {
     }
 }
 
+/// What a look at a lock file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockProbe {
+    /// No lock file: no process has ever held it.
+    Absent,
+    /// Nobody holds it now.
+    Free,
+    /// A process holds it; what the file says of it.
+    Held(String),
+    /// The lock could not be tested.
+    Unknown(String),
+}
+
+/// Tests the lock on `path` without waiting and without changing the file (opened read-only,
+/// never created or truncated), and releases it at once if it was free.
+pub fn probe(path: &Path) -> LockProbe {
+    let Ok(mut file) = OpenOptions::new().read(true).open(path) else { return LockProbe::Absent };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            LockProbe::Free
+        }
+        Err(TryLockError::WouldBlock) => LockProbe::Held(holder(&mut file)),
+        Err(TryLockError::Error(e)) => LockProbe::Unknown(e.to_string()),
+    }
+}
+
 fn holder(file: &mut File) -> String {
     let mut s = String::new();
     let _ = file.read_to_string(&mut s);

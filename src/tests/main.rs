@@ -2,9 +2,13 @@
 //! written.
 
 mod bad_configs;
+mod browser;
 mod data_stage;
 mod fetch;
 mod layering;
+mod reports;
 mod result_dirs;
 mod resume;
+mod status_predict;
 mod support;
+mod trained;

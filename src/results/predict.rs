@@ -1,0 +1,342 @@
+//! `runner predict`: a trained experiment's model(s) on new videos — P(abnormal), the label
+//! at the tuned threshold, and which frames drove the decision.
+//!
+//! Videos go through the path training evaluated with: the project's AVI reader, every frame
+//! resized as the clip cache resizes it, the experiment's evaluation clip sampling
+//! (`data.clip.eval_sampling`, drawn from the same per-sample stream the training loop uses,
+//! with sample index 0) and normalisation, and the fold's saved best weights on the CPU
+//! backend. A video of a run's test set therefore gets the probability that fold wrote in
+//! its `metrics.json` (up to float rounding).
+//!
+//! **Frame contributions** are measured by occlusion: for each clip frame, P(abnormal) is
+//! computed again with that frame replaced by the clip's mean frame, and the contribution is
+//! the drop, P − P(without it): positive where the frame pushed towards abnormal. Unlike
+//! gradient × input, this uses the model exactly as it predicts; in Burn 0.21 a model on the
+//! autodiff backend runs its BatchNorm layers on batch statistics and its dropout live, so its
+//! gradients would be those of another function than the one that gave P. The cost is one
+//! forward pass per clip frame (batched), which `--no-explain` skips.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::activation::softmax;
+
+use super::plots::{FrameBars, PlotError, save, signed};
+use super::view::{FoldFile, FoldState, RunView, ViewError};
+use crate::atomic;
+use crate::config::{self, Experiment, Overrides};
+use crate::data::avi::AviFile;
+use crate::data::clips::{ClipPlan, render_clip, sample_rng};
+use crate::model::Classifier;
+
+type Cpu = Flex;
+
+/// The epoch index the training loop gives evaluation clips in `sample_rng`.
+const EVAL_EPOCH: u64 = u32::MAX as u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error(transparent)]
+    View(#[from] ViewError),
+    #[error("{0}")]
+    NoModel(String),
+    #[error("{}: {message}", path.display())]
+    Model { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Video { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+/// Which trained model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// The fold with the best validation score (`cv.select_by`), as the run's summary picks it.
+    Best,
+    /// Every finished fold, probabilities averaged (the summary's fold ensemble).
+    Ensemble,
+    Fold(usize),
+}
+
+/// A loaded experiment with the model(s) that predict.
+pub struct Predictor {
+    exp: Experiment,
+    /// (fold, model).
+    models: Vec<(usize, Classifier<Cpu>)>,
+    /// The tuned threshold on P(abnormal).
+    pub threshold: f64,
+    /// Which model this is, in words.
+    pub description: String,
+    device: burn::tensor::Device<Cpu>,
+}
+
+/// One video's prediction.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    pub video: String,
+    pub path: PathBuf,
+    pub prob: f64,
+    pub threshold: f64,
+    pub abnormal: bool,
+    /// Frames in the video.
+    pub frames: usize,
+    /// The video frame behind each clip frame.
+    pub clip_frames: Vec<usize>,
+    /// Per clip frame: P − P(frame replaced by the clip's mean frame).
+    pub contributions: Option<Vec<f64>>,
+}
+
+impl Prediction {
+    pub fn label(&self) -> &'static str {
+        if self.abnormal { "abnormal" } else { "normal" }
+    }
+}
+
+fn load_model(exp: &Experiment, weights: &Path, device: &burn::tensor::Device<Cpu>) -> Result<Classifier<Cpu>, PredictError> {
+    let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+    let violations = exp.model.check_dims(img, frames);
+    if !violations.is_empty() {
+        let message = violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        return Err(PredictError::Model { path: weights.to_path_buf(), message: format!("the experiment's model is invalid: {message}") });
+    }
+    let mut model = exp.model.init::<Cpu>(img, frames, device);
+    let mut store = SafetensorsStore::from_file(weights);
+    let applied = model.load_from(&mut store).map_err(|e| PredictError::Model { path: weights.to_path_buf(), message: e.to_string() })?;
+    if !applied.missing.is_empty() || !applied.errors.is_empty() {
+        let missing: Vec<&str> = applied.missing.iter().map(|(p, _)| p.as_str()).take(5).collect();
+        return Err(PredictError::Model {
+            path: weights.to_path_buf(),
+            message: format!("does not fit the experiment's model: missing {missing:?}, errors {:?}", applied.errors.iter().take(3).collect::<Vec<_>>()),
+        });
+    }
+    Ok(model)
+}
+
+impl Predictor {
+    /// Loads the experiment of `dir` (its `config.resolved.toml`) and the chosen model's
+    /// weights (`fold-<k>/best.safetensors`). The threshold is the fold's validation Youden
+    /// threshold (the mean of them for the ensemble), or 0.5 where there is none.
+    pub fn load(dir: &Path, choice: ModelChoice) -> Result<Predictor, PredictError> {
+        let view = RunView::open(dir)?;
+        let resolved = dir.join(super::dir::RESOLVED);
+        let loaded = config::load(&resolved, &Overrides::default())
+            .map_err(|d| PredictError::Model { path: resolved.clone(), message: format!("cannot be loaded by this runner:\n{d}") })?;
+        let exp = loaded.experiment;
+        let done = view.done();
+        if done.is_empty() {
+            return Err(PredictError::NoModel(format!("{}: no finished fold, so no trained model to predict with (see `runner status`)", dir.display())));
+        }
+        let (folds, description): (Vec<&FoldFile>, String) = match choice {
+            ModelChoice::Best => {
+                let best = view.best_fold().expect("a finished fold");
+                (vec![best], format!("best fold {} (of {} finished)", best.fold, done.len()))
+            }
+            ModelChoice::Ensemble => (done.clone(), format!("ensemble of {} folds", done.len())),
+            ModelChoice::Fold(k) => match view.folds.get(k) {
+                Some(FoldState::Done(f)) => (vec![f.as_ref()], format!("fold {k}")),
+                _ => return Err(PredictError::NoModel(format!("{}: fold {k} is not finished (finished: {:?})", dir.display(), done.iter().map(|f| f.fold).collect::<Vec<_>>()))),
+            },
+        };
+        let thresholds: Vec<f64> = folds.iter().filter_map(|f| f.youden_threshold).collect();
+        let threshold = if thresholds.len() == folds.len() { thresholds.iter().sum::<f64>() / thresholds.len() as f64 } else { 0.5 };
+        let device = Default::default();
+        let models = folds
+            .iter()
+            .map(|f| Ok((f.fold, load_model(&exp, &dir.join(format!("fold-{}/best.safetensors", f.fold)), &device)?)))
+            .collect::<Result<_, PredictError>>()?;
+        Ok(Predictor { exp, models, threshold, description, device })
+    }
+
+    /// Overrides the tuned threshold.
+    pub fn with_threshold(mut self, t: f64) -> Self {
+        self.threshold = t;
+        self
+    }
+
+    /// P(abnormal) of a batch of clips `[n, T, 3, S, S]` (flat), one per model, averaged.
+    fn probs(&self, model: &Classifier<Cpu>, clips: Vec<f32>, n: usize) -> Result<Vec<f64>, PredictError> {
+        let size = self.exp.data.resize as usize;
+        let t = self.exp.data.clip.frames as usize;
+        let x = Tensor::<Cpu, 5>::from_data(TensorData::new(clips, [n, t, 3, size, size]), &self.device);
+        let p = softmax(model.forward(x), 1).slice([0..n, 1..2]);
+        let values: Vec<f32> = p.into_data().convert::<f32>().to_vec().map_err(|e| PredictError::NoModel(format!("{e:?}")))?;
+        Ok(values.into_iter().map(f64::from).collect())
+    }
+
+    /// Predicts one video; `explain`: also the per-frame contributions.
+    pub fn predict(&self, path: &Path, explain: bool) -> Result<Prediction, PredictError> {
+        let bad = |message: String| PredictError::Video { path: path.to_path_buf(), message };
+        let avi = AviFile::open(path).map_err(|e| bad(strip_path(&e.to_string(), path)))?;
+        let size = self.exp.data.resize;
+        let side = (size as usize).pow(2);
+        let mut video = Vec::with_capacity(avi.frame_count() * side);
+        for frame in avi.read_all_frames().map_err(|e| bad(strip_path(&e.to_string(), path)))? {
+            video.extend_from_slice(frame.resize_square(size).pixels());
+        }
+        let n = video.len() / side.max(1);
+        let data = &self.exp.data;
+        let t = data.clip.frames as usize;
+        let per_clip = t * 3 * side;
+        let batch = self.exp.train.batch_size.max(1) as usize;
+        let (mut prob, mut contributions) = (0.0, vec![0.0; t]);
+        let mut clip_frames = Vec::new();
+        for (k, model) in &self.models {
+            let mut rng = sample_rng(self.exp.experiment.seed, *k as u64, EVAL_EPOCH, 0);
+            let plan = ClipPlan::new(n, &data.clip, data.clip.eval_sampling, &mut rng).map_err(|e| bad(e.to_string()))?;
+            let read = plan.read();
+            let clip = render_clip(&plan, &video[read.start * side..read.end * side], size as usize, &data.normalize, None, &mut rng)
+                .map_err(|e| bad(e.to_string()))?;
+            clip_frames = plan.indices().to_vec();
+            let p = self.probs(model, clip.clone(), 1)?[0];
+            prob += p / self.models.len() as f64;
+            if explain {
+                let frame = 3 * side;
+                let mut mean = vec![0.0f32; frame];
+                for f in clip.chunks_exact(frame) {
+                    mean.iter_mut().zip(f).for_each(|(m, v)| *m += v / t as f32);
+                }
+                let mut masked = Vec::with_capacity(t);
+                for start in (0..t).step_by(batch) {
+                    let end = (start + batch).min(t);
+                    let mut clips = Vec::with_capacity((end - start) * per_clip);
+                    for i in start..end {
+                        let mut c = clip.clone();
+                        c[i * frame..(i + 1) * frame].copy_from_slice(&mean);
+                        clips.extend_from_slice(&c);
+                    }
+                    masked.extend(self.probs(model, clips, end - start)?);
+                }
+                for (c, q) in contributions.iter_mut().zip(masked) {
+                    *c += (p - q) / self.models.len() as f64;
+                }
+            }
+        }
+        Ok(Prediction {
+            video: path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()),
+            path: path.to_path_buf(),
+            prob,
+            threshold: self.threshold,
+            abnormal: prob >= self.threshold,
+            frames: n,
+            clip_frames,
+            contributions: explain.then_some(contributions),
+        })
+    }
+
+    /// The per-frame figure of a prediction, written as `<dir>/<video>.png` and `.svg`.
+    pub fn plot(&self, p: &Prediction, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+        let Some(values) = &p.contributions else { return Ok(vec![]) };
+        let fig = FrameBars {
+            title: format!("{}: P(abnormal) {:.3} → {} (threshold {:.3})", p.video, p.prob, p.label(), p.threshold),
+            subtitle: format!("what each frame did: P(abnormal) minus P(abnormal) with that frame replaced by the clip's mean frame; {}", self.description),
+            values: values.clone(),
+            video_frames: p.clip_frames.clone(),
+            y_desc: "Δ P(abnormal)".into(),
+        };
+        save(&fig, &dir.join(&p.video))
+    }
+}
+
+/// A reader error without the path it starts with (the caller names the video itself).
+fn strip_path(message: &str, path: &Path) -> String {
+    let prefix = format!("{}: ", path.display());
+    message.strip_prefix(&prefix).unwrap_or(message).to_owned()
+}
+
+/// The videos named: files as given, folders as their `*.avi` files (sorted; not recursive).
+/// A name that is neither is an error of its own.
+pub fn videos(args: &[PathBuf]) -> (Vec<PathBuf>, Vec<PredictError>) {
+    let (mut found, mut errors) = (Vec::new(), Vec::new());
+    for arg in args {
+        if arg.is_dir() {
+            match fs::read_dir(arg) {
+                Ok(entries) => {
+                    let mut avis: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("avi")))
+                        .collect();
+                    avis.sort();
+                    if avis.is_empty() {
+                        errors.push(PredictError::Video { path: arg.clone(), message: "no .avi files in this folder".into() });
+                    }
+                    found.extend(avis);
+                }
+                Err(e) => errors.push(PredictError::Io { path: arg.clone(), message: e.to_string() }),
+            }
+        } else if arg.is_file() {
+            found.push(arg.clone());
+        } else {
+            errors.push(PredictError::Video { path: arg.clone(), message: "no such file or directory".into() });
+        }
+    }
+    (found, errors)
+}
+
+/// `▁▂▃▄▅▆▇█` by each value's magnitude relative to the largest.
+pub fn sparkline(values: &[f64]) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let peak = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    values
+        .iter()
+        .map(|v| if peak > 0.0 { BLOCKS[((v.abs() / peak) * 7.0).round().clamp(0.0, 7.0) as usize] } else { BLOCKS[0] })
+        .collect()
+}
+
+/// One line for the terminal.
+pub fn line(p: &Prediction) -> String {
+    let mut s = format!("{}  P(abnormal) {:.4}  {} (threshold {:.3})", p.video, p.prob, p.label(), p.threshold);
+    if let Some(c) = &p.contributions {
+        s.push_str(&format!("  frames {}", sparkline(c)));
+        if let Some((i, v)) = c.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())) {
+            let toward = if *v >= 0.0 { "abnormal" } else { "normal" };
+            s.push_str(&format!("  strongest: video frame {} ({}, towards {toward})", p.clip_frames.get(i).copied().unwrap_or(i), signed(*v, *v)));
+        }
+    }
+    s
+}
+
+/// The predictions as CSV, written atomically.
+pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result<(), PredictError> {
+    let io = |message: String| PredictError::Io { path: path.to_path_buf(), message };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = ["video", "path", "p_abnormal", "threshold", "label", "model", "video_frames", "clip_frames", "frame_contributions"];
+    w.write_record(header).map_err(|e| io(e.to_string()))?;
+    let join = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
+    for p in predictions {
+        let contributions = p.contributions.as_ref().map_or(String::new(), |c| join(&mut c.iter().map(|v| format!("{v:.6}"))));
+        let clip = join(&mut p.clip_frames.iter().map(ToString::to_string));
+        let record = [
+            p.video.clone(),
+            p.path.display().to_string(),
+            p.prob.to_string(),
+            format!("{:.6}", p.threshold),
+            p.label().into(),
+            model.into(),
+            p.frames.to_string(),
+            clip,
+            contributions,
+        ];
+        w.write_record(&record).map_err(|e| io(e.to_string()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| io(e.to_string()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| io(e.to_string()))?;
+    }
+    atomic::write_file(path, &bytes).map_err(|e| io(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_by_magnitude() {
+        assert_eq!(sparkline(&[0.0, 0.5, -1.0, 0.25]), "▁▅█▃");
+        assert_eq!(sparkline(&[0.0, 0.0]), "▁▁");
+    }
+}
