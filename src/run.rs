@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::atomic;
 use crate::config::{Experiment, Loaded, Violation};
 use crate::data::cache::{CacheError, ClipCache};
-use crate::train::fit::{FitOptions, RunSummary, SUMMARY, TrainError, fit};
+use crate::results::plots::{self, PLOTS};
+use crate::train::fit::{DONE, FitOptions, RunSummary, SUMMARY, TrainError, fit};
 use crate::train::progress::Progress;
 use crate::train::stop::{EXIT_RESUMABLE, StopFlag, StopReason};
 use crate::data::stage::{self, StageReport};
@@ -201,6 +202,26 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
 }
 
 /// The stages, in order, each writing into the result directory.
+/// Figures of the folds done that have none yet, and of the run once it is complete. A figure
+/// that cannot be drawn is noted in `train.log`: the results themselves are written already.
+fn draw_figures(dir: &ResultDir, complete: bool, progress: &mut Progress) -> std::io::Result<()> {
+    let folds = std::fs::read_dir(&dir.path)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("fold-")))
+        .filter(|p| p.join(DONE).exists() && !p.join(PLOTS).exists());
+    let mut drawn: Vec<Result<_, _>> = folds.map(|fold| plots::write_fold_plots(&fold)).collect();
+    if complete {
+        drawn.push(plots::write_run_plots(&dir.path));
+    }
+    for result in drawn {
+        if let Err(e) = result {
+            progress.note(&format!("figures not drawn: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Time kept back at the end of a `--max-wall` budget for the batch in flight and the
 /// checkpoint: a twentieth of the budget, at least 10 s and at most 10 minutes.
 fn wall_margin(budget: Duration) -> Duration {
@@ -222,6 +243,7 @@ fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, options: &RunOptions,
     let mut progress = Progress::new(exp.runtime.progress, &log_path).map_err(io)?;
     let fit_options = FitOptions { only: options.fold.map(|k| k as usize), retry_failed: options.retry_failed, wait: options.wait };
     let fitted = fit(exp, &dataset.labelled, clips, &dir.path, &fit_options, stop, &mut progress)?;
+    draw_figures(dir, fitted.summary.is_some(), &mut progress).map_err(io)?;
     drop(progress);
     if !fitted.failed.is_empty() {
         return Err(RunError::FoldsFailed(fitted.failed));

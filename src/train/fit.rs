@@ -65,8 +65,10 @@ pub struct FoldResult {
     pub youden_threshold: Option<f64>,
     pub test: Option<Metrics>,
     pub test_at_youden: Option<Metrics>,
-    /// P(abnormal) of each test video, in `test_videos` order (for the ensemble).
+    /// P(abnormal) of each test video, in `test_videos` order (for the ensemble), and its
+    /// true class (for curves drawn from this file alone).
     pub test_videos: Vec<String>,
+    pub test_labels: Vec<Class>,
     pub test_prob: Vec<f64>,
     pub history: Vec<EpochRecord>,
 }

@@ -244,6 +244,7 @@ impl Fold<'_> {
             test: metrics_at(0.5),
             test_at_youden: youden.and_then(metrics_at),
             test_videos: plan.test.iter().map(|&i| videos[i].name.clone()).collect(),
+            test_labels,
             test_prob,
             history: state.history,
         })

@@ -25,6 +25,9 @@ use crate::data::labels::Class;
 use crate::train::SelectionMetric;
 use crate::train::metrics::{Metrics, auprc, auroc};
 
+/// The folder of figures, in a fold's directory and in the result directory.
+pub const PLOTS: &str = "plots";
+
 /// What a call wrote, and the figures it could not draw (and why).
 #[derive(Debug, Default)]
 pub struct Written {
@@ -175,7 +178,7 @@ pub fn write_fold_plots(fold_dir: &Path) -> Result<Written, PlotError> {
 }
 
 fn fold_plots(view: &RunView, fold: &FoldFile) -> Result<Written, PlotError> {
-    let out = view.dir.join(format!("fold-{}", fold.fold)).join("plots");
+    let out = view.dir.join(format!("fold-{}", fold.fold)).join(PLOTS);
     let mut written = Written::default();
     written.add(&fold_curves(view, fold), out.join("curves"))?;
     written.add(&fold_confusion(view, fold), out.join("confusion"))?;
@@ -219,7 +222,7 @@ pub fn write_run_plots(result_dir: &Path) -> Result<Written, PlotError> {
     if done.is_empty() {
         return Err(PlotError::Input(format!("{}: no finished fold to plot", result_dir.display())));
     }
-    let out = view.dir.join("plots");
+    let out = view.dir.join(PLOTS);
     let mut written = Written::default();
     written.add(&run_curves(&view), out.join("curves"))?;
     let ensemble = view.ensemble();
