@@ -3,5 +3,14 @@
 //! record of which SLURM job each attempt ran in.
 
 mod attempt;
+mod options;
+mod script;
+mod slurm;
 
 pub use attempt::SlurmAttempt;
+pub use options::{OptionsError, SlurmOptions, format_time, parse_extra, parse_mem, parse_name, parse_time};
+pub use script::{Job, ScriptError, Scripts, scripts};
+pub use slurm::{SlurmError, Written, runner_path, submit, write};
+
+#[cfg(test)]
+mod tests;

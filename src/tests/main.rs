@@ -7,4 +7,5 @@ mod fetch;
 mod layering;
 mod result_dirs;
 mod resume;
+mod slurm;
 mod support;
