@@ -65,7 +65,7 @@ fn one_array_task_per_fold_with_signal_requeue_and_appended_logs() {
     let single = scripts(&Job { folds: 1, ..job(root) }, &options(Path::new("/opt/runner"))).unwrap();
     assert!(sbatch_lines(&single.folds).contains(&"#SBATCH --array=0-0"));
     // The fold task runs its fold, and its requeue logic counts SLURM's restarts against the cap.
-    assert!(s.folds.contains(r#""$RUNNER" run "$CONFIG" "${SETS[@]}" --fold "$fold" &"#));
+    assert!(s.folds.contains(r#""$RUNNER" run "$CONFIG" "${SETS[@]}" --fold "$fold" "${run_flags[@]}" &"#));
     assert!(s.folds.contains("requeues=${SLURM_RESTART_COUNT:-0}"));
     assert!(s.folds.contains("MAX_REQUEUES=2 "));
     assert!(s.folds.contains("EXIT_RESUMABLE=75 "));
@@ -122,7 +122,7 @@ fn sbatch_reads_every_directive_before_the_first_command() {
 #[test]
 fn the_summary_waits_for_the_whole_array() {
     let s = scripts(&job(Path::new("/w")), &options(Path::new("/opt/runner"))).unwrap();
-    assert!(s.submit.contains(r#"sbatch --parsable "$@" "$SLURM_DIR/folds.sbatch""#));
+    assert!(s.submit.contains(r#"sbatch --parsable "$@" "$SLURM_DIR/folds.sbatch" "${retry[@]}""#));
     assert!(s.submit.contains(r#"--dependency=afterany:"$folds" "$SLURM_DIR/summary.sbatch""#));
     assert!(s.submit.contains("SLURM_DIR=/w/results/demo-0123456789ab/slurm\n"));
     assert!(s.summary.contains("FOLDS=7\n"));
@@ -225,6 +225,14 @@ fn a_finished_or_failed_task_is_not_requeued() {
         assert_eq!(code, expected, "{log}");
         assert_eq!(sandbox.read("scontrol-calls"), "", "{body}: requeued\n{log}");
     }
+}
+
+#[test]
+fn retry_failed_given_to_the_script_reaches_the_runner() {
+    let sandbox = Sandbox::new("exit 0", 10);
+    let out = sandbox.command(0).arg("--retry-failed").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(sandbox.read("runner-calls").contains("--fold 1 --retry-failed"), "{}", sandbox.read("runner-calls"));
 }
 
 #[test]

@@ -73,14 +73,26 @@ fn submit_queues_the_fold_array_then_the_summary_after_it() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("submitted fold array job 100 and summary job 101"), "{}", run.stdout);
     let dir = slurm_dir(&s);
-    let calls = fs::read_to_string(&calls).unwrap();
-    let expected = format!(
-        "--parsable {}\n--parsable --dependency=afterany:100 {}\n",
-        dir.join("folds.sbatch").display(),
-        dir.join("summary.sbatch").display()
-    );
-    assert_eq!(calls, expected);
+    let (folds, summary) = (dir.join("folds.sbatch"), dir.join("summary.sbatch"));
+    let expected = format!("--parsable {}\n--parsable --dependency=afterany:100 {}\n", folds.display(), summary.display());
+    assert_eq!(fs::read_to_string(&calls).unwrap(), expected);
     assert!(fs::read_to_string(dir.join("submitted.log")).unwrap().contains("folds 100 summary 101"));
+
+    // Rerunning failed folds: the sbatch options go to the array, --retry-failed to its tasks.
+    fs::remove_file(&calls).unwrap();
+    let again = Command::new("bash")
+        .arg(dir.join("submit.sh"))
+        .args(["--retry-failed", "--array=2"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let expected = format!(
+        "--parsable --array=2 {} --retry-failed\n--parsable --dependency=afterany:100 {}\n",
+        folds.display(),
+        summary.display()
+    );
+    assert_eq!(fs::read_to_string(&calls).unwrap(), expected);
 }
 
 #[test]
