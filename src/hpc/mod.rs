@@ -8,7 +8,7 @@ mod script;
 mod slurm;
 
 pub use attempt::SlurmAttempt;
-pub use options::{OptionsError, SlurmOptions, format_time, parse_extra, parse_mem, parse_name, parse_time};
+pub use options::{OptionsError, SlurmOptions, parse_extra, parse_mem, parse_name, parse_time};
 pub use script::{Job, ScriptError, Scripts, scripts};
 pub use slurm::{SlurmError, Written, runner_path, submit, write};
 

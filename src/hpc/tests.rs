@@ -247,22 +247,39 @@ fn only_the_experiment_the_script_was_written_for_runs() {
     assert_eq!(sandbox.read("runner-calls"), "", "ran another experiment");
 }
 
-#[test]
-fn usr1_to_the_shell_reaches_the_runner_which_checkpoints_and_requeues() {
-    let marker = "touch \"$(dirname \"$0\")/started\"";
-    let body = format!("trap 'echo USR1 >>\"$(dirname \"$0\")/signals\"; exit 75' USR1\n{marker}\nfor i in $(seq 100); do sleep 0.1; done\nexit 0");
-    let sandbox = Sandbox::new(&body, 10);
+/// Runs the task with a stand-in runner that records a USR1 and exits 75 on it, or by itself
+/// 75 after two seconds; sends `signal` to the task's shell once the runner has started.
+fn signalled_task(signal: &str) -> (Sandbox, i32, String) {
+    let body = "trap 'echo USR1 >>\"$(dirname \"$0\")/signals\"; exit 75' USR1\n\
+                touch \"$(dirname \"$0\")/started\"\n\
+                for i in $(seq 20); do sleep 0.1; done\nexit 75";
+    let sandbox = Sandbox::new(body, 10);
     let child = sandbox.command(0).spawn().unwrap();
     let start = Instant::now();
     while !sandbox.dir.path().join("started").exists() {
         assert!(start.elapsed() < Duration::from_secs(20), "the stand-in runner never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let sent = Command::new("kill").args(["-USR1", &child.id().to_string()]).status().unwrap();
+    let sent = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(75), "{log}");
+    (sandbox, out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn usr1_to_the_shell_reaches_the_runner_which_checkpoints_and_requeues() {
+    let (sandbox, code, log) = signalled_task("USR1");
+    assert_eq!(code, 75, "{log}");
     assert_eq!(sandbox.read("signals"), "USR1\n", "{log}");
     assert_eq!(sandbox.read("scontrol-calls"), "requeue 40_1\n", "{log}");
+}
+
+#[test]
+fn after_term_the_task_waits_for_the_checkpoint_and_is_not_requeued() {
+    // scancel, the time limit and preemption send TERM: a cancelled task must stay cancelled.
+    let (sandbox, code, log) = signalled_task("TERM");
+    assert_eq!(code, 75, "the shell did not wait for the runner:\n{log}");
+    assert_eq!(sandbox.read("signals"), "", "TERM was passed on as USR1");
+    assert_eq!(sandbox.read("scontrol-calls"), "", "requeued after TERM:\n{log}");
+    assert!(log.contains("checkpointed after TERM") && log.contains("submit.sh --array=1"), "{log}");
 }
