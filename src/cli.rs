@@ -13,6 +13,7 @@ use echo_runner::config::{self, Loaded, Overrides};
 use echo_runner::data::fetch::{self, FetchOptions};
 use echo_runner::data::stage;
 use echo_runner::data::synth::{self, SynthConfig};
+use echo_runner::hpc::{self, SlurmOptions};
 use echo_runner::model;
 use echo_runner::results;
 use echo_runner::results::predict::{self as predicting, ModelChoice, Predictor};
@@ -64,6 +65,10 @@ enum Command {
     Predict(PredictArgs),
     /// (Re)draw the figures of result directories (per fold and per run; PNG and SVG).
     Plot(PlotArgs),
+    /// Write the experiment's SLURM jobs into its result directory: an array with one task
+    /// per fold (checkpoint and requeue near the time limit), then a summary job. Prints
+    /// them, or submits them with --submit.
+    Slurm(SlurmArgs),
 }
 
 #[derive(Args)]
@@ -214,6 +219,43 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+struct SlurmArgs {
+    /// Experiment file (TOML).
+    file: PathBuf,
+    #[command(flatten)]
+    layering: Layering,
+    /// Time limit of each attempt of a fold task: 12:00:00, 1-00:00:00, 90m, 11h30m.
+    #[arg(long, default_value = "12:00:00", value_parser = hpc::parse_time)]
+    time: Duration,
+    /// Seconds before the time limit at which SLURM sends USR1: the run then checkpoints at
+    /// the next batch boundary and the task requeues itself.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    signal_lead: u64,
+    #[arg(long, value_parser = hpc::parse_name)]
+    partition: Option<String>,
+    #[arg(long, value_parser = hpc::parse_name)]
+    account: Option<String>,
+    /// GPUs per fold task (`--gres=gpu:N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    gpus: Option<u32>,
+    /// CPUs per task.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    cpus: Option<u32>,
+    /// Memory per task's node, as sbatch takes it: 64G, 16000M.
+    #[arg(long, value_parser = hpc::parse_mem)]
+    mem: Option<String>,
+    /// A whole '#SBATCH …' line added to both jobs (repeatable), e.g. '#SBATCH --qos=long'.
+    #[arg(long, value_name = "LINE", value_parser = hpc::parse_extra, allow_hyphen_values = true)]
+    extra: Vec<String>,
+    /// The runner binary the jobs call [default: this one].
+    #[arg(long, value_name = "PATH")]
+    runner: Option<PathBuf>,
+    /// Submit the jobs (runs <result dir>/slurm/submit.sh) instead of printing them.
+    #[arg(long)]
+    submit: bool,
+}
+
+#[derive(Args)]
 struct ValidateArgs {
     /// Experiment files (TOML).
     #[arg(required = true)]
@@ -233,7 +275,7 @@ struct ValidateArgs {
 
 const SUBCOMMANDS: &[&str] = &[
     "run", "validate", "schema", "data-check", "prepare", "synth", "bench", "fetch-echonet", "report", "status", "predict",
-    "plot", "help",
+    "plot", "slurm", "help",
 ];
 
 /// `runner FILE …` → `runner run FILE …`.
@@ -264,6 +306,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status(args),
         Command::Predict(args) => predict(args),
         Command::Plot(args) => plot(args),
+        Command::Slurm(args) => slurm(args),
     }
 }
 
@@ -591,4 +634,47 @@ fn plot(args: PlotArgs) -> ExitCode {
         }
     }
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+fn slurm(args: SlurmArgs) -> ExitCode {
+    let loaded = match load(&args.file, &args.layering, true) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let refused = |e: hpc::SlurmError| {
+        eprintln!("error: {e}");
+        ExitCode::from(e.exit_code())
+    };
+    let runner = match hpc::runner_path(args.runner) {
+        Ok(r) => r,
+        Err(e) => return refused(e),
+    };
+    let options = SlurmOptions {
+        time: args.time,
+        signal_lead: Duration::from_secs(args.signal_lead),
+        partition: args.partition,
+        account: args.account,
+        gpus: args.gpus,
+        cpus: args.cpus,
+        mem: args.mem,
+        extra: args.extra,
+        runner,
+    };
+    let written = match hpc::write(&loaded, &args.layering.sets, &options) {
+        Ok(w) => w,
+        Err(e) => return refused(e),
+    };
+    if args.submit {
+        return match hpc::submit(&written) {
+            Ok(status) if status.success() => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => refused(e),
+        };
+    }
+    let scripts = &written.scripts;
+    let mut out = std::io::stdout().lock();
+    for (path, text) in [(&written.folds, &scripts.folds), (&written.summary, &scripts.summary), (&written.submit, &scripts.submit)] {
+        let _ = writeln!(out, "# ==> {} <==\n{text}", path.display());
+    }
+    let _ = writeln!(out, "# submit with: bash {}", written.submit.display());
+    ExitCode::SUCCESS
 }

@@ -96,6 +96,10 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Progress display: `auto` (bars on a terminal, log lines otherwise), `bars`, `lines`, `off`.
     pub progress: Progress,
+    /// Under SLURM (`runner slurm`): how many times a fold's task may be requeued after it
+    /// checkpointed near its time limit, so that a job which never gets done stops requeueing.
+    #[schemars(range(max = 1000))]
+    pub max_requeues: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -107,6 +111,7 @@ impl Default for RuntimeConfig {
             output_root: PathBuf::from("results"),
             cache_dir: None,
             progress: Progress::Auto,
+            max_requeues: 10,
         }
     }
 }

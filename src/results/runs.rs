@@ -1,4 +1,5 @@
-//! `runs.jsonl`: one line when a run starts and one when it ends, appended and fsynced.
+//! `runs.jsonl`: one line when a run starts and one when it ends, appended and fsynced. Under
+//! SLURM both lines also name the job, array task, node and restart count of the attempt.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::dir::{ResultsError, io_err};
 use crate::atomic;
+use crate::hpc::SlurmAttempt;
 
 pub const RUNS: &str = "runs.jsonl";
 
@@ -21,6 +23,9 @@ pub struct RunRecord {
     pub backend: String,
     pub argv: Vec<String>,
     pub runner_version: &'static str,
+    /// The SLURM job this attempt ran in; absent outside SLURM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmAttempt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,6 +46,7 @@ impl RunRecord {
             backend,
             argv,
             runner_version: env!("CARGO_PKG_VERSION"),
+            slurm: SlurmAttempt::from_env(),
             exit_status: None,
             outcome: None,
         }

@@ -9,6 +9,7 @@ mod layering;
 mod reports;
 mod result_dirs;
 mod resume;
+mod slurm;
 mod status_predict;
 mod support;
 mod trained;
