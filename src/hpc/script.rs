@@ -33,7 +33,7 @@ pub struct Job {
 impl Job {
     /// Where the scripts and the job logs go.
     pub fn slurm_dir(&self) -> PathBuf {
-        self.result_dir.join("slurm")
+        self.result_dir.join(crate::results::SLURM)
     }
 }
 

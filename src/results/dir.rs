@@ -14,6 +14,8 @@ pub const RESOLVED: &str = "config.resolved.toml";
 pub const CANONICAL: &str = "config.canonical.json";
 pub const DIGEST: &str = "hash";
 pub const RUNNER: &str = "runner.json";
+/// `runner slurm`'s scripts and its jobs' logs.
+pub const SLURM: &str = "slurm";
 
 /// Files that define the directory; everything else in it is output.
 const DEFINING: &[&str] = &[RESOLVED, CANONICAL, DIGEST, RUNNER];
@@ -76,9 +78,9 @@ impl ResultDir {
     }
 
     /// Removes every output of earlier runs (`--force`); keeps the defining files, the
-    /// run records and the lock.
+    /// run records, the lock and the SLURM jobs' folder (queued jobs log there).
     pub fn clear_outputs(&self) -> Result<(), ResultsError> {
-        let keep = |name: &str| DEFINING.contains(&name) || name == super::runs::RUNS || name == super::lock::LOCK;
+        let keep = |name: &str| DEFINING.contains(&name) || [super::runs::RUNS, super::lock::LOCK, SLURM].contains(&name);
         for entry in fs::read_dir(&self.path).map_err(io_err(&self.path))? {
             let entry = entry.map_err(io_err(&self.path))?;
             if keep(&entry.file_name().to_string_lossy()) {

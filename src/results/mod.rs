@@ -11,7 +11,7 @@ pub mod report;
 pub mod status;
 pub mod view;
 
-pub use dir::{ResultDir, ResultsError, dir_path};
+pub use dir::{ResultDir, ResultsError, SLURM, dir_path};
 pub use lock::{DirLock, LockProbe, probe as probe_lock};
 pub use plots::{write_fold_plots, write_run_plots};
 pub use runs::RunRecord;

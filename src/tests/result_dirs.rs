@@ -115,12 +115,14 @@ fn force_discards_outputs_and_keeps_the_definition() {
     assert!(dir.join("fold-0/stale").exists() && !dir.join("fold-1/stale").exists());
     assert!(dir.join("fold-1/DONE").exists());
     assert_eq!(fs::read(dir.join("summary.json")).unwrap(), summary, "the retrained fold gives the same summary");
+    fs::create_dir_all(dir.join("slurm")).unwrap();
+    fs::write(dir.join("slurm/fold-0.log"), "a queued job's log").unwrap();
     let forced = s.runner(&["run", "e.toml", "--force"], &[]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(!forced.stderr.contains("skipped"), "{}", forced.stderr);
     assert!(!dir.join("fold-0/stale").exists());
     assert!(dir.join("fold-0/DONE").exists());
-    for kept in ["config.resolved.toml", "config.canonical.json", "hash", "runner.json", "runs.jsonl"] {
+    for kept in ["config.resolved.toml", "config.canonical.json", "hash", "runner.json", "runs.jsonl", "slurm/fold-0.log"] {
         assert!(dir.join(kept).exists(), "{kept} was removed");
     }
 }
