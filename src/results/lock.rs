@@ -29,12 +29,6 @@ impl DirLock {
         Self::take(dir, wait, true)
     }
 
-    /// Whether some process holds `dir`'s lock now (probed without waiting).
-    pub fn is_held(dir: &Path) -> bool {
-        let Ok(file) = OpenOptions::new().read(true).write(true).open(dir.join(LOCK)) else { return false };
-        matches!(file.try_lock(), Err(TryLockError::WouldBlock))
-    }
-
     fn take(dir: &Path, wait: bool, shared: bool) -> Result<DirLock, ResultsError> {
         let path = dir.join(LOCK);
         let mut file = OpenOptions::new()

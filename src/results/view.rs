@@ -101,24 +101,17 @@ pub struct FoldFile {
     pub history: Vec<EpochRow>,
 }
 
-/// The newest mid-fold checkpoint's `state.json`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The newest mid-fold checkpoint's position, write time and best epoch so far.
+#[derive(Debug, Clone, Default)]
 pub struct CheckpointState {
     /// Epochs completed.
-    #[serde(default)]
     pub epoch: Option<u32>,
     /// Next batch within the epoch.
-    #[serde(default)]
     pub batch: Option<u64>,
     /// RFC 3339.
-    #[serde(default)]
     pub written: Option<String>,
-    #[serde(default)]
     pub best_epoch: Option<u32>,
-    #[serde(default)]
     pub best_score: Option<f64>,
-    #[serde(default)]
-    pub select_by: Option<String>,
 }
 
 /// Where one fold stands.
@@ -360,15 +353,15 @@ fn fold_state(fold_dir: &Path) -> FoldState {
     FoldState::Started { history, checkpoint: latest_checkpoint(fold_dir) }
 }
 
-/// The newest `checkpoints/<NNNNNN>/state.json` (by the zero-padded folder name).
+/// The newest checkpoint, read the way the training loop wrote it.
 pub fn latest_checkpoint(fold_dir: &Path) -> Option<(PathBuf, CheckpointState)> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(fold_dir.join("checkpoints"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("state.json").is_file())
-        .collect();
-    dirs.sort();
-    let newest = dirs.pop()?;
-    let state = read_json(&newest.join("state.json")).unwrap_or_default();
-    Some((newest, state))
+    let g = crate::train::checkpoint::peek(fold_dir)?;
+    let state = CheckpointState {
+        epoch: Some(g.epoch),
+        batch: Some(g.batch as u64),
+        written: Some(g.written),
+        best_epoch: g.best.map(|b| b.0),
+        best_score: g.best.map(|b| b.1),
+    };
+    Some((g.path, state))
 }

@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 
 use crate::support::VALID;
 use crate::trained::{copy_dir, read_json, trained};
+use echo_runner::train::checkpoint::{self, Best, LoopState};
 
 #[test]
 fn status_of_finished_partial_and_unstarted_runs() {
@@ -36,14 +37,16 @@ fn status_reads_checkpoints_failures_and_locks() {
     let dir = t.path().join("in-progress");
     copy_dir(&t.partial, &dir);
     // Fold 1 mid-way, as the training loop's checkpoints record it; fold 2 failed.
-    let ckpt = dir.join("fold-1/checkpoints/000007");
-    fs::create_dir_all(&ckpt).unwrap();
-    fs::write(
-        ckpt.join("state.json"),
-        r#"{"epoch": 1, "batch": 2, "written": "2026-01-02T03:04:05Z", "best_epoch": 0, "best_score": 0.875, "select_by": "accuracy"}"#,
-    )
-    .unwrap();
-    fs::create_dir_all(dir.join("fold-1/checkpoints/000003")).unwrap();
+    let fold1 = dir.join("fold-1");
+    let val = serde_json::from_value(read_json(&t.partial.join("fold-0/metrics.json"))["val"].clone()).unwrap();
+    let best = Some(Best { epoch: 0, score: 0.875, val, val_probs: vec![], weights_blake3: String::new() });
+    checkpoint::save(&fold1, &LoopState { epoch: 1, batch: 0, best: best.clone(), ..Default::default() }, b"m", b"o").unwrap();
+    let newest = checkpoint::save(&fold1, &LoopState { epoch: 1, batch: 2, best, ..Default::default() }, b"m", b"o").unwrap();
+    // Pin the write time so the line can be checked.
+    let state = newest.join("state.json");
+    let mut json = read_json(&state);
+    json["written"] = "2026-01-02T03:04:05Z".into();
+    fs::write(&state, json.to_string()).unwrap();
     let history = read_json(&t.partial.join("fold-0/metrics.json"))["history"][0].clone();
     fs::write(dir.join("fold-1/history.json"), serde_json::to_string(&[history]).unwrap()).unwrap();
     fs::create_dir_all(dir.join("fold-2")).unwrap();

@@ -192,11 +192,25 @@ pub fn latest(fold_dir: &Path, warn: &mut dyn FnMut(String)) -> Option<Restored>
     None
 }
 
-/// The position and write time of the newest checkpoint, unverified (for a quick look).
-pub fn peek(fold_dir: &Path) -> Option<(u32, usize, String)> {
-    let path = listed(&fold_dir.join(CHECKPOINTS)).pop()?;
-    let file: StateFile = serde_json::from_slice(&fs::read(path.join(STATE)).ok()?).ok()?;
-    Some((file.state.epoch, file.state.batch, file.written))
+/// The newest checkpoint at a glance, unverified (for `runner status`).
+pub struct Glance {
+    pub path: PathBuf,
+    /// The next batch to train is `batch` of epoch `epoch` (0-based).
+    pub epoch: u32,
+    pub batch: usize,
+    /// RFC 3339.
+    pub written: String,
+    /// The best epoch so far (0-based) and its selection score.
+    pub best: Option<(u32, f64)>,
+}
+
+/// The newest checkpoint whose `state.json` reads, without checking its checksum.
+pub fn peek(fold_dir: &Path) -> Option<Glance> {
+    listed(&fold_dir.join(CHECKPOINTS)).into_iter().rev().find_map(|path| {
+        let file: StateFile = serde_json::from_slice(&fs::read(path.join(STATE)).ok()?).ok()?;
+        let best = file.state.best.as_ref().map(|b| (b.epoch, b.score));
+        Some(Glance { path, epoch: file.state.epoch, batch: file.state.batch, written: file.written, best })
+    })
 }
 
 #[cfg(test)]
@@ -218,7 +232,7 @@ mod tests {
         let r = latest(dir.path(), &mut |w| panic!("{w}")).unwrap();
         assert_eq!(r.state, state(2, 0));
         assert_eq!(r.model, [2u8; 10]);
-        assert_eq!(peek(dir.path()).map(|(e, b, _)| (e, b)), Some((2, 0)));
+        assert_eq!(peek(dir.path()).map(|g| (g.epoch, g.batch)), Some((2, 0)));
     }
 
     #[test]
