@@ -174,6 +174,41 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4000)]
         reads: usize,
     },
+    /// A training step (forward, backward, AdamW) and an inference forward of each phase's
+    /// model on random clips: one JSON line per model in the shape of the PyTorch reference
+    /// (shared/bench/torch_anchor.py), plus the peak resident memory.
+    Models(ModelBenchArgs),
+}
+
+#[derive(Args)]
+struct ModelBenchArgs {
+    /// Models to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "cnn_lstm,swin_global,swin_hybrid")]
+    models: Vec<echo_runner::bench::BenchModel>,
+    /// Swin preset of phases 2–3 (the reference's default is swin_tiny).
+    #[arg(long, default_value = "tiny")]
+    swin: String,
+    /// Frame size.
+    #[arg(long, default_value_t = 224)]
+    img: usize,
+    /// Frames per clip.
+    #[arg(long, default_value_t = 16)]
+    frames: usize,
+    /// Clips per step.
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    /// Timed repetitions after one warm-up (the median is printed).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// `cpu` or `cuda` (a runner built with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+    /// CUDA devices, comma-separated (several: data parallel on one node).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    devices: Vec<u32>,
+    /// `fp32`, or on CUDA `bf16` / `f16`.
+    #[arg(long, default_value = "fp32")]
+    precision: String,
 }
 
 #[derive(Args)]
@@ -325,7 +360,48 @@ fn bench(what: BenchCommand) -> ExitCode {
                 Err(e) => failed(e),
             }
         }
+        BenchCommand::Models(args) => bench_models(args),
     }
+}
+
+fn bench_models(args: ModelBenchArgs) -> ExitCode {
+    // The same words as the experiment file's keys, read by the same types.
+    let (swin, backend, precision) = match (
+        word("--swin", &args.swin),
+        word("--backend", &args.backend),
+        word("--precision", &args.precision),
+    ) {
+        (Ok(s), Ok(b), Ok(p)) => (s, b, p),
+        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+    };
+    let runtime = echo_runner::config::RuntimeConfig { backend, devices: args.devices, ..Default::default() };
+    let options = echo_runner::bench::ModelBench {
+        models: args.models,
+        swin,
+        img: args.img,
+        frames: args.frames,
+        batch: args.batch,
+        reps: args.reps,
+        runtime,
+        precision,
+    };
+    let dims = options.models.iter().find_map(|m| m.config(swin).check_dims(args.img, args.frames).into_iter().next());
+    if let Some(v) = dims {
+        return invalid(&format!("--img {} --frames {}: {} {}", args.img, args.frames, v.pointer, v.message));
+    }
+    match echo_runner::bench::models(&options, &mut |line| println!("{line}")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(e),
+    }
+}
+
+fn word<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Result<T, ExitCode> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|e| invalid(&format!("{flag} {value}: {e}")))
+}
+
+fn invalid(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_INVALID)
 }
 
 fn failed(e: impl std::fmt::Display) -> ExitCode {

@@ -10,6 +10,15 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its place in `mi_option_e`, mimalloc 2 and 3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> std::process::ExitCode {
+    // Never hand freed memory back to the OS: a training step frees and reallocates the same
+    // large tensors, and each fresh page is a fault plus the kernel zeroing it (measured: 41% of
+    // a Swin training step on the CPU with mimalloc's default 10 ms purge delay; the step ran
+    // 1.8× faster without purging). The cost is that the peak stays resident until exit.
+    // SAFETY: called once, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     cli::main()
 }

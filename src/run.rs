@@ -126,11 +126,12 @@ impl fmt::Display for Outcome {
 pub fn disk_checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
     let mut out = Vec::new();
     if for_run {
-        if exp.runtime.backend != crate::config::Backend::Cpu {
-            out.push(Violation::value(
-                "/runtime/backend",
-                "this version trains on the CPU only (the CUDA backend arrives with GPU support); use \"cpu\"",
-            ));
+        // Rules of the config alone (CPU: one device, fp32) are `config::check`'s; here, whether
+        // this build and machine can run CUDA on the listed devices.
+        if exp.runtime.backend == crate::config::Backend::Cuda
+            && let Err(e) = crate::train::compute::check(&exp.runtime, exp.train.precision)
+        {
+            out.push(Violation::value(e.pointer(), e.to_string()));
         }
         if let Some(v) = exp.model.check_pretrained() {
             out.push(Violation::value(v.pointer, v.message));

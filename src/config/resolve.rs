@@ -77,6 +77,12 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
         ));
     }
+    if exp.runtime.backend == Backend::Cpu && exp.runtime.devices.len() > 1 {
+        out.push(Violation::value(
+            "/runtime/devices",
+            format!("{:?}, but the CPU backend trains on one device; list one (or use runtime.backend = \"cuda\")", exp.runtime.devices),
+        ));
+    }
     if exp.train.precision != Precision::Fp32 && exp.runtime.backend != Backend::Cuda {
         out.push(Violation::value(
             "/train/precision",

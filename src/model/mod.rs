@@ -4,9 +4,11 @@
 mod check;
 mod classifier;
 mod config;
+mod flat;
 mod freeze;
 mod head;
 mod init;
+mod norm;
 mod resnet;
 mod summary;
 mod swin;

@@ -15,6 +15,7 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Distribution, Int, TensorData};
 
 use super::config::SwinConfig;
+use super::flat;
 use super::init::{linear, trunc_normal};
 
 /// Every Swin dimension, resolved from the preset and the explicit fields.
@@ -243,7 +244,7 @@ impl<B: Backend> PatchMerging<B> {
             .reshape([b, h / 2, 2, w / 2, 2, c])
             .permute([0, 1, 3, 4, 2, 5])
             .reshape([b, h / 2, w / 2, 4 * c]);
-        self.reduction.forward(self.norm.forward(x))
+        flat::linear(&self.reduction, self.norm.forward(x))
     }
 }
 
@@ -395,9 +396,7 @@ impl<B: Backend> WindowAttention<B> {
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
         let [bw, n, c] = x.dims();
         let hd = c / self.heads;
-        let qkv = self
-            .qkv
-            .forward(x)
+        let qkv = flat::linear(&self.qkv, x)
             .reshape([bw, n, 3, self.heads, hd])
             .permute([2, 0, 3, 1, 4]);
         let part = |i: usize| {
@@ -419,7 +418,7 @@ impl<B: Backend> WindowAttention<B> {
             .reshape([bw, self.heads, n, n]);
         }
         let out = softmax(attn, 3).matmul(v).swap_dims(1, 2).reshape([bw, n, c]);
-        self.proj.forward(out)
+        flat::linear(&self.proj, out)
     }
 }
 
@@ -432,6 +431,6 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        flat::linear(&self.fc2, gelu(flat::linear(&self.fc1, x)))
     }
 }

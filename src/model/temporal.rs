@@ -13,7 +13,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu, softmax};
 
 use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
+use super::flat;
 use super::init::trunc_normal;
+use super::norm::batch_norm;
 
 impl TemporalConfig {
     /// Phase 2 encoder for `d`-wide features of clips of `frames` frames.
@@ -106,8 +108,8 @@ impl<B: Backend> PreNormLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = self.norm1.forward(x.clone());
         let x = x + self.dropout.forward(self.attn.forward(MhaInput::self_attn(h)).context);
-        let h = relu(self.linear1.forward(self.norm2.forward(x.clone())));
-        let h = self.linear2.forward(self.dropout.forward(h));
+        let h = relu(flat::linear(&self.linear1, self.norm2.forward(x.clone())));
+        let h = flat::linear(&self.linear2, self.dropout.forward(h));
         x + self.dropout.forward(h)
     }
 }
@@ -157,8 +159,8 @@ impl<B: Backend> HybridLayer<B> {
         if let Some(dw) = &self.dw {
             y = y + dw.forward(x);
         }
-        let h = gelu(self.linear1.forward(self.norm2.forward(y.clone())));
-        let h = self.linear2.forward(self.dropout.forward(h));
+        let h = gelu(flat::linear(&self.linear1, self.norm2.forward(y.clone())));
+        let h = flat::linear(&self.linear2, self.dropout.forward(h));
         y + self.dropout.forward(h)
     }
 }
@@ -173,7 +175,7 @@ pub struct DwConv<B: Backend> {
 impl<B: Backend> DwConv<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = gelu(x).swap_dims(1, 2);
-        self.conv.forward(self.bn.forward(x)).swap_dims(1, 2)
+        self.conv.forward(batch_norm(&self.bn, x)).swap_dims(1, 2)
     }
 }
 

@@ -146,7 +146,11 @@ const CASES: &[Case] = &[
     // what a run needs of this machine, checked before anything is written
     Case {
         args: &["--set", "runtime.backend=cuda"],
-        ..edit("backend this build cannot run", &[], At::Origin("--set runtime.backend=cuda"), "/runtime/backend", "trains on the CPU only")
+        ..edit("backend this build cannot run", &[], At::Origin("--set runtime.backend=cuda"), "/runtime/backend", "built without CUDA")
+    },
+    Case {
+        args: &["--set", "runtime.devices=[0, 1]"],
+        ..edit("several devices on the CPU", &[], At::Origin("--set runtime.devices=[0, 1]"), "/runtime/devices", "the CPU backend trains on one device")
     },
     Case {
         args: &["--set", "model.pretrained=nowhere.safetensors"],

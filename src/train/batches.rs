@@ -84,11 +84,6 @@ pub fn clips_tensor<B: Backend>(
     Ok(Tensor::from_data(TensorData::new(built.concat(), shape), device))
 }
 
-pub fn labels_tensor<B: Backend>(videos: &[Video], members: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    let labels: Vec<i64> = members.iter().map(|&i| videos[i].class.index() as i64).collect();
-    Tensor::from_data(TensorData::new(labels, [members.len()]), device)
-}
-
 /// P(abnormal) per row of logits `[B, 2]`.
 pub fn abnormal_probs<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<f64>, TrainError> {
     let rows = logits.dims()[0];

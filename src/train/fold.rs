@@ -5,24 +5,26 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::backend::{Autodiff, Flex};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{AdamWConfig, Optimizer, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
-use super::batches::{DrawKey, Frames, Video, abnormal_probs, clips_tensor, labels_tensor, predict};
+use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
 use super::checkpoint::{self, Best, EpochRecord, LoopState};
+use super::compute::{self, OnBackend};
 use super::fit::{FoldResult, TrainError, io};
 use super::metrics::{Metrics, youden_threshold};
 use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
 use super::schedule::{batch_seed, fold_seed, learning_rate};
 use super::split::CvPlan;
+use super::step::DataParallel;
 use super::stop::{StopFlag, StopReason};
 use super::OptimizerConfig;
 use crate::atomic;
@@ -30,8 +32,6 @@ use crate::config::Experiment;
 use crate::data::labels::Class;
 use crate::model::{Classifier, build};
 
-type Inner = Flex;
-type Train = Autodiff<Flex>;
 type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
 pub const BEST: &str = "best.safetensors";
@@ -53,13 +53,41 @@ pub struct FoldInputs<'a> {
     pub stop: &'a StopFlag,
 }
 
-/// Trains fold `k` in `fold_dir`, resuming from its newest usable checkpoint.
+/// Trains fold `k` in `fold_dir`, resuming from its newest usable checkpoint, on the backend
+/// and devices of `runtime`.
 pub fn fit_fold(inputs: &FoldInputs, k: usize, fold_dir: &Path, progress: &mut Progress) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
-    let device = Default::default();
-    <Train as Backend>::seed(&device, fold_seed(exp.experiment.seed, k));
+    let job = FoldJob { inputs, k, fold_dir, progress };
+    compute::dispatch(&exp.runtime, exp.train.precision, job).map_err(|e| TrainError::Plan(e.to_string()))?
+}
+
+struct FoldJob<'a, 'p> {
+    inputs: &'a FoldInputs<'a>,
+    k: usize,
+    fold_dir: &'a Path,
+    progress: &'p mut Progress,
+}
+
+impl OnBackend for FoldJob<'_, '_> {
+    type Output = Result<FoldEnd, TrainError>;
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, _: &'static str) -> Self::Output {
+        fit_fold_on::<B>(self.inputs, self.k, self.fold_dir, self.progress, devices)
+    }
+}
+
+fn fit_fold_on<B: AutodiffBackend>(
+    inputs: &FoldInputs,
+    k: usize,
+    fold_dir: &Path,
+    progress: &mut Progress,
+    devices: Vec<B::Device>,
+) -> Result<FoldEnd, TrainError> {
+    let exp = inputs.exp;
+    let device = devices[0].clone();
+    B::seed(&device, fold_seed(exp.experiment.seed, k));
     let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (model, _) = build::<Train>(&exp.model, img, clip_frames, &device).map_err(|e| TrainError::Model(e.to_string()))?;
+    let (model, _) = build::<B>(&exp.model, img, clip_frames, &device).map_err(|e| TrainError::Model(e.to_string()))?;
     let train_classes: Vec<Class> = inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
     let weights = loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
         .map_err(|e| TrainError::Plan(e.to_string()))?;
@@ -67,7 +95,7 @@ pub fn fit_fold(inputs: &FoldInputs, k: usize, fold_dir: &Path, progress: &mut P
     if exp.loss.label_smoothing > 0.0 {
         ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
     }
-    let fold = Fold { inputs, k, fold_dir, ce: ce.init(&device), device, train_classes };
+    let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce), device, train_classes };
     let clip = exp.train.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
     match exp.train.optimizer {
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
@@ -92,35 +120,35 @@ pub fn fit_fold(inputs: &FoldInputs, k: usize, fold_dir: &Path, progress: &mut P
     }
 }
 
-struct Fold<'a> {
+struct Fold<'a, B: AutodiffBackend> {
     inputs: &'a FoldInputs<'a>,
     k: usize,
     fold_dir: &'a Path,
-    device: burn::tensor::Device<Train>,
+    device: B::Device,
     train_classes: Vec<Class>,
-    ce: CrossEntropyLoss<Train>,
+    step: DataParallel<B>,
 }
 
 fn note(progress: &mut Progress, log: &Path, line: &str) -> Result<(), TrainError> {
     progress.note(line).map_err(io(log))
 }
 
-impl Fold<'_> {
+impl<B: AutodiffBackend> Fold<'_, B> {
     fn model_err(e: impl std::fmt::Display) -> TrainError {
         TrainError::Model(e.to_string())
     }
 
     /// Writes a checkpoint of the loop at `state`.
-    fn checkpoint<O: Optimizer<Classifier<Train>, Train>>(&self, state: &LoopState, model: &Classifier<Train>, optim: &O) -> Result<(), TrainError> {
+    fn checkpoint<O: Optimizer<Classifier<B>, B>>(&self, state: &LoopState, model: &Classifier<B>, optim: &O) -> Result<(), TrainError> {
         let model_bytes = Bytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
         let optim_bytes = Bytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
         checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes).map_err(|e| TrainError::Plan(e.to_string()))?;
         Ok(())
     }
 
-    fn train<O: Optimizer<Classifier<Train>, Train>>(
+    fn train<O: Optimizer<Classifier<B>, B>>(
         self,
-        mut model: Classifier<Train>,
+        mut model: Classifier<B>,
         mut optim: O,
         base_lr: f64,
         progress: &mut Progress,
@@ -167,20 +195,16 @@ impl Fold<'_> {
                 }
                 let b = state.batch;
                 let batch_started = Instant::now();
-                <Train as Backend>::seed(device, batch_seed(seed, k, epoch, b));
                 let members: Vec<usize> = batches[b].iter().map(|&p| fold.train[p]).collect();
                 let keys: Vec<u64> = (0..members.len()).map(|j| (b * batch + j) as u64).collect();
-                let x = clips_tensor::<Train>(exp, videos, frames, &members, &keys, DrawKey { fold: k, epoch }, true, device)?;
-                let y = labels_tensor::<Train>(videos, &members, device);
-                let logits = model.forward(x);
-                let loss = self.ce.forward(logits.clone(), y);
-                let loss_value = loss.clone().into_scalar().elem::<f64>();
+                let x = clips_tensor::<B>(exp, videos, frames, &members, &keys, DrawKey { fold: k, epoch }, true, device)?;
+                let labels: Vec<usize> = members.iter().map(|&i| videos[i].class.index()).collect();
+                let step = self.step.forward_backward(&model, x, &labels, batch_seed(seed, k, epoch, b))?;
+                let (loss_value, probs) = (step.loss, step.probs);
                 if !loss_value.is_finite() {
                     return Err(TrainError::Diverged { epoch: epoch + 1, batch: b, loss: loss_value });
                 }
-                let probs = abnormal_probs(logits.inner())?;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(lr, model, grads);
+                model = optim.step(lr, model, step.grads);
 
                 let so_far = &mut state.so_far;
                 so_far.loss_sum += loss_value * members.len() as f64;
@@ -226,7 +250,7 @@ impl Fold<'_> {
         let FoldInputs { exp, videos, plan, frames, .. } = *self.inputs;
         let (k, device) = (self.k, &self.device);
         let best = state.best.ok_or_else(|| TrainError::Plan("no epoch ran".into()))?;
-        let best_model = load_weights(exp, &self.fold_dir.join(BEST), &best.weights_blake3, device)?;
+        let best_model = load_weights::<B::InnerBackend>(exp, &self.fold_dir.join(BEST), &best.weights_blake3, device)?;
         let val_labels: Vec<Class> = plan.folds[k].val.iter().map(|&i| videos[i].class).collect();
         let youden = youden_threshold(&val_labels, &best.val_probs);
         let test_labels: Vec<Class> = plan.test.iter().map(|&i| videos[i].class).collect();
@@ -261,7 +285,7 @@ fn epoch_line(r: &EpochRecord, seconds: f64) -> String {
 
 /// Writes a model's weights as safetensors (names and values only, so the same weights give
 /// the same bytes), atomically; returns the file's blake3.
-fn save_weights(model: &Classifier<Inner>, path: &Path) -> Result<String, TrainError> {
+fn save_weights<B: Backend>(model: &Classifier<B>, path: &Path) -> Result<String, TrainError> {
     let tmp = path.with_file_name(atomic::tmp_name(BEST));
     let _ = std::fs::remove_file(&tmp);
     // No metadata: Burn's default metadata is a hash map, written in a random order.
@@ -275,7 +299,7 @@ fn save_weights(model: &Classifier<Inner>, path: &Path) -> Result<String, TrainE
 }
 
 /// The best model back from its file, checked against the digest the loop recorded.
-fn load_weights(exp: &Experiment, path: &Path, blake3_hex: &str, device: &burn::tensor::Device<Inner>) -> Result<Classifier<Inner>, TrainError> {
+fn load_weights<B: Backend>(exp: &Experiment, path: &Path, blake3_hex: &str, device: &B::Device) -> Result<Classifier<B>, TrainError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     if blake3::hash(&bytes).to_hex().as_str() != blake3_hex {
         return Err(TrainError::Plan(format!(
@@ -284,7 +308,7 @@ fn load_weights(exp: &Experiment, path: &Path, blake3_hex: &str, device: &burn::
         )));
     }
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (mut model, _) = build::<Inner>(&exp.model, img, frames, device).map_err(|e| TrainError::Model(e.to_string()))?;
+    let (mut model, _) = build::<B>(&exp.model, img, frames, device).map_err(|e| TrainError::Model(e.to_string()))?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     model.load_from(&mut store).map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
     Ok(model)

@@ -2,6 +2,7 @@
 
 mod batches;
 pub mod checkpoint;
+pub mod compute;
 mod config;
 pub mod crash;
 pub mod fit;
@@ -11,6 +12,7 @@ pub mod progress;
 pub mod sampler;
 mod schedule;
 pub mod split;
+pub mod step;
 pub mod stop;
 
 pub use config::*;

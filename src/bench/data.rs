@@ -1,5 +1,4 @@
-//! `runner bench`: throughput measurements, printed as one JSON line each. Targets live here
-//! and in BENCHMARKS.md, never in timed tests.
+//! `runner bench data`: AVI decoding, cache preparation and cache reads on generated videos.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -1,0 +1,201 @@
+//! `runner bench models`: a training step (forward, backward, AdamW) and an inference forward
+//! of each phase's model on random clips, timed after a warm-up as the median of several
+//! repetitions. Each model prints one JSON line in the shape of the PyTorch reference
+//! (`shared/bench/torch_anchor.py`), so the two can be run side by side and compared as ratios.
+//!
+//! The models are the phases' own (`model::build`) with the reference's dimensions: ResNet-18
+//! + LSTM(512) for phase 1, a Swin preset (Tiny by default) + 2 temporal layers (8 heads, FFN
+//! 512) for phases 2–3, head 512; every parameter trains. The step is the training loop's own
+//! (`train::step::DataParallel`), on the backend and devices the options name.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde_json::{Value, json};
+
+use crate::config::RuntimeConfig;
+use crate::model::{ModelConfig, SwinPreset};
+use crate::model::{build, count_params, summary};
+use crate::train::Precision;
+use crate::train::compute::{self, ComputeError, OnBackend};
+use crate::train::step::DataParallel;
+
+/// The three phases, by the names the PyTorch reference uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum BenchModel {
+    CnnLstm,
+    SwinGlobal,
+    SwinHybrid,
+}
+
+impl BenchModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchModel::CnnLstm => "cnn_lstm",
+            BenchModel::SwinGlobal => "swin_global",
+            BenchModel::SwinHybrid => "swin_hybrid",
+        }
+    }
+
+    /// The phase's model with the reference's dimensions, all parameters trainable.
+    pub fn config(self, swin: SwinPreset) -> ModelConfig {
+        let temporal = json!({"layers": 2, "heads": 8, "ffn": 512, "dropout": 0.1});
+        let head = json!({"hidden": 512, "dropout": 0.4});
+        let value = match self {
+            BenchModel::CnnLstm => json!({"kind": "cnn_lstm", "freeze": "none", "backbone": {"depth": "18"},
+                                          "lstm": {"hidden": 512, "layers": 1}, "head": head}),
+            _ => json!({"kind": self.name(), "freeze": "none", "pooling": "mean", "backbone": {"preset": swin},
+                        "temporal": temporal, "head": head}),
+        };
+        let mut config: ModelConfig = serde_json::from_value(value).expect("a valid model section");
+        match &mut config {
+            ModelConfig::SwinGlobal(m) => m.backbone.resolve(),
+            ModelConfig::SwinHybrid(m) => m.backbone.resolve(),
+            ModelConfig::CnnLstm(_) => {}
+        }
+        config
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelBench {
+    pub models: Vec<BenchModel>,
+    pub swin: SwinPreset,
+    pub img: usize,
+    pub frames: usize,
+    pub batch: usize,
+    /// Timed repetitions after one warm-up; the median is reported.
+    pub reps: usize,
+    pub runtime: RuntimeConfig,
+    pub precision: Precision,
+}
+
+/// Runs the benchmark, handing each model's line to `emit` as soon as it is measured.
+pub fn models(opts: &ModelBench, emit: &mut dyn FnMut(Value)) -> Result<(), ComputeError> {
+    compute::dispatch(&opts.runtime, opts.precision, Job { opts, emit })
+}
+
+struct Job<'a> {
+    opts: &'a ModelBench,
+    emit: &'a mut dyn FnMut(Value),
+}
+
+impl OnBackend for Job<'_> {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, backend: &'static str) {
+        for &model in &self.opts.models {
+            (self.emit)(measure::<B>(self.opts, model, &devices, backend));
+        }
+    }
+}
+
+fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[B::Device], backend: &str) -> Value {
+    let config = which.config(opts.swin);
+    let device = &devices[0];
+    B::seed(device, 0);
+    reset_peak_rss();
+    let (mut model, _) = build::<B>(&config, opts.img, opts.frames, device).expect("the bench models are valid");
+    let params = count_params(&model);
+    let step = DataParallel::<B>::new(devices.to_vec(), &CrossEntropyLossConfig::new());
+    let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
+    let shape = [opts.batch, opts.frames, 3, opts.img, opts.img];
+    let x = Tensor::<B, 5>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device);
+    let labels: Vec<usize> = (0..opts.batch).map(|i| i % 2).collect();
+
+    let mut train = || {
+        let out = step.forward_backward(&model, x.clone(), &labels, 0).expect("a bench step");
+        model = optim.step(1e-4, model.clone(), out.grads);
+        B::sync(device).expect("the device finishes the step");
+    };
+    let train_s = median_seconds(opts.reps, &mut train);
+    let valid = model.valid();
+    let x = x.inner();
+    let mut infer = || {
+        std::hint::black_box(valid.forward(x.clone()).into_data());
+    };
+    let infer_s = median_seconds(opts.reps, &mut infer);
+
+    let gflops = summary(&config, opts.img, opts.frames).map_or(f64::NAN, |s| s.gflops_per_clip);
+    let train_clips = opts.batch as f64 / train_s;
+    json!({
+        "framework": format!("burn 0.21.0, {backend}"),
+        "model": which.name(),
+        "params": params,
+        "img": opts.img, "frames": opts.frames, "batch": opts.batch,
+        "threads": rayon::current_num_threads(),
+        "devices": devices.len(),
+        "train_clips_per_s": train_clips,
+        "infer_clips_per_s": opts.batch as f64 / infer_s,
+        // Forward + backward ≈ 3 × the forward's FLOPs (the analytic count of `validate --print-model`).
+        "train_tflops_per_s": 3.0 * gflops * train_clips / 1e3,
+        "peak_rss_mib": peak_rss_mib(),
+    })
+}
+
+/// Median wall time of `reps` calls (at least one), after one untimed warm-up call.
+fn median_seconds(reps: usize, f: &mut dyn FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let mid = times.len() / 2;
+    if times.len() % 2 == 1 { times[mid] } else { (times[mid - 1] + times[mid]) / 2.0 }
+}
+
+/// Resets the process's peak resident set size (Linux: `clear_refs` 5), so each model's peak is
+/// its own; elsewhere the peak stays the process's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set size in MiB (Linux `VmHWM`), or null where it cannot be read.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let mut calls = 0;
+        let mut f = || calls += 1;
+        median_seconds(4, &mut f);
+        assert_eq!(calls, 5, "one warm-up and four timed calls");
+    }
+
+    #[test]
+    fn bench_models_have_the_reference_parameter_counts() {
+        // torch_anchor.py's counts at 112 px, 16 frames (timm's swin_tiny and resnet18).
+        let params = |m: BenchModel| summary(&m.config(SwinPreset::Tiny), 112, 16).unwrap().total_params;
+        assert_eq!(params(BenchModel::SwinGlobal), 34_228_476);
+        assert_eq!(params(BenchModel::SwinHybrid), 34_237_692);
+        // The seed's phase-1 head has a 512-wide hidden layer; the reference's is one Linear(512, 2).
+        assert_eq!(params(BenchModel::CnnLstm), 13_278_786 + 512 * 512 + 512);
+    }
+
+    #[test]
+    fn peak_memory_is_read_after_a_reset() {
+        reset_peak_rss();
+        let mib = peak_rss_mib().expect("Linux reports VmHWM");
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        let after = peak_rss_mib().unwrap();
+        assert!(after >= mib + 60.0, "a 64 MiB allocation raises the peak: {mib} → {after}");
+    }
+}

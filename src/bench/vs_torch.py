@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""`runner bench models` beside the PyTorch reference (shared/bench/torch_anchor.py), on the
+same workload, in one run: for each model, PyTorch then the runner, each in its own process so
+that its peak resident memory (GNU time's %M) is that model's alone. Prints the JSON lines of
+both and a Markdown table of the ratios (runner / PyTorch) for BENCHMARKS.md.
+
+  python3 src/bench/vs_torch.py --python .venv-torchref/bin/python \\
+      --anchor ../shared/bench/torch_anchor.py --img 112 --frames 16 --batch 2 --reps 3
+"""
+import argparse, json, os, subprocess, sys, tempfile
+
+
+def timed_json(cmd):
+    """Runs `cmd` under GNU time; returns its JSON lines and its peak RSS in MiB."""
+    with tempfile.NamedTemporaryFile("r") as t:
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", t.name, *cmd],
+                             check=True, stdout=subprocess.PIPE, text=True).stdout
+        peak_kib = float(t.read().strip().splitlines()[-1])
+    lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    return lines, peak_kib / 1024
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--runner", default="target/release/runner")
+    p.add_argument("--python", default=sys.executable, help="a Python with torch and timm")
+    p.add_argument("--anchor", default="../shared/bench/torch_anchor.py")
+    p.add_argument("--models", default="cnn_lstm,swin_global,swin_hybrid")
+    p.add_argument("--img", type=int, default=224)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3)
+    a = p.parse_args()
+    work = ["--img", str(a.img), "--frames", str(a.frames), "--batch", str(a.batch), "--reps", str(a.reps)]
+    rows = []
+    for model in a.models.split(","):
+        torch, torch_peak = timed_json([a.python, a.anchor, "--models", model, *work])
+        ours, our_peak = timed_json([a.runner, "bench", "models", "--models", model, *work])
+        t, r = torch[0], ours[0]
+        t["process_peak_rss_mib"], r["process_peak_rss_mib"] = round(torch_peak, 1), round(our_peak, 1)
+        print(json.dumps(t), flush=True)
+        print(json.dumps(r), flush=True)
+        rows.append((model, t, r))
+    print()
+    print(f"Workload: batch {a.batch} × {a.frames} frames at {a.img}×{a.img}, fp32, "
+          f"{rows[0][2]['threads']} threads; median (runner) / mean (PyTorch) of {a.reps} steps after a warm-up.")
+    print()
+    print("| model | params (runner / torch) | train clips/s runner | torch | ratio | infer clips/s runner | torch | ratio | peak RSS MiB runner | torch | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for model, t, r in rows:
+        tr, inf = r["train_clips_per_s"] / t["train_clips_per_s"], r["infer_clips_per_s"] / t["infer_clips_per_s"]
+        mem = r["process_peak_rss_mib"] / t["process_peak_rss_mib"]
+        print(f"| {model} | {r['params']/1e6:.2f} M / {t['params']/1e6:.2f} M "
+              f"| {r['train_clips_per_s']:.3f} | {t['train_clips_per_s']:.3f} | {tr:.2f}× "
+              f"| {r['infer_clips_per_s']:.3f} | {t['infer_clips_per_s']:.3f} | {inf:.2f}× "
+              f"| {r['process_peak_rss_mib']:.0f} | {t['process_peak_rss_mib']:.0f} | {mem:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+//! Which Burn backend a run trains on: `runtime.backend`, `runtime.devices` and
+//! `train.precision` chosen once, then every generic piece of the loop runs on that backend.
+//!
+//! CPU: `Autodiff<Flex>`, fp32, one device. CUDA (cargo feature `cuda`): `Autodiff<Cuda<F>>`
+//! with F = f32, bf16 or f16 for `fp32`, `bf16`, `f16`, on the listed devices of one node.
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::config::{Backend, RuntimeConfig};
+use crate::train::Precision;
+
+/// Work that runs on whichever backend the experiment asks for: `run` is called once, with the
+/// backend's type and its devices (the first one holds the model the optimizer updates).
+pub trait OnBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, name: &'static str) -> Self::Output;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    #[error("runtime.backend = \"cuda\": this runner was built without CUDA; rebuild it with `cargo build --release --features cuda`, or use \"cpu\"")]
+    CudaNotBuilt,
+    #[error("runtime.backend = \"cuda\": {0}")]
+    CudaUnavailable(String),
+    #[error("runtime.devices lists {missing:?}, but this machine has {count} CUDA device(s), numbered from 0")]
+    MissingDevices { missing: Vec<u32>, count: usize },
+    #[error("runtime.devices = {0:?}: the CPU backend trains on one device; list one entry (or use runtime.backend = \"cuda\")")]
+    CpuDevices(Vec<u32>),
+    #[error("train.precision = \"{0}\" needs runtime.backend = \"cuda\"; on the CPU use \"fp32\"")]
+    CpuPrecision(&'static str),
+}
+
+impl ComputeError {
+    /// The experiment key the error is about (a JSON pointer).
+    pub fn pointer(&self) -> &'static str {
+        match self {
+            ComputeError::CudaNotBuilt | ComputeError::CudaUnavailable(_) => "/runtime/backend",
+            ComputeError::MissingDevices { .. } | ComputeError::CpuDevices(_) => "/runtime/devices",
+            ComputeError::CpuPrecision(_) => "/train/precision",
+        }
+    }
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+/// Checks that this build and machine can run `backend` on `devices` at `precision`, without
+/// running anything (CUDA: the driver is loaded and the listed devices exist).
+pub fn check(runtime: &RuntimeConfig, precision: Precision) -> Result<(), ComputeError> {
+    match runtime.backend {
+        Backend::Cpu if runtime.devices.len() > 1 => Err(ComputeError::CpuDevices(runtime.devices.clone())),
+        Backend::Cpu if precision != Precision::Fp32 => Err(ComputeError::CpuPrecision(precision.name())),
+        Backend::Cpu => Ok(()),
+        Backend::Cuda => cuda::check(&runtime.devices),
+    }
+}
+
+/// Runs `job` on the backend the runtime section and precision name, after [`check`].
+pub fn dispatch<J: OnBackend>(runtime: &RuntimeConfig, precision: Precision, job: J) -> Result<J::Output, ComputeError> {
+    check(runtime, precision)?;
+    match runtime.backend {
+        Backend::Cpu => Ok(job.run::<Autodiff<Flex>>(vec![Default::default()], "flex (CPU), fp32")),
+        Backend::Cuda => cuda::dispatch(&runtime.devices, precision, job),
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use burn::backend::{Autodiff, Cuda, cuda::CudaDevice};
+    use burn::tensor::{bf16, f16};
+
+    use super::{ComputeError, OnBackend};
+    use crate::train::Precision;
+
+    /// Number of CUDA devices, or why the driver could not be asked. cudarc loads `libcuda`
+    /// at run time and panics where there is none: that panic becomes the error.
+    fn device_count() -> Result<usize, String> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let counted = std::panic::catch_unwind(cudarc::driver::CudaContext::device_count);
+        std::panic::set_hook(hook);
+        match counted {
+            Ok(Ok(n)) => Ok(n as usize),
+            Ok(Err(e)) => Err(format!("the CUDA driver could not count devices ({e:?})")),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "unknown reason".into());
+                Err(format!("the CUDA driver could not be loaded: {why}"))
+            }
+        }
+    }
+
+    pub fn check(devices: &[u32]) -> Result<(), ComputeError> {
+        let count = device_count().map_err(ComputeError::CudaUnavailable)?;
+        if count == 0 {
+            return Err(ComputeError::CudaUnavailable("no CUDA device found on this machine".into()));
+        }
+        let missing: Vec<u32> = devices.iter().copied().filter(|&d| d as usize >= count).collect();
+        if !missing.is_empty() {
+            return Err(ComputeError::MissingDevices { missing, count });
+        }
+        Ok(())
+    }
+
+    pub fn dispatch<J: OnBackend>(devices: &[u32], precision: Precision, job: J) -> Result<J::Output, ComputeError> {
+        let on = || devices.iter().map(|&d| CudaDevice::new(d as usize)).collect::<Vec<_>>();
+        Ok(match precision {
+            Precision::Fp32 => job.run::<Autodiff<Cuda<f32>>>(on(), "cuda, fp32"),
+            Precision::Bf16 => job.run::<Autodiff<Cuda<bf16>>>(on(), "cuda, bf16"),
+            Precision::F16 => job.run::<Autodiff<Cuda<f16>>>(on(), "cuda, f16"),
+        })
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+mod cuda {
+    use super::{ComputeError, OnBackend};
+    use crate::train::Precision;
+
+    pub fn check(_: &[u32]) -> Result<(), ComputeError> {
+        Err(ComputeError::CudaNotBuilt)
+    }
+
+    pub fn dispatch<J: OnBackend>(_: &[u32], _: Precision, _: J) -> Result<J::Output, ComputeError> {
+        Err(ComputeError::CudaNotBuilt)
+    }
+}

@@ -1,0 +1,192 @@
+//! One optimisation step's forward and backward, on one device or split across several of one
+//! node (data parallel). Each device takes a contiguous shard of the batch and a replica of the
+//! model; a shard's loss is scaled by its share of the batch's class weight, so the shards'
+//! gradients, summed on the first device, are the whole batch's gradient. The optimizer then
+//! updates the one model on the first device, and the next step forks it again.
+//!
+//! As in PyTorch's DistributedDataParallel without SyncBatchNorm, BatchNorm layers normalise
+//! each shard with its own statistics, and the running statistics kept are the first shard's.
+
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::batches::abnormal_probs;
+use super::fit::TrainError;
+use crate::model::Classifier;
+
+/// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
+/// gradients on the first device.
+pub struct StepOutput {
+    pub loss: f64,
+    pub probs: Vec<f64>,
+    pub grads: GradientsParams,
+}
+
+/// The devices a step runs on, each with the loss function placed there.
+pub struct DataParallel<B: AutodiffBackend> {
+    devices: Vec<B::Device>,
+    losses: Vec<CrossEntropyLoss<B>>,
+    class_weights: Vec<f32>,
+}
+
+impl<B: AutodiffBackend> DataParallel<B> {
+    /// `loss`: the cross-entropy every shard uses (its class weights set; all ones when none).
+    pub fn new(devices: Vec<B::Device>, loss: &CrossEntropyLossConfig) -> Self {
+        assert!(!devices.is_empty(), "at least one device");
+        let class_weights = loss.weights.clone().unwrap_or_else(|| vec![1.0, 1.0]);
+        let losses = devices.iter().map(|d| loss.init(d)).collect();
+        Self { devices, losses, class_weights }
+    }
+
+    /// The device that holds the model the optimizer updates.
+    pub fn main(&self) -> &B::Device {
+        &self.devices[0]
+    }
+
+    /// Forward and backward of `model` (on the first device) on clips `x` `[N, T, 3, S, S]`
+    /// (on the first device) with class indices `labels`. `seed`: the batch's backend seed;
+    /// device `i` is seeded with `seed + i` (on one device, exactly `seed`).
+    pub fn forward_backward(&self, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], seed: u64) -> Result<StepOutput, TrainError> {
+        let n = labels.len();
+        let shards = shard_ranges(n, self.devices.len());
+        if shards.len() == 1 {
+            B::seed(self.main(), seed);
+            return self.shard(0, model, x, labels, 1.0);
+        }
+        let weight = |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
+        let total = weight(labels);
+        let outputs: Vec<Result<StepOutput, TrainError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shards
+                .iter()
+                .enumerate()
+                .map(|(i, range)| {
+                    let device = &self.devices[i];
+                    let replica = if i == 0 { model.clone() } else { model.clone().fork(device) };
+                    let [_, t, c, h, w] = x.dims();
+                    let xs = x.clone().slice([range.clone(), 0..t, 0..c, 0..h, 0..w]).to_device(device);
+                    let ls = &labels[range.clone()];
+                    let scale = weight(ls) / total;
+                    scope.spawn(move || {
+                        B::seed(device, seed.wrapping_add(i as u64));
+                        let out = self.shard(i, &replica, xs, ls, scale)?;
+                        // Gradients travel to the first device, keyed by the (shared) parameter ids.
+                        Ok(StepOutput { grads: out.grads.to_device(&self.devices[0], &replica), ..out })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a data-parallel shard panicked")).collect()
+        });
+        let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
+        let (mut loss, mut probs) = (0.0, Vec::with_capacity(n));
+        for out in outputs {
+            let out = out?;
+            loss += out.loss;
+            probs.extend(out.probs);
+            accumulator.accumulate(model, out.grads);
+        }
+        Ok(StepOutput { loss, probs, grads: accumulator.grads() })
+    }
+
+    /// One device's share: its loss is the shard's weighted mean times `scale`, so that the
+    /// shards' losses (and gradients) add up to the whole batch's.
+    fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], scale: f64) -> Result<StepOutput, TrainError> {
+        let device = &self.devices[i];
+        let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
+        let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
+        let logits = model.forward(x);
+        let mut loss = self.losses[i].forward(logits.clone(), y);
+        if scale != 1.0 {
+            loss = loss.mul_scalar(scale);
+        }
+        let value = loss.clone().into_scalar().elem::<f64>();
+        let probs = abnormal_probs(logits.inner())?;
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        Ok(StepOutput { loss: value, probs, grads })
+    }
+}
+
+/// Contiguous, as even as possible, non-empty shards of `n` items over at most `devices`.
+fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = devices.min(n).max(1);
+    let (base, extra) = (n / parts, n % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let len = base + usize::from(i < extra);
+            let range = start..start + len;
+            start += len;
+            range
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::list_param_ids;
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::prelude::*;
+
+    use super::{DataParallel, shard_ranges};
+    use crate::model::{ModelConfig, build};
+
+    type AD = Autodiff<Flex>;
+
+    /// A small phase-2 model with no random layers (no dropout, no stochastic depth) and no
+    /// BatchNorm, so that a split batch must give the whole batch's loss and gradients.
+    fn small_model() -> crate::model::Classifier<AD> {
+        let config: ModelConfig = serde_json::from_value(serde_json::json!({
+            "kind": "swin_global", "freeze": "none", "pooling": "mean",
+            "backbone": {"preset": "micro", "embed_dim": 8, "depths": [1, 1], "heads": [1, 2], "window": 4, "drop_path": 0.0},
+            "temporal": {"layers": 1, "heads": 2, "ffn": 16, "dropout": 0.0},
+            "head": {"hidden": 8, "dropout": 0.0}
+        }))
+        .unwrap();
+        let device = Default::default();
+        <AD as Backend>::seed(&device, 3);
+        build::<AD>(&config, 32, 4, &device).unwrap().0
+    }
+
+    #[test]
+    fn a_batch_split_over_devices_gives_the_whole_batch_loss_and_gradients() {
+        let model = small_model();
+        let device = Default::default();
+        let x = Tensor::<AD, 5>::random([5, 4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let labels = [0, 1, 1, 0, 1];
+        let loss = CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9]));
+        let one = DataParallel::<AD>::new(vec![device], &loss).forward_backward(&model, x.clone(), &labels, 9).unwrap();
+        // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs.
+        let two = DataParallel::<AD>::new(vec![device, device], &loss).forward_backward(&model, x, &labels, 9).unwrap();
+        assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
+        for (a, b) in one.probs.iter().zip(&two.probs) {
+            assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");
+        }
+        assert_eq!(one.probs.len(), 5);
+        let ids = list_param_ids(&model);
+        assert_eq!(one.grads.len(), ids.len());
+        assert_eq!(two.grads.len(), ids.len());
+        let mut largest = 0.0f32;
+        for id in ids {
+            let (a, b) = (one.grads.get::<Flex, 1>(id), two.grads.get::<Flex, 1>(id));
+            let flat = |t: Option<Tensor<Flex, 1>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
+            // Read whatever the rank: `into_data` keeps the primitive's own shape.
+            let (a, b) = (flat(a).expect("a gradient on one device"), flat(b).expect("a gradient on two"));
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                largest = largest.max((x - y).abs() / (1e-3 + x.abs()));
+            }
+        }
+        assert!(largest < 1e-3, "largest relative gradient difference {largest}");
+    }
+
+    #[test]
+    fn shards_cover_the_batch_in_order_and_evenly() {
+        assert_eq!(shard_ranges(8, 1), vec![0..8]);
+        assert_eq!(shard_ranges(8, 3), vec![0..3, 3..6, 6..8]);
+        assert_eq!(shard_ranges(2, 4), vec![0..1, 1..2]);
+        assert_eq!(shard_ranges(0, 2), vec![0..0]);
+    }
+}
