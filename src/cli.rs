@@ -178,6 +178,18 @@ enum BenchCommand {
     /// model on random clips: one JSON line per model in the shape of the PyTorch reference
     /// (shared/bench/torch_anchor.py), plus the peak resident memory.
     Models(ModelBenchArgs),
+    /// The first training steps on `--backend` beside the same steps on the CPU (same
+    /// weights, same batch, no random layers): one JSON line per model with both losses.
+    Steps {
+        #[command(flatten)]
+        models: ModelBenchArgs,
+        /// Optimizer steps.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// AdamW learning rate.
+        #[arg(long, default_value_t = 1e-4)]
+        lr: f64,
+    },
 }
 
 #[derive(Args)]
@@ -360,11 +372,26 @@ fn bench(what: BenchCommand) -> ExitCode {
                 Err(e) => failed(e),
             }
         }
-        BenchCommand::Models(args) => bench_models(args),
+        BenchCommand::Models(args) => match model_bench(args) {
+            Ok(options) => print_lines(|emit| echo_runner::bench::models(&options, emit)),
+            Err(code) => code,
+        },
+        BenchCommand::Steps { models, steps, lr } => match model_bench(models) {
+            Ok(options) => print_lines(|emit| echo_runner::bench::steps(&options, steps, lr, emit)),
+            Err(code) => code,
+        },
     }
 }
 
-fn bench_models(args: ModelBenchArgs) -> ExitCode {
+/// Runs a benchmark that prints JSON lines as it measures them.
+fn print_lines<E: std::fmt::Display>(run: impl FnOnce(&mut dyn FnMut(serde_json::Value)) -> Result<(), E>) -> ExitCode {
+    match run(&mut |line| println!("{line}")) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(e),
+    }
+}
+
+fn model_bench(args: ModelBenchArgs) -> Result<echo_runner::bench::ModelBench, ExitCode> {
     // The same words as the experiment file's keys, read by the same types.
     let (swin, backend, precision) = match (
         word("--swin", &args.swin),
@@ -372,7 +399,7 @@ fn bench_models(args: ModelBenchArgs) -> ExitCode {
         word("--precision", &args.precision),
     ) {
         (Ok(s), Ok(b), Ok(p)) => (s, b, p),
-        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return Err(code),
     };
     let runtime = echo_runner::config::RuntimeConfig { backend, devices: args.devices, ..Default::default() };
     let options = echo_runner::bench::ModelBench {
@@ -387,12 +414,9 @@ fn bench_models(args: ModelBenchArgs) -> ExitCode {
     };
     let dims = options.models.iter().find_map(|m| m.config(swin).check_dims(args.img, args.frames).into_iter().next());
     if let Some(v) = dims {
-        return invalid(&format!("--img {} --frames {}: {} {}", args.img, args.frames, v.pointer, v.message));
+        return Err(invalid(&format!("--img {} --frames {}: {} {}", args.img, args.frames, v.pointer, v.message)));
     }
-    match echo_runner::bench::models(&options, &mut |line| println!("{line}")) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => failed(e),
-    }
+    Ok(options)
 }
 
 fn word<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Result<T, ExitCode> {

@@ -3,6 +3,8 @@
 
 pub mod data;
 pub mod models;
+pub mod steps;
 
 pub use data::{DataBench, data};
 pub use models::{BenchModel, ModelBench, models};
+pub use steps::steps;

@@ -396,12 +396,12 @@ impl<B: Backend> WindowAttention<B> {
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
         let [bw, n, c] = x.dims();
         let hd = c / self.heads;
+        // q, k and v stay 5-D views `[1, bw, heads, N, hd]` of the projection: the batched
+        // matmuls read them through their strides, where reshaping them to 4-D would copy each.
         let qkv = flat::linear(&self.qkv, x)
             .reshape([bw, n, 3, self.heads, hd])
             .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| {
-            qkv.clone().slice([i..i + 1, 0..bw, 0..self.heads, 0..n, 0..hd]).reshape([bw, self.heads, n, hd])
-        };
+        let part = |i: usize| qkv.clone().slice([i..i + 1, 0..bw, 0..self.heads, 0..n, 0..hd]);
         let (q, k, v) = (part(0), part(1), part(2));
         let bias = self
             .relative_position_bias_table
@@ -409,15 +409,15 @@ impl<B: Backend> WindowAttention<B> {
             .select(0, self.relative_position_index.clone())
             .reshape([n, n, self.heads])
             .permute([2, 0, 1])
-            .unsqueeze::<4>();
-        let mut attn = q.mul_scalar((hd as f64).powf(-0.5)).matmul(k.swap_dims(2, 3)) + bias;
+            .unsqueeze::<5>();
+        let mut attn = q.matmul(k.swap_dims(3, 4)).mul_scalar((hd as f64).powf(-0.5)) + bias;
         if let Some(mask) = mask {
             let windows = mask.dims()[0];
             attn = (attn.reshape([bw / windows, windows, self.heads, n, n])
                 + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
-            .reshape([bw, self.heads, n, n]);
+            .reshape([1, bw, self.heads, n, n]);
         }
-        let out = softmax(attn, 3).matmul(v).swap_dims(1, 2).reshape([bw, n, c]);
+        let out = softmax(attn, 4).matmul(v).swap_dims(2, 3).reshape([bw, n, c]);
         flat::linear(&self.proj, out)
     }
 }

@@ -2,6 +2,7 @@
 //! written.
 
 mod bad_configs;
+mod bench;
 mod browser;
 mod data_stage;
 mod fetch;

@@ -7,7 +7,7 @@
 //! As in PyTorch's DistributedDataParallel without SyncBatchNorm, BatchNorm layers normalise
 //! each shard with its own statistics, and the running statistics kept are the first shard's.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
@@ -56,6 +56,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
             B::seed(self.main(), seed);
             return self.shard(0, model, x, labels, 1.0);
         }
+        materialize(model);
         let weight = |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
         let total = weight(labels);
         let outputs: Vec<Result<StepOutput, TrainError>> = std::thread::scope(|scope| {
@@ -108,6 +109,19 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
+/// Initialises every parameter of `model` in place. Burn draws a parameter's initial value
+/// when it is first read, and a clone of a parameter not yet read draws its own: the replicas
+/// of a model no step has read yet would start from different weights.
+pub(crate) fn materialize<B: Backend, M: Module<B>>(model: &M) {
+    struct Touch;
+    impl<B: Backend> ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+}
+
 /// Contiguous, as even as possible, non-empty shards of `n` items over at most `devices`.
 fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
     let parts = devices.min(n).max(1);
@@ -130,7 +144,7 @@ mod tests {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::prelude::*;
 
-    use super::{DataParallel, shard_ranges};
+    use super::{DataParallel, materialize, shard_ranges};
     use crate::model::{ModelConfig, build};
 
     type AD = Autodiff<Flex>;
@@ -152,25 +166,30 @@ mod tests {
 
     #[test]
     fn a_batch_split_over_devices_gives_the_whole_batch_loss_and_gradients() {
-        let model = small_model();
         let device = Default::default();
         let x = Tensor::<AD, 5>::random([5, 4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let labels = [0, 1, 1, 0, 1];
         let loss = CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9]));
+        // Two fresh models from one seed, with their parameters drawn in the same order.
+        let model = small_model();
+        materialize(&model);
         let one = DataParallel::<AD>::new(vec![device], &loss).forward_backward(&model, x.clone(), &labels, 9).unwrap();
-        // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs.
-        let two = DataParallel::<AD>::new(vec![device, device], &loss).forward_backward(&model, x, &labels, 9).unwrap();
+        // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs;
+        // the replicas of a model no step has read yet start from its weights.
+        let fresh = small_model();
+        let two = DataParallel::<AD>::new(vec![device, device], &loss).forward_backward(&fresh, x, &labels, 9).unwrap();
         assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
         for (a, b) in one.probs.iter().zip(&two.probs) {
             assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");
         }
         assert_eq!(one.probs.len(), 5);
-        let ids = list_param_ids(&model);
+        // The two models' parameters pair up in visiting order (their ids differ).
+        let (ids, fresh_ids) = (list_param_ids(&model), list_param_ids(&fresh));
         assert_eq!(one.grads.len(), ids.len());
-        assert_eq!(two.grads.len(), ids.len());
+        assert_eq!(two.grads.len(), fresh_ids.len());
         let mut largest = 0.0f32;
-        for id in ids {
-            let (a, b) = (one.grads.get::<Flex, 1>(id), two.grads.get::<Flex, 1>(id));
+        for (id, fresh_id) in ids.into_iter().zip(fresh_ids) {
+            let (a, b) = (one.grads.get::<Flex, 1>(id), two.grads.get::<Flex, 1>(fresh_id));
             let flat = |t: Option<Tensor<Flex, 1>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
             // Read whatever the rank: `into_data` keeps the primitive's own shape.
             let (a, b) = (flat(a).expect("a gradient on one device"), flat(b).expect("a gradient on two"));

@@ -1,0 +1,71 @@
+//! `runner bench models` and `runner bench steps` on workloads small enough for a test: the
+//! lines' shape (the PyTorch reference's keys), what they measure, and the CPU build's answer
+//! to a CUDA request.
+
+use serde_json::Value;
+
+use super::support::Scratch;
+
+fn lines(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+}
+
+#[test]
+fn bench_models_prints_the_reference_keys_for_each_model() {
+    let s = Scratch::new();
+    let args = ["bench", "models", "--models", "cnn_lstm,swin_hybrid", "--img", "32", "--frames", "2", "--batch", "2", "--reps", "1"];
+    let run = s.runner(&args, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = lines(&run.stdout);
+    assert_eq!(lines.iter().map(|l| l["model"].as_str().unwrap()).collect::<Vec<_>>(), ["cnn_lstm", "swin_hybrid"]);
+    for l in &lines {
+        // torch_anchor.py's keys, with the same values for the workload.
+        for key in ["framework", "model", "params", "img", "frames", "batch", "threads", "train_clips_per_s", "infer_clips_per_s"] {
+            assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+        assert_eq!((l["img"].as_u64(), l["frames"].as_u64(), l["batch"].as_u64()), (Some(32), Some(2), Some(2)));
+        for key in ["train_clips_per_s", "infer_clips_per_s", "peak_rss_mib", "train_tflops_per_s"] {
+            assert!(l[key].as_f64().unwrap() > 0.0, "{key} in {l}");
+        }
+        assert!(l["framework"].as_str().unwrap().contains("flex"));
+    }
+    // Swin-T's parameters do not depend on the frame count; ResNet-18 + LSTM + head are fixed.
+    assert_eq!(lines[0]["params"], 13_278_786 + 512 * 512 + 512);
+}
+
+#[test]
+fn bench_steps_trains_alike_on_the_same_backend() {
+    let s = Scratch::new();
+    let args = ["bench", "steps", "--models", "cnn_lstm,swin_global", "--img", "32", "--frames", "2", "--batch", "2", "--steps", "4", "--lr", "1e-3"];
+    let run = s.runner(&args, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for l in lines(&run.stdout) {
+        let losses: Vec<f64> = serde_json::from_value(l["losses"].clone()).unwrap();
+        assert_eq!(l["cpu_losses"], l["losses"], "CPU against CPU: the same steps, bit for bit");
+        assert_eq!(l["max_rel_diff"].as_f64(), Some(0.0));
+        assert_eq!(losses.len(), 4);
+        // Steps on one fixed batch lower its loss: the weights moved and the step trains.
+        assert!(losses.windows(2).all(|w| w[1] < w[0]), "{}: {losses:?}", l["model"]);
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_cuda_request_on_a_cpu_build_is_refused_with_what_to_do() {
+    let s = Scratch::new();
+    let run = s.runner(&["bench", "models", "--backend", "cuda", "--img", "32", "--frames", "2"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("built without CUDA") && run.stderr.contains("--features cuda"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn bad_bench_options_are_refused_naming_the_flag() {
+    let s = Scratch::new();
+    let run = s.runner(&["bench", "models", "--precision", "bf16", "--img", "32", "--frames", "2"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("train.precision = \"bf16\" needs runtime.backend = \"cuda\""), "{}", run.stderr);
+    let run = s.runner(&["bench", "models", "--swin", "huge"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--swin huge"), "{}", run.stderr);
+}
