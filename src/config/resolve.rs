@@ -83,7 +83,12 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             format!("{:?}, but the CPU backend trains on one device; list one (or use runtime.backend = \"cuda\")", exp.runtime.devices),
         ));
     }
-    if exp.train.precision != Precision::Fp32 && exp.runtime.backend != Backend::Cuda {
+    if exp.train.precision == Precision::F16 {
+        out.push(Violation::value(
+            "/train/precision",
+            "\"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"",
+        ));
+    } else if exp.train.precision != Precision::Fp32 && exp.runtime.backend != Backend::Cuda {
         out.push(Violation::value(
             "/train/precision",
             "mixed precision needs runtime.backend = \"cuda\"; on CPU use \"fp32\"",

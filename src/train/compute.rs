@@ -2,7 +2,9 @@
 //! `train.precision` chosen once, then every generic piece of the loop runs on that backend.
 //!
 //! CPU: `Autodiff<Flex>`, fp32, one device. CUDA (cargo feature `cuda`): `Autodiff<Cuda<F>>`
-//! with F = f32, bf16 or f16 for `fp32`, `bf16`, `f16`, on the listed devices of one node.
+//! with F = f32 for `fp32` and bf16 for `bf16`, on the listed devices of one node. Burn 0.21 has
+//! no autocast, so `bf16` keeps weights, activations and optimizer state in bf16 (bf16 has
+//! fp32's range, so it needs no loss scaling); `f16` would, and is refused until it has it.
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::AutodiffBackend;
@@ -29,6 +31,8 @@ pub enum ComputeError {
     CpuDevices(Vec<u32>),
     #[error("train.precision = \"{0}\" needs runtime.backend = \"cuda\"; on the CPU use \"fp32\"")]
     CpuPrecision(&'static str),
+    #[error("train.precision = \"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"")]
+    F16,
 }
 
 impl ComputeError {
@@ -37,7 +41,7 @@ impl ComputeError {
         match self {
             ComputeError::CudaNotBuilt | ComputeError::CudaUnavailable(_) => "/runtime/backend",
             ComputeError::MissingDevices { .. } | ComputeError::CpuDevices(_) => "/runtime/devices",
-            ComputeError::CpuPrecision(_) => "/train/precision",
+            ComputeError::CpuPrecision(_) | ComputeError::F16 => "/train/precision",
         }
     }
 }
@@ -59,6 +63,7 @@ pub fn check(runtime: &RuntimeConfig, precision: Precision) -> Result<(), Comput
         Backend::Cpu if runtime.devices.len() > 1 => Err(ComputeError::CpuDevices(runtime.devices.clone())),
         Backend::Cpu if precision != Precision::Fp32 => Err(ComputeError::CpuPrecision(precision.name())),
         Backend::Cpu => Ok(()),
+        Backend::Cuda if precision == Precision::F16 => Err(ComputeError::F16),
         Backend::Cuda => cuda::check(&runtime.devices),
     }
 }
@@ -75,7 +80,7 @@ pub fn dispatch<J: OnBackend>(runtime: &RuntimeConfig, precision: Precision, job
 #[cfg(feature = "cuda")]
 mod cuda {
     use burn::backend::{Autodiff, Cuda, cuda::CudaDevice};
-    use burn::tensor::{bf16, f16};
+    use burn::tensor::bf16;
 
     use super::{ComputeError, OnBackend};
     use crate::train::Precision;
@@ -96,7 +101,9 @@ mod cuda {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_else(|| "unknown reason".into());
-                Err(format!("the CUDA driver could not be loaded: {why}"))
+                // cudarc's message goes on to list every file name it tried.
+                let why = why.split(" - searched").next().unwrap_or_default();
+                Err(format!("the CUDA driver could not be loaded ({why}): is this a GPU node with the NVIDIA driver? libcuda.so.1 must be on the loader's path (LD_LIBRARY_PATH)"))
             }
         }
     }
@@ -118,7 +125,7 @@ mod cuda {
         Ok(match precision {
             Precision::Fp32 => job.run::<Autodiff<Cuda<f32>>>(on(), "cuda, fp32"),
             Precision::Bf16 => job.run::<Autodiff<Cuda<bf16>>>(on(), "cuda, bf16"),
-            Precision::F16 => job.run::<Autodiff<Cuda<f16>>>(on(), "cuda, f16"),
+            Precision::F16 => unreachable!("refused by `check`"),
         })
     }
 }
