@@ -177,7 +177,13 @@ enum BenchCommand {
     /// A training step (forward, backward, AdamW) and an inference forward of each phase's
     /// model on random clips: one JSON line per model in the shape of the PyTorch reference
     /// (shared/bench/torch_anchor.py), plus the peak resident memory.
-    Models(ModelBenchArgs),
+    Models {
+        #[command(flatten)]
+        models: ModelBenchArgs,
+        /// Timed repetitions after one warm-up (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
     /// The first training steps on `--backend` beside the same steps on the CPU (same
     /// weights, same batch, no random layers): one JSON line per model with both losses.
     Steps {
@@ -209,16 +215,13 @@ struct ModelBenchArgs {
     /// Clips per step.
     #[arg(long, default_value_t = 2)]
     batch: usize,
-    /// Timed repetitions after one warm-up (the median is printed).
-    #[arg(long, default_value_t = 3)]
-    reps: usize,
     /// `cpu` or `cuda` (a runner built with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     backend: String,
     /// CUDA devices, comma-separated (several: data parallel on one node).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     devices: Vec<u32>,
-    /// `fp32`, or on CUDA `bf16` / `f16`.
+    /// `fp32`, or on CUDA `bf16`.
     #[arg(long, default_value = "fp32")]
     precision: String,
 }
@@ -372,11 +375,11 @@ fn bench(what: BenchCommand) -> ExitCode {
                 Err(e) => failed(e),
             }
         }
-        BenchCommand::Models(args) => match model_bench(args) {
+        BenchCommand::Models { models, reps } => match model_bench(models, reps) {
             Ok(options) => print_lines(|emit| echo_runner::bench::models(&options, emit)),
             Err(code) => code,
         },
-        BenchCommand::Steps { models, steps, lr } => match model_bench(models) {
+        BenchCommand::Steps { models, steps, lr } => match model_bench(models, 1) {
             Ok(options) => print_lines(|emit| echo_runner::bench::steps(&options, steps, lr, emit)),
             Err(code) => code,
         },
@@ -391,7 +394,8 @@ fn print_lines<E: std::fmt::Display>(run: impl FnOnce(&mut dyn FnMut(serde_json:
     }
 }
 
-fn model_bench(args: ModelBenchArgs) -> Result<echo_runner::bench::ModelBench, ExitCode> {
+/// The workload of `bench models` / `bench steps`; `reps`: timed repetitions (`models` only).
+fn model_bench(args: ModelBenchArgs, reps: usize) -> Result<echo_runner::bench::ModelBench, ExitCode> {
     // The same words as the experiment file's keys, read by the same types.
     let (swin, backend, precision) = match (
         word("--swin", &args.swin),
@@ -408,7 +412,7 @@ fn model_bench(args: ModelBenchArgs) -> Result<echo_runner::bench::ModelBench, E
         img: args.img,
         frames: args.frames,
         batch: args.batch,
-        reps: args.reps,
+        reps,
         runtime,
         precision,
     };

@@ -68,4 +68,8 @@ fn bad_bench_options_are_refused_naming_the_flag() {
     let run = s.runner(&["bench", "models", "--swin", "huge"], &[]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--swin huge"), "{}", run.stderr);
+    // `steps` times nothing, so it takes no repetitions.
+    let run = s.runner(&["bench", "steps", "--reps", "2"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--reps"), "{}", run.stderr);
 }

@@ -95,7 +95,7 @@ fn fit_fold_on<B: AutodiffBackend>(
     if exp.loss.label_smoothing > 0.0 {
         ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
     }
-    let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce), device, train_classes };
+    let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce), train_classes };
     let clip = exp.train.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
     match exp.train.optimizer {
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
@@ -124,7 +124,6 @@ struct Fold<'a, B: AutodiffBackend> {
     inputs: &'a FoldInputs<'a>,
     k: usize,
     fold_dir: &'a Path,
-    device: B::Device,
     train_classes: Vec<Class>,
     step: DataParallel<B>,
 }
@@ -154,7 +153,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         progress: &mut Progress,
     ) -> Result<FoldEnd, TrainError> {
         let FoldInputs { exp, videos, plan, frames, stop } = *self.inputs;
-        let (k, fold_dir, device) = (self.k, self.fold_dir, &self.device);
+        let (k, fold_dir, device) = (self.k, self.fold_dir, self.step.main());
         let log = fold_dir.join("../train.log");
         let seed = exp.experiment.seed;
         let fold = &plan.folds[k];
@@ -248,7 +247,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
     /// The best epoch's model on the test set, and the fold's result.
     fn finish(&self, state: LoopState) -> Result<FoldResult, TrainError> {
         let FoldInputs { exp, videos, plan, frames, .. } = *self.inputs;
-        let (k, device) = (self.k, &self.device);
+        let (k, device) = (self.k, self.step.main());
         let best = state.best.ok_or_else(|| TrainError::Plan("no epoch ran".into()))?;
         let best_model = load_weights::<B::InnerBackend>(exp, &self.fold_dir.join(BEST), &best.weights_blake3, device)?;
         let val_labels: Vec<Class> = plan.folds[k].val.iter().map(|&i| videos[i].class).collect();
