@@ -221,7 +221,7 @@ struct ModelBenchArgs {
     /// CUDA devices, comma-separated (several: data parallel on one node).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     devices: Vec<u32>,
-    /// `fp32`, or on CUDA `bf16`.
+    /// `fp32`, or `bf16` (mixed precision, as PyTorch's autocast).
     #[arg(long, default_value = "fp32")]
     precision: String,
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::config::RuntimeConfig;
 use crate::model::{ModelConfig, SwinPreset};
-use crate::model::{build, count_params, summary};
+use crate::model::{autocast, build, count_params, summary};
 use crate::train::Precision;
 use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::step::DataParallel;
@@ -102,7 +102,7 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     reset_peak_rss();
     let (mut model, _) = build::<B>(&config, opts.img, opts.frames, device).expect("the bench models are valid");
     let params = count_params(&model);
-    let step = DataParallel::<B>::new(devices.to_vec(), &CrossEntropyLossConfig::new());
+    let step = DataParallel::<B>::new(devices.to_vec(), &CrossEntropyLossConfig::new(), opts.precision.autocast());
     let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
     let shape = [opts.batch, opts.frames, 3, opts.img, opts.img];
     let x = Tensor::<B, 5>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device);
@@ -117,6 +117,7 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     let valid = model.valid();
     let x = x.inner();
     let mut infer = || {
+        let _autocast = autocast(opts.precision.autocast());
         std::hint::black_box(valid.forward(x.clone()).into_data());
     };
     let infer_s = median_seconds(opts.reps, &mut infer);
@@ -124,7 +125,7 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     let gflops = summary(&config, opts.img, opts.frames).map_or(f64::NAN, |s| s.gflops_per_clip);
     let train_clips = opts.batch as f64 / train_s;
     json!({
-        "framework": format!("burn 0.21.0, {backend}"),
+        "framework": format!("burn 0.21.0, {backend}, {}", opts.precision.name()),
         "model": which.name(),
         "params": params,
         "img": opts.img, "frames": opts.frames, "batch": opts.batch,

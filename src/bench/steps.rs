@@ -30,9 +30,9 @@ pub fn steps(opts: &ModelBench, steps: usize, lr: f64, emit: &mut dyn FnMut(Valu
     compute::check(&opts.runtime, opts.precision)?;
     for &which in &opts.models {
         let config = deterministic(which.config(opts.swin));
-        let work = Work { config: &config, opts, steps, lr, weights: None };
+        let work = Work { config: &config, opts, precision: Precision::Fp32, steps, lr, weights: None };
         let (cpu, weights) = compute::dispatch(&RuntimeConfig::default(), Precision::Fp32, work)?;
-        let work = Work { config: &config, opts, steps, lr, weights: Some(weights) };
+        let work = Work { config: &config, opts, precision: opts.precision, steps, lr, weights: Some(weights) };
         let (other, _) = compute::dispatch(&opts.runtime, opts.precision, work)?;
         let max_rel = cpu.iter().zip(&other).map(|(a, b)| (a - b).abs() / a.abs().max(1e-12)).fold(0.0, f64::max);
         emit(json!({
@@ -62,6 +62,7 @@ fn deterministic(mut config: ModelConfig) -> ModelConfig {
 struct Work<'a> {
     config: &'a ModelConfig,
     opts: &'a ModelBench,
+    precision: Precision,
     steps: usize,
     lr: f64,
     /// The starting weights; `None`: initialise them here (seed 0) and return them.
@@ -84,7 +85,7 @@ impl OnBackend for Work<'_> {
             None => Bytes::new().record(model.clone().into_record(), ()).expect("a record"),
         };
         model = model.load_record(Bytes::new().load(weights.clone(), device).expect("a record this build wrote"));
-        let step = DataParallel::<B>::new(devices.clone(), &CrossEntropyLossConfig::new());
+        let step = DataParallel::<B>::new(devices.clone(), &CrossEntropyLossConfig::new(), self.precision.autocast());
         let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
         let shape = [o.batch, o.frames, 3, o.img, o.img];
         let mut rng = ChaCha8Rng::seed_from_u64(1);

@@ -88,11 +88,6 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             "/train/precision",
             "\"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"",
         ));
-    } else if exp.train.precision != Precision::Fp32 && exp.runtime.backend != Backend::Cuda {
-        out.push(Violation::value(
-            "/train/precision",
-            "mixed precision needs runtime.backend = \"cuda\"; on CPU use \"fp32\"",
-        ));
     }
     out
 }

@@ -9,12 +9,12 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 
-/// `[…, d_in]` → `[…, d_out]`.
+/// `[…, d_in]` → `[…, d_out]` (in the autocast dtype, if any).
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
     let mut dims = x.dims();
     let d_in = dims[D - 1];
     let rows = x.shape().num_elements() / d_in.max(1);
-    let y = layer.forward(x.reshape([rows, d_in]));
+    let y = super::autocast::linear(layer, x.reshape([rows, d_in]));
     dims[D - 1] = y.dims()[1];
     y.reshape(dims)
 }

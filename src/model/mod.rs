@@ -1,6 +1,7 @@
 //! Model stage: the three phases of the results table as Burn modules, built from the
 //! `model` section of an experiment.
 
+mod autocast;
 mod check;
 mod classifier;
 mod config;
@@ -18,6 +19,7 @@ mod weights;
 #[cfg(test)]
 mod tests;
 
+pub use autocast::scope as autocast;
 pub use check::ModelViolation;
 pub use classifier::{Classifier, CnnLstm, ModelError, SwinTemporal, build};
 pub use config::*;

@@ -7,6 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use super::autocast;
 use super::config::{ResNetConfig, ResNetDepth};
 use super::norm::batch_norm;
 
@@ -84,7 +85,7 @@ pub struct ResNet<B: Backend> {
 
 impl<B: Backend> ResNet<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = relu(batch_norm(&self.bn1, self.conv1.forward(images)));
+        let x = relu(batch_norm(&self.bn1, autocast::conv2d(&self.conv1, images)));
         let mut x = self.maxpool.forward(x);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4) {
             x = block.forward(x);
@@ -128,11 +129,11 @@ impl<B: Backend> BasicBlock<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let shortcut = match &self.downsample {
-            Some(d) => batch_norm(&d.bn, d.conv.forward(x.clone())),
+            Some(d) => batch_norm(&d.bn, autocast::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
-        let y = batch_norm(&self.bn2, self.conv2.forward(y));
+        let y = relu(batch_norm(&self.bn1, autocast::conv2d(&self.conv1, x)));
+        let y = batch_norm(&self.bn2, autocast::conv2d(&self.conv2, y));
         relu(y + shortcut)
     }
 }

@@ -14,6 +14,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Distribution, Int, TensorData};
 
+use super::autocast;
 use super::config::SwinConfig;
 use super::flat;
 use super::init::{linear, trunc_normal};
@@ -199,7 +200,7 @@ pub struct PatchEmbed<B: Backend> {
 
 impl<B: Backend> PatchEmbed<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.norm.forward(self.proj.forward(images).permute([0, 2, 3, 1]))
+        self.norm.forward(autocast::conv2d(&self.proj, images).permute([0, 2, 3, 1]))
     }
 }
 
@@ -410,14 +411,14 @@ impl<B: Backend> WindowAttention<B> {
             .reshape([n, n, self.heads])
             .permute([2, 0, 1])
             .unsqueeze::<5>();
-        let mut attn = q.matmul(k.swap_dims(3, 4)).mul_scalar((hd as f64).powf(-0.5)) + bias;
+        let mut attn = autocast::matmul(q, k.swap_dims(3, 4)).mul_scalar((hd as f64).powf(-0.5)) + bias;
         if let Some(mask) = mask {
             let windows = mask.dims()[0];
             attn = (attn.reshape([bw / windows, windows, self.heads, n, n])
                 + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
             .reshape([1, bw, self.heads, n, n]);
         }
-        let out = softmax(attn, 4).matmul(v).swap_dims(2, 3).reshape([bw, n, c]);
+        let out = autocast::matmul(softmax(attn, 4), v).swap_dims(2, 3).reshape([bw, n, c]);
         flat::linear(&self.proj, out)
     }
 }

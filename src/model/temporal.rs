@@ -12,6 +12,7 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu, softmax};
 
+use super::autocast;
 use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
 use super::flat;
 use super::init::trunc_normal;
@@ -175,7 +176,7 @@ pub struct DwConv<B: Backend> {
 impl<B: Backend> DwConv<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = gelu(x).swap_dims(1, 2);
-        self.conv.forward(batch_norm(&self.bn, x)).swap_dims(1, 2)
+        autocast::conv1d(&self.conv, batch_norm(&self.bn, x)).swap_dims(1, 2)
     }
 }
 
@@ -198,7 +199,7 @@ impl<B: Backend> FramePool<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
         let [b, _, d] = x.dims();
         let pooled = match &self.score {
-            Some(score) => (softmax(score.forward(x.clone()), 1) * x).sum_dim(1),
+            Some(score) => (softmax(flat::linear(score, x.clone()), 1) * x).sum_dim(1),
             None if self.max => x.max_dim(1),
             None => x.mean_dim(1),
         };

@@ -163,7 +163,12 @@ impl Predictor {
         let size = self.exp.data.resize as usize;
         let t = self.exp.data.clip.frames as usize;
         let x = Tensor::<Cpu, 5>::from_data(TensorData::new(clips, [n, t, 3, size, size]), &self.device);
-        let p = softmax(model.forward(x), 1).slice([0..n, 1..2]);
+        // Through the precision training evaluated with.
+        let logits = {
+            let _autocast = crate::model::autocast(self.exp.train.precision.autocast());
+            model.forward(x)
+        };
+        let p = softmax(logits, 1).slice([0..n, 1..2]);
         let values: Vec<f32> = p.into_data().convert::<f32>().to_vec().map_err(|e| PredictError::NoModel(format!("{e:?}")))?;
         Ok(values.into_iter().map(f64::from).collect())
     }

@@ -149,10 +149,6 @@ const CASES: &[Case] = &[
         ..edit("backend this build cannot run", &[], At::Origin("--set runtime.backend=cuda"), "/runtime/backend", "built without CUDA")
     },
     Case {
-        args: &["--set", "train.precision=bf16"],
-        ..edit("bf16 on the CPU", &[], At::Origin("--set train.precision=bf16"), "/train/precision", "mixed precision needs runtime.backend = \"cuda\"")
-    },
-    Case {
         args: &["--set", "train.precision=f16"],
         ..edit("f16 without loss scaling", &[], At::Origin("--set train.precision=f16"), "/train/precision", "half precision needs loss scaling")
     },

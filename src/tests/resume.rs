@@ -236,3 +236,24 @@ fn folds_of_one_directory_run_in_parallel_and_the_last_run_summarises() {
     let busy = run(&s, &["--no-wait"], &[]);
     assert_eq!(busy.code, 3, "{}", busy.stderr);
 }
+
+#[test]
+fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
+    let bf16 = VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1);
+    let whole = Scratch::new();
+    whole.write("e.toml", &bf16);
+    let r = run(&whole, &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let killed = Scratch::new();
+    killed.write("e.toml", &bf16);
+    assert!(run_until_done(&killed, &[("ECHO_RUNNER_CRASH_AT", "batch:4")]) >= 2);
+    let (a, b) = (result_dir(&whole), result_dir(&killed));
+    assert_eq!(a.file_name(), b.file_name());
+    assert_ne!(a.file_name(), REFERENCE.file_name(), "the precision is part of the experiment");
+    for file in COMPARED {
+        assert!(fs::read(a.join(file)).unwrap() == fs::read(b.join(file)).unwrap(), "{file} differs from the uninterrupted bf16 run's");
+    }
+    // Products in bf16 train other weights than fp32's.
+    let best = "fold-0/best.safetensors";
+    assert!(fs::read(a.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
+}

@@ -102,6 +102,7 @@ pub fn predict<B: Backend>(
     fold: usize,
     device: &B::Device,
 ) -> Result<Vec<f64>, TrainError> {
+    let _autocast = crate::model::autocast(exp.train.precision.autocast());
     let mut out = Vec::with_capacity(members.len());
     for chunk in members.chunks(exp.train.batch_size as usize) {
         let keys: Vec<u64> = chunk.iter().map(|&i| i as u64).collect();

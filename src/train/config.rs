@@ -116,7 +116,8 @@ pub struct TrainConfig {
     pub batch_size: u32,
     pub optimizer: OptimizerConfig,
     pub schedule: ScheduleConfig,
-    /// Numeric precision of training: `fp32`, or mixed `bf16` / `f16` (CUDA only).
+    /// Numeric precision: `fp32`, or `bf16` mixed precision as PyTorch's autocast (fp32 weights;
+    /// products and convolutions in bf16). `f16` is refused: it needs loss scaling.
     pub precision: Precision,
     /// Clip the global gradient norm to this value.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -95,7 +95,7 @@ fn fit_fold_on<B: AutodiffBackend>(
     if exp.loss.label_smoothing > 0.0 {
         ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
     }
-    let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce), train_classes };
+    let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce, exp.train.precision.autocast()), train_classes };
     let clip = exp.train.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
     match exp.train.optimizer {
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {

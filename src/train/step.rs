@@ -11,11 +11,12 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::batches::abnormal_probs;
 use super::fit::TrainError;
-use crate::model::Classifier;
+use crate::model::{Classifier, autocast};
 
 /// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
 /// gradients on the first device.
@@ -25,20 +26,23 @@ pub struct StepOutput {
     pub grads: GradientsParams,
 }
 
-/// The devices a step runs on, each with the loss function placed there.
+/// The devices a step runs on, each with the loss function placed there, and the dtype the
+/// forward's products compute in.
 pub struct DataParallel<B: AutodiffBackend> {
     devices: Vec<B::Device>,
     losses: Vec<CrossEntropyLoss<B>>,
     class_weights: Vec<f32>,
+    autocast: Option<FloatDType>,
 }
 
 impl<B: AutodiffBackend> DataParallel<B> {
     /// `loss`: the cross-entropy every shard uses (its class weights set; all ones when none).
-    pub fn new(devices: Vec<B::Device>, loss: &CrossEntropyLossConfig) -> Self {
+    /// `autocast`: see [`crate::model::autocast`] (`None`: fp32).
+    pub fn new(devices: Vec<B::Device>, loss: &CrossEntropyLossConfig, autocast: Option<FloatDType>) -> Self {
         assert!(!devices.is_empty(), "at least one device");
         let class_weights = loss.weights.clone().unwrap_or_else(|| vec![1.0, 1.0]);
         let losses = devices.iter().map(|d| loss.init(d)).collect();
-        Self { devices, losses, class_weights }
+        Self { devices, losses, class_weights, autocast }
     }
 
     /// The device that holds the model the optimizer updates.
@@ -97,7 +101,10 @@ impl<B: AutodiffBackend> DataParallel<B> {
         let device = &self.devices[i];
         let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
-        let logits = model.forward(x);
+        let logits = {
+            let _autocast = autocast(self.autocast);
+            model.forward(x)
+        };
         let mut loss = self.losses[i].forward(logits.clone(), y);
         if scale != 1.0 {
             loss = loss.mul_scalar(scale);
@@ -173,11 +180,11 @@ mod tests {
         // Two fresh models from one seed, with their parameters drawn in the same order.
         let model = small_model();
         materialize(&model);
-        let one = DataParallel::<AD>::new(vec![device], &loss).forward_backward(&model, x.clone(), &labels, 9).unwrap();
+        let one = DataParallel::<AD>::new(vec![device], &loss, None).forward_backward(&model, x.clone(), &labels, 9).unwrap();
         // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs;
         // the replicas of a model no step has read yet start from its weights.
         let fresh = small_model();
-        let two = DataParallel::<AD>::new(vec![device, device], &loss).forward_backward(&fresh, x, &labels, 9).unwrap();
+        let two = DataParallel::<AD>::new(vec![device, device], &loss, None).forward_backward(&fresh, x, &labels, 9).unwrap();
         assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
         for (a, b) in one.probs.iter().zip(&two.probs) {
             assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");
