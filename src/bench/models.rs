@@ -18,7 +18,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Value, json};
 
 use crate::config::RuntimeConfig;
-use crate::model::{ModelConfig, SwinPreset};
+use crate::model::{Classifier, ModelConfig, SwinPreset};
 use crate::model::{autocast, build, count_params, summary};
 use crate::train::Precision;
 use crate::train::compute::{self, ComputeError, OnBackend};
@@ -95,6 +95,18 @@ impl OnBackend for Job<'_> {
     }
 }
 
+/// The training loop's step on `devices` and an AdamW as the reference's (PyTorch's ε and
+/// weight decay).
+pub(super) fn trainer<B: AutodiffBackend>(devices: Vec<B::Device>, precision: Precision) -> (DataParallel<B>, impl Optimizer<Classifier<B>, B>) {
+    let step = DataParallel::new(devices, &CrossEntropyLossConfig::new(), precision.autocast());
+    (step, AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init())
+}
+
+/// A bench batch's class indices: alternating, both classes in every batch of two or more.
+pub(super) fn labels(batch: usize) -> Vec<usize> {
+    (0..batch).map(|i| i % 2).collect()
+}
+
 fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[B::Device], backend: &str) -> Value {
     let config = which.config(opts.swin);
     let device = &devices[0];
@@ -102,11 +114,10 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     reset_peak_rss();
     let (mut model, _) = build::<B>(&config, opts.img, opts.frames, device).expect("the bench models are valid");
     let params = count_params(&model);
-    let step = DataParallel::<B>::new(devices.to_vec(), &CrossEntropyLossConfig::new(), opts.precision.autocast());
-    let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
+    let (step, mut optim) = trainer::<B>(devices.to_vec(), opts.precision);
     let shape = [opts.batch, opts.frames, 3, opts.img, opts.img];
     let x = Tensor::<B, 5>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device);
-    let labels: Vec<usize> = (0..opts.batch).map(|i| i % 2).collect();
+    let labels = labels(opts.batch);
 
     let mut train = || {
         let out = step.forward_backward(&model, x.clone(), &labels, 0).expect("a bench step");

@@ -5,24 +5,22 @@
 //! differs. Prints one JSON line per model with both loss sequences and their largest
 //! relative difference.
 
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, Optimizer};
+use burn::optim::Optimizer;
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::record::Recorder;
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::{Value, json};
 
-use super::models::ModelBench;
+use super::models::{ModelBench, labels, trainer};
 use crate::config::RuntimeConfig;
 use crate::model::{ModelConfig, build};
 use crate::train::Precision;
 use crate::train::compute::{self, ComputeError, OnBackend};
-use crate::train::step::DataParallel;
+use crate::train::checkpoint::RecordBytes;
 
-type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
 /// `opts.models` on `opts.runtime` / `opts.precision` against the CPU in fp32, `steps` steps
 /// at learning rate `lr`; each model's line goes to `emit`.
@@ -82,16 +80,15 @@ impl OnBackend for Work<'_> {
         // values, so the model is loaded from the record on both sides.
         let weights = match self.weights {
             Some(bytes) => bytes,
-            None => Bytes::new().record(model.clone().into_record(), ()).expect("a record"),
+            None => RecordBytes::new().record(model.clone().into_record(), ()).expect("a record"),
         };
-        model = model.load_record(Bytes::new().load(weights.clone(), device).expect("a record this build wrote"));
-        let step = DataParallel::<B>::new(devices.clone(), &CrossEntropyLossConfig::new(), self.precision.autocast());
-        let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init();
+        model = model.load_record(RecordBytes::new().load(weights.clone(), device).expect("a record this build wrote"));
+        let (step, mut optim) = trainer::<B>(devices.clone(), self.precision);
         let shape = [o.batch, o.frames, 3, o.img, o.img];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let values: Vec<f32> = (0..shape.iter().product()).map(|_| StandardNormal.sample(&mut rng)).collect();
         let x = Tensor::<B, 5>::from_data(TensorData::new(values, shape), device);
-        let labels: Vec<usize> = (0..o.batch).map(|i| i % 2).collect();
+        let labels = labels(o.batch);
         let losses = (0..self.steps)
             .map(|_| {
                 let out = step.forward_backward(&model, x.clone(), &labels, 0).expect("a step");

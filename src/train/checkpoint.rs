@@ -18,6 +18,10 @@ use super::metrics::Metrics;
 use crate::atomic;
 use crate::data::labels::Class;
 
+/// How a checkpoint's model and optimizer records are written: full precision, named
+/// MessagePack, in memory (then written atomically with the rest).
+pub type RecordBytes = burn::record::NamedMpkBytesRecorder<burn::record::FullPrecisionSettings>;
+
 pub const CHECKPOINTS: &str = "checkpoints";
 const STATE: &str = "state.json";
 const MODEL: &str = "model.mpk";

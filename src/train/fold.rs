@@ -12,11 +12,11 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamWConfig, Optimizer, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
 use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
-use super::checkpoint::{self, Best, EpochRecord, LoopState};
+use super::checkpoint::{self, Best, EpochRecord, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
 use super::fit::{FoldResult, TrainError, io};
 use super::metrics::{Metrics, youden_threshold};
@@ -32,7 +32,6 @@ use crate::config::Experiment;
 use crate::data::labels::Class;
 use crate::model::{Classifier, build};
 
-type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
 pub const BEST: &str = "best.safetensors";
 pub const HISTORY: &str = "history.json";
@@ -139,8 +138,8 @@ impl<B: AutodiffBackend> Fold<'_, B> {
 
     /// Writes a checkpoint of the loop at `state`.
     fn checkpoint<O: Optimizer<Classifier<B>, B>>(&self, state: &LoopState, model: &Classifier<B>, optim: &O) -> Result<(), TrainError> {
-        let model_bytes = Bytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
-        let optim_bytes = Bytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
+        let model_bytes = RecordBytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
+        let optim_bytes = RecordBytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
         checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes).map_err(|e| TrainError::Plan(e.to_string()))?;
         Ok(())
     }
@@ -168,9 +167,9 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             note(progress, &log, &format!("fold-{k}: {w}"))?;
         }
         if let Some(r) = restored {
-            let record = Bytes::new().load(r.model, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
+            let record = RecordBytes::new().load(r.model, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
             model = model.load_record(record);
-            let record = Bytes::new().load(r.optimizer, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
+            let record = RecordBytes::new().load(r.optimizer, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
             optim = optim.load_record(record);
             state = r.state;
             note(progress, &log, &format!("fold-{k}: resuming at epoch {} batch {} from {}", state.epoch + 1, state.batch, r.path.display()))?;
