@@ -30,12 +30,13 @@ def main():
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--devices", default="0", help="the runner's devices (on the CPU: 0,1 = two threads)")
     a = p.parse_args()
     work = ["--img", str(a.img), "--frames", str(a.frames), "--batch", str(a.batch), "--reps", str(a.reps)]
     rows = []
     for model in a.models.split(","):
         torch, torch_peak = timed_json([a.python, a.anchor, "--models", model, *work])
-        ours, our_peak = timed_json([a.runner, "bench", "models", "--models", model, *work])
+        ours, our_peak = timed_json([a.runner, "bench", "models", "--models", model, "--devices", a.devices, *work])
         t, r = torch[0], ours[0]
         t["process_peak_rss_mib"], r["process_peak_rss_mib"] = round(torch_peak, 1), round(our_peak, 1)
         print(json.dumps(t), flush=True)
@@ -43,7 +44,7 @@ def main():
         rows.append((model, t, r))
     print()
     print(f"Workload: batch {a.batch} × {a.frames} frames at {a.img}×{a.img}, fp32, "
-          f"{rows[0][2]['threads']} threads; median (runner) / mean (PyTorch) of {a.reps} steps after a warm-up.")
+          f"{rows[0][2]['threads']} threads, runner devices {a.devices}; median (runner) / mean (PyTorch) of {a.reps} steps after a warm-up.")
     print()
     print("| model | params (runner / torch) | train clips/s runner | torch | ratio | infer clips/s runner | torch | ratio | peak RSS MiB runner | torch | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -82,7 +82,8 @@ fn default_seed() -> u64 {
 pub struct RuntimeConfig {
     /// Compute backend: `cpu` (Burn's flex backend) or `cuda` (needs the `cuda` build feature).
     pub backend: Backend,
-    /// CUDA device indices to train on (one node).
+    /// Devices to train on, data parallel: CUDA device indices (one node), or on the CPU one
+    /// entry per thread, each taking a shard of every batch (`[0, 1]`: two threads).
     #[schemars(length(min = 1, max = 64))]
     pub devices: Vec<u32>,
     /// Data-loading worker threads (0: one per core).

@@ -5,7 +5,7 @@ use crate::data::{DataSource, SplitConfig};
 use crate::model::ModelConfig;
 use crate::train::{CvMode, Precision, ScheduleConfig};
 
-use super::experiment::{Backend, Experiment};
+use super::experiment::Experiment;
 use super::schema::Violation;
 
 /// Makes every value that depends on another explicit: Swin presets become dimensions, the
@@ -75,12 +75,6 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
         out.push(Violation::value(
             "/train/schedule/warmup_epochs",
             format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
-        ));
-    }
-    if exp.runtime.backend == Backend::Cpu && exp.runtime.devices.len() > 1 {
-        out.push(Violation::value(
-            "/runtime/devices",
-            format!("{:?}, but the CPU backend trains on one device; list one (or use runtime.backend = \"cuda\")", exp.runtime.devices),
         ));
     }
     if exp.train.precision == Precision::F16 {

@@ -1,10 +1,10 @@
 //! Mixed precision the way PyTorch's autocast does it, which is how the seed trained (AMP):
 //! weights, optimizer state and the activations between layers stay fp32; the matrix products
-//! (linear layers, Swin's attention products) and the convolutions multiply copies of their
+//! (linear layers, the attention products) and the convolutions multiply copies of their
 //! operands cast to the compute dtype, and hand back fp32. Each parameter's gradient flows back
 //! through its cast, so gradients are fp32 too. Norms, softmax, activations and the loss stay
-//! fp32, as autocast keeps them. Burn's `MultiHeadAttention` and `Lstm` (the temporal attention
-//! and phase 1's LSTM, a few percent of the FLOPs) also stay fp32: their products are inside Burn.
+//! fp32, as autocast keeps them. Burn's `Lstm` (phase 1's LSTM, a few percent of its FLOPs)
+//! also stays fp32: its products are inside Burn.
 //!
 //! As in PyTorch, the compute dtype is a scope around the forward ([`scope`]), per thread, so
 //! that the modules' `forward` signatures stay Burn's.

@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::config::HeadConfig;
-use super::flat;
+use super::{flat, random};
 
 impl HeadConfig {
     /// Head over `d`-wide clip features.
@@ -28,6 +28,6 @@ pub struct Head<B: Backend> {
 
 impl<B: Backend> Head<B> {
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        flat::linear(&self.fc2, self.dropout.forward(relu(flat::linear(&self.fc1, x))))
+        flat::linear(&self.fc2, random::dropout(&self.dropout, relu(flat::linear(&self.fc1, x))))
     }
 }

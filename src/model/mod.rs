@@ -1,6 +1,7 @@
 //! Model stage: the three phases of the results table as Burn modules, built from the
 //! `model` section of an experiment.
 
+mod attention;
 mod autocast;
 mod check;
 mod classifier;
@@ -10,6 +11,7 @@ mod freeze;
 mod head;
 mod init;
 mod norm;
+mod random;
 mod resnet;
 mod summary;
 mod swin;
@@ -20,6 +22,8 @@ mod weights;
 mod tests;
 
 pub use autocast::scope as autocast;
+pub use norm::frozen_statistics;
+pub use random::scope as random_streams;
 pub use check::ModelViolation;
 pub use classifier::{Classifier, CnnLstm, ModelError, SwinTemporal, build};
 pub use config::*;

@@ -12,8 +12,31 @@
 //! statistics and a running-average update when training on an autodiff backend, the running
 //! statistics otherwise; biased variance in both, as Burn keeps it).
 
+use std::cell::Cell;
+
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+
+thread_local! {
+    static FROZEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While it lives, BatchNorm layers on this thread still normalise with the batch's statistics
+/// but leave the running statistics as they are (a data-parallel shard other than the first).
+#[must_use = "the statistics stay frozen as long as the scope value lives"]
+pub struct Frozen {
+    previous: bool,
+}
+
+pub fn frozen_statistics() -> Frozen {
+    Frozen { previous: FROZEN.with(|f| f.replace(true)) }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        FROZEN.with(|f| f.set(self.previous));
+    }
+}
 
 /// `[N, C, …]` → same shape, normalised per channel.
 pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
@@ -41,6 +64,9 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
 }
 
 fn update_running<B: Backend>(bn: &BatchNorm<B>, mean: Tensor<B, 1>, var: Tensor<B, 1>) {
+    if FROZEN.with(Cell::get) {
+        return;
+    }
     let device = mean.device();
     let m = bn.momentum;
     let blend = |running: Tensor<B, 1>, batch: Tensor<B, 1>| running.to_device(&device).mul_scalar(1.0 - m) + batch.detach().mul_scalar(m);
@@ -60,6 +86,22 @@ mod tests {
     use super::batch_norm;
 
     type AD = Autodiff<Flex>;
+
+    #[test]
+    fn frozen_statistics_normalise_but_keep_the_running_statistics() {
+        let device = Default::default();
+        let bn = BatchNormConfig::new(4).init::<AD>(&device);
+        let x = Tensor::<AD, 3>::random([2, 4, 9], Distribution::Normal(3.0, 1.0), &device);
+        let y = {
+            let _frozen = super::frozen_statistics();
+            batch_norm(&bn, x.clone())
+        };
+        assert!(y.inner().mean().into_scalar().abs() < 1e-4, "normalised with the batch's mean");
+        assert_eq!(bn.running_mean.value_sync().into_data(), Tensor::<AD, 1>::zeros([4], &device).into_data());
+        // Unfrozen again once the scope ends.
+        let _ = batch_norm(&bn, x);
+        assert!(bn.running_mean.value_sync().inner().min().into_scalar() > 0.1);
+    }
 
     fn max_diff<const D: usize>(a: Tensor<Flex, D>, b: Tensor<Flex, D>) -> f32 {
         (a - b).abs().max().into_scalar()

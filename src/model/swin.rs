@@ -12,9 +12,9 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::ops::PadMode;
-use burn::tensor::{Distribution, Int, TensorData};
+use burn::tensor::{Int, TensorData};
 
-use super::autocast;
+use super::{autocast, random};
 use super::config::SwinConfig;
 use super::flat;
 use super::init::{linear, trunc_normal};
@@ -283,9 +283,9 @@ impl<B: Backend> SwinBlock<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let attended = self.windowed_attention(self.norm1.forward(x.clone()));
-        let x = x + drop_path(attended, self.drop_path);
+        let x = x + random::drop_path(attended, self.drop_path);
         let mlp = self.mlp.forward(self.norm2.forward(x.clone()));
-        x + drop_path(mlp, self.drop_path)
+        x + random::drop_path(mlp, self.drop_path)
     }
 
     /// Shift, pad to whole windows, attend within windows, undo all three.
@@ -314,18 +314,6 @@ impl<B: Backend> SwinBlock<B> {
         let x = if pad_h + pad_w > 0 { x.slice([0..b, 0..h, 0..w, 0..c]) } else { x };
         if s > 0 { x.roll(&[-s, -s], &[1, 2]) } else { x }
     }
-}
-
-/// Stochastic depth: drops whole samples' residual branches with probability `p` (training on
-/// an autodiff backend only; identity otherwise).
-fn drop_path<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
-    if p == 0.0 || !B::ad_enabled(&x.device()) {
-        return x;
-    }
-    let mut shape = [1; D];
-    shape[0] = x.dims()[0];
-    let keep = Tensor::<B, D>::random(shape, Distribution::Bernoulli(1.0 - p), &x.device());
-    x * keep.div_scalar(1.0 - p)
 }
 
 /// timm's shifted-window mask for a `res`×`res` map padded to whole windows: tokens from

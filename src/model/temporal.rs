@@ -3,7 +3,6 @@
 //! (phase 3), a final LayerNorm and pooling over frames to `[B, d]`.
 
 use burn::module::Param;
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear,
@@ -12,7 +11,8 @@ use burn::nn::{
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu, softmax};
 
-use super::autocast;
+use super::attention::SelfAttention;
+use super::{autocast, random};
 use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
 use super::flat;
 use super::init::trunc_normal;
@@ -78,16 +78,12 @@ impl<B: Backend> TemporalEncoder<B> {
     }
 }
 
-fn mha<B: Backend>(d: usize, heads: usize, dropout: f64, device: &B::Device) -> MultiHeadAttention<B> {
-    MultiHeadAttentionConfig::new(d, heads).with_dropout(dropout).init(device)
-}
-
 /// PyTorch `nn.TransformerEncoderLayer(d, heads, ffn, dropout, norm_first=True)` (ReLU):
 /// `x + Drop(MHSA(LN1(x)))`, then `x + Drop(W2 Drop(ReLU(W1 LN2(x))))`. `[B, T, d]` → same.
 #[derive(Module, Debug)]
 pub struct PreNormLayer<B: Backend> {
     pub norm1: LayerNorm<B>,
-    pub attn: MultiHeadAttention<B>,
+    pub attn: SelfAttention<B>,
     pub norm2: LayerNorm<B>,
     pub linear1: Linear<B>,
     pub linear2: Linear<B>,
@@ -98,7 +94,7 @@ impl<B: Backend> PreNormLayer<B> {
     fn new(d: usize, heads: usize, ffn: usize, dropout: f64, device: &B::Device) -> Self {
         Self {
             norm1: LayerNormConfig::new(d).init(device),
-            attn: mha(d, heads, dropout, device),
+            attn: SelfAttention::new(d, heads, dropout, device),
             norm2: LayerNormConfig::new(d).init(device),
             linear1: LinearConfig::new(d, ffn).init(device),
             linear2: LinearConfig::new(ffn, d).init(device),
@@ -108,10 +104,10 @@ impl<B: Backend> PreNormLayer<B> {
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let h = self.norm1.forward(x.clone());
-        let x = x + self.dropout.forward(self.attn.forward(MhaInput::self_attn(h)).context);
+        let x = x + random::dropout(&self.dropout, self.attn.forward(h));
         let h = relu(flat::linear(&self.linear1, self.norm2.forward(x.clone())));
-        let h = flat::linear(&self.linear2, self.dropout.forward(h));
-        x + self.dropout.forward(h)
+        let h = flat::linear(&self.linear2, random::dropout(&self.dropout, h));
+        x + random::dropout(&self.dropout, h)
     }
 }
 
@@ -122,7 +118,7 @@ impl<B: Backend> PreNormLayer<B> {
 #[derive(Module, Debug)]
 pub struct HybridLayer<B: Backend> {
     pub norm1: Option<LayerNorm<B>>,
-    pub attn: Option<MultiHeadAttention<B>>,
+    pub attn: Option<SelfAttention<B>>,
     pub dw: Option<DwConv<B>>,
     pub norm2: LayerNorm<B>,
     pub linear1: Linear<B>,
@@ -137,7 +133,7 @@ impl<B: Backend> HybridLayer<B> {
         let k = c.dwconv_kernel as usize;
         Self {
             norm1: attention.then(|| LayerNormConfig::new(d).init(device)),
-            attn: attention.then(|| mha(d, c.heads as usize, c.dropout, device)),
+            attn: attention.then(|| SelfAttention::new(d, c.heads as usize, c.dropout, device)),
             dw: conv.then(|| DwConv {
                 bn: BatchNormConfig::new(d).init(device),
                 conv: Conv1dConfig::new(d, d, k)
@@ -155,14 +151,14 @@ impl<B: Backend> HybridLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let mut y = x.clone();
         if let (Some(norm1), Some(attn)) = (&self.norm1, &self.attn) {
-            y = y + attn.forward(MhaInput::self_attn(norm1.forward(x.clone()))).context;
+            y = y + attn.forward(norm1.forward(x.clone()));
         }
         if let Some(dw) = &self.dw {
             y = y + dw.forward(x);
         }
         let h = gelu(flat::linear(&self.linear1, self.norm2.forward(y.clone())));
-        let h = flat::linear(&self.linear2, self.dropout.forward(h));
-        y + self.dropout.forward(h)
+        let h = flat::linear(&self.linear2, random::dropout(&self.dropout, h));
+        y + random::dropout(&self.dropout, h)
     }
 }
 

@@ -153,10 +153,6 @@ const CASES: &[Case] = &[
         ..edit("f16 without loss scaling", &[], At::Origin("--set train.precision=f16"), "/train/precision", "half precision needs loss scaling")
     },
     Case {
-        args: &["--set", "runtime.devices=[0, 1]"],
-        ..edit("several devices on the CPU", &[], At::Origin("--set runtime.devices=[0, 1]"), "/runtime/devices", "the CPU backend trains on one device")
-    },
-    Case {
         args: &["--set", "model.pretrained=nowhere.safetensors"],
         ..edit("missing pretrained file", &[], At::Origin("--set model.pretrained=nowhere.safetensors"), "/model/pretrained", "nowhere.safetensors: cannot read")
     },

@@ -237,23 +237,41 @@ fn folds_of_one_directory_run_in_parallel_and_the_last_run_summarises() {
     assert_eq!(busy.code, 3, "{}", busy.stderr);
 }
 
-#[test]
-fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
-    let bf16 = VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1);
+/// `toml`, run whole and killed again and again mid-epoch, ends byte-identical; returns the
+/// whole run's result directory.
+fn killed_ends_as_whole(toml: &str) -> PathBuf {
     let whole = Scratch::new();
-    whole.write("e.toml", &bf16);
+    whole.write("e.toml", toml);
     let r = run(&whole, &[], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let killed = Scratch::new();
-    killed.write("e.toml", &bf16);
+    killed.write("e.toml", toml);
     assert!(run_until_done(&killed, &[("ECHO_RUNNER_CRASH_AT", "batch:4")]) >= 2);
     let (a, b) = (result_dir(&whole), result_dir(&killed));
     assert_eq!(a.file_name(), b.file_name());
-    assert_ne!(a.file_name(), REFERENCE.file_name(), "the precision is part of the experiment");
     for file in COMPARED {
-        assert!(fs::read(a.join(file)).unwrap() == fs::read(b.join(file)).unwrap(), "{file} differs from the uninterrupted bf16 run's");
+        assert!(fs::read(a.join(file)).unwrap() == fs::read(b.join(file)).unwrap(), "{file} differs from the uninterrupted run's");
     }
+    std::mem::forget(whole);
+    a
+}
+
+#[test]
+fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
+    let dir = killed_ends_as_whole(&VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1));
+    assert_ne!(dir.file_name(), REFERENCE.file_name(), "the precision is part of the experiment");
     // Products in bf16 train other weights than fp32's.
     let best = "fold-0/best.safetensors";
-    assert!(fs::read(a.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
+    assert!(fs::read(dir.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
+}
+
+/// Two shards of every batch on two threads, each drawing its dropout and drop-path masks at
+/// the same time as the other: the masks must not depend on which thread draws first.
+#[test]
+fn a_run_on_two_cpu_threads_killed_mid_epoch_ends_identical_to_an_uninterrupted_one() {
+    let dir = killed_ends_as_whole(&VALID.replacen("[runtime]\n", "[runtime]\ndevices = [0, 1]\n", 1));
+    assert_eq!(dir.file_name(), REFERENCE.file_name(), "the devices are not part of the experiment");
+    // Per-shard BatchNorm statistics and masks: other weights than one thread's.
+    let best = "fold-0/best.safetensors";
+    assert!(fs::read(dir.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
 }

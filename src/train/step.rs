@@ -1,11 +1,13 @@
 //! One optimisation step's forward and backward, on one device or split across several of one
-//! node (data parallel). Each device takes a contiguous shard of the batch and a replica of the
+//! node, or across threads of the CPU (data parallel). Each device takes a contiguous shard of the batch and a replica of the
 //! model; a shard's loss is scaled by its share of the batch's class weight, so the shards'
 //! gradients, summed on the first device, are the whole batch's gradient. The optimizer then
 //! updates the one model on the first device, and the next step forks it again.
 //!
 //! As in PyTorch's DistributedDataParallel without SyncBatchNorm, BatchNorm layers normalise
 //! each shard with its own statistics, and the running statistics kept are the first shard's.
+//! Each shard draws its dropout and drop-path masks from a stream of its own, so the step is
+//! deterministic however the threads run.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -16,7 +18,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::batches::abnormal_probs;
 use super::fit::TrainError;
-use crate::model::{Classifier, autocast};
+use crate::model::{Classifier, autocast, frozen_statistics, random_streams};
 
 /// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
 /// gradients on the first device.
@@ -51,38 +53,43 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 
     /// Forward and backward of `model` (on the first device) on clips `x` `[N, T, 3, S, S]`
-    /// (on the first device) with class indices `labels`. `seed`: the batch's backend seed;
-    /// device `i` is seeded with `seed + i` (on one device, exactly `seed`).
+    /// (on the first device) with class indices `labels`. `seed`: the batch's seed for the
+    /// random layers' masks; shard `i` draws from `seed + i` (on one device, exactly `seed`).
     pub fn forward_backward(&self, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], seed: u64) -> Result<StepOutput, TrainError> {
         let n = labels.len();
         let shards = shard_ranges(n, self.devices.len());
         if shards.len() == 1 {
-            B::seed(self.main(), seed);
-            return self.shard(0, model, x, labels, 1.0);
+            return self.shard(0, model, x, labels, 1.0, seed);
         }
         materialize(model);
         let weight = |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
         let total = weight(labels);
+        let [_, t, c, h, w] = x.dims();
+        let inputs = |i: usize| {
+            let range = shards[i].clone();
+            let xs = x.clone().slice([range.clone(), 0..t, 0..c, 0..h, 0..w]).to_device(&self.devices[i]);
+            let ls = &labels[range];
+            (xs, ls, weight(ls) / total, seed.wrapping_add(i as u64))
+        };
+        // The first shard runs on this thread, the others on threads of their own. BatchNorm's
+        // running statistics are the first shard's: Burn's running state averages the updates
+        // of all threads, in whatever order they come, so the others leave them alone.
         let outputs: Vec<Result<StepOutput, TrainError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shards
-                .iter()
-                .enumerate()
-                .map(|(i, range)| {
-                    let device = &self.devices[i];
-                    let replica = if i == 0 { model.clone() } else { model.clone().fork(device) };
-                    let [_, t, c, h, w] = x.dims();
-                    let xs = x.clone().slice([range.clone(), 0..t, 0..c, 0..h, 0..w]).to_device(device);
-                    let ls = &labels[range.clone()];
-                    let scale = weight(ls) / total;
+            let others: Vec<_> = (1..shards.len())
+                .map(|i| {
+                    let replica = model.clone().fork(&self.devices[i]);
+                    let (xs, ls, scale, seed) = inputs(i);
                     scope.spawn(move || {
-                        B::seed(device, seed.wrapping_add(i as u64));
-                        let out = self.shard(i, &replica, xs, ls, scale)?;
+                        let _frozen = frozen_statistics();
+                        let out = self.shard(i, &replica, xs, ls, scale, seed)?;
                         // Gradients travel to the first device, keyed by the (shared) parameter ids.
                         Ok(StepOutput { grads: out.grads.to_device(&self.devices[0], &replica), ..out })
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("a data-parallel shard panicked")).collect()
+            let (xs, ls, scale, seed) = inputs(0);
+            let first = self.shard(0, model, xs, ls, scale, seed);
+            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a data-parallel shard panicked"))).collect()
         });
         let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
         let (mut loss, mut probs) = (0.0, Vec::with_capacity(n));
@@ -96,13 +103,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 
     /// One device's share: its loss is the shard's weighted mean times `scale`, so that the
-    /// shards' losses (and gradients) add up to the whole batch's.
-    fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], scale: f64) -> Result<StepOutput, TrainError> {
+    /// shards' losses (and gradients) add up to the whole batch's. Its masks come from `seed`.
+    fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], scale: f64, seed: u64) -> Result<StepOutput, TrainError> {
         let device = &self.devices[i];
         let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
         let logits = {
-            let _autocast = autocast(self.autocast);
+            let (_autocast, _masks) = (autocast(self.autocast), random_streams(seed));
             model.forward(x)
         };
         let mut loss = self.losses[i].forward(logits.clone(), y);
