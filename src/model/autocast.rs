@@ -6,8 +6,7 @@
 //! fp32, as autocast keeps them. Burn's `Lstm` (phase 1's LSTM, a few percent of its FLOPs)
 //! also stays fp32: its products are inside Burn.
 //!
-//! As in PyTorch, the compute dtype is a scope around the forward ([`scope`]), per thread, so
-//! that the modules' `forward` signatures stay Burn's.
+//! As in PyTorch, the compute dtype is a scope around the forward ([`scope`]), per thread.
 
 use std::cell::Cell;
 
@@ -18,25 +17,16 @@ use burn::tensor::FloatDType;
 use burn::tensor::module::{conv1d as conv1d_op, conv2d as conv2d_op, linear as linear_op};
 use burn::tensor::ops::PaddedConvOptions;
 
+use super::scoped::{self, Guard};
+
 thread_local! {
     static COMPUTE: Cell<Option<FloatDType>> = const { Cell::new(None) };
 }
 
-/// While it lives, the products and convolutions of forwards on this thread compute in
-/// `dtype` (`None`: in the tensors' own dtype). Dropping it restores the previous setting.
-#[must_use = "autocast lasts as long as the scope value"]
-pub struct Scope {
-    previous: Option<FloatDType>,
-}
-
-pub fn scope(dtype: Option<FloatDType>) -> Scope {
-    Scope { previous: COMPUTE.with(|c| c.replace(dtype)) }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        COMPUTE.with(|c| c.set(self.previous));
-    }
+/// While the guard lives, the products and convolutions of forwards on this thread compute in
+/// `dtype` (`None`: in the tensors' own dtype).
+pub fn scope(dtype: Option<FloatDType>) -> Guard<Option<FloatDType>> {
+    scoped::set(&COMPUTE, dtype)
 }
 
 /// `f(operands cast down)`, cast back to the first operand's dtype; just `f(operands)` outside

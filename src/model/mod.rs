@@ -13,6 +13,7 @@ mod init;
 mod norm;
 mod random;
 mod resnet;
+mod scoped;
 mod summary;
 mod swin;
 mod temporal;

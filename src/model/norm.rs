@@ -17,25 +17,17 @@ use std::cell::Cell;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
+use super::scoped::{self, Guard};
+
 thread_local! {
     static FROZEN: Cell<bool> = const { Cell::new(false) };
 }
 
-/// While it lives, BatchNorm layers on this thread still normalise with the batch's statistics
-/// but leave the running statistics as they are (a data-parallel shard other than the first).
-#[must_use = "the statistics stay frozen as long as the scope value lives"]
-pub struct Frozen {
-    previous: bool,
-}
-
-pub fn frozen_statistics() -> Frozen {
-    Frozen { previous: FROZEN.with(|f| f.replace(true)) }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        FROZEN.with(|f| f.set(self.previous));
-    }
+/// While the guard lives, BatchNorm layers on this thread still normalise with the batch's
+/// statistics but leave the running statistics as they are (a data-parallel shard other than
+/// the first).
+pub fn frozen_statistics() -> Guard<bool> {
+    scoped::set(&FROZEN, true)
 }
 
 /// `[N, C, …]` → same shape, normalised per channel.

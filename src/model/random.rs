@@ -5,7 +5,7 @@
 //! seeded per batch and shard) every mask is a function of the run's seed alone.
 //! Outside a scope the backend's generator draws, as Burn's own layers do.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 
 use burn::nn::Dropout;
 use burn::prelude::*;
@@ -13,34 +13,25 @@ use burn::tensor::Distribution;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::scoped::{self, Guard};
+
 thread_local! {
-    static STREAM: RefCell<Option<ChaCha8Rng>> = const { RefCell::new(None) };
+    static STREAM: Cell<Option<ChaCha8Rng>> = const { Cell::new(None) };
 }
 
-/// While it lives, random layers on this thread draw from a stream seeded with `seed`.
-/// Dropping it restores the previous stream.
-#[must_use = "the stream lasts as long as the scope value"]
-pub struct Scope {
-    previous: Option<ChaCha8Rng>,
-}
-
-pub fn scope(seed: u64) -> Scope {
-    Scope { previous: STREAM.with(|s| s.replace(Some(ChaCha8Rng::seed_from_u64(seed)))) }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        STREAM.with(|s| *s.borrow_mut() = self.previous.take());
-    }
+/// While the guard lives, random layers on this thread draw from a stream seeded with `seed`.
+pub fn scope(seed: u64) -> Guard<Option<ChaCha8Rng>> {
+    scoped::set(&STREAM, Some(ChaCha8Rng::seed_from_u64(seed)))
 }
 
 /// 1 with probability `keep`, else 0, in `shape`.
 fn keep_mask<B: Backend, const D: usize>(shape: [usize; D], keep: f64, device: &B::Device) -> Tensor<B, D> {
     let n = shape.iter().product();
     let drawn = STREAM.with(|s| {
-        let mut stream = s.borrow_mut();
-        let rng = stream.as_mut()?;
-        Some((0..n).map(|_| if rng.random_bool(keep) { 1.0f32 } else { 0.0 }).collect::<Vec<_>>())
+        let mut rng = s.take()?;
+        let values: Vec<f32> = (0..n).map(|_| if rng.random_bool(keep) { 1.0 } else { 0.0 }).collect();
+        s.set(Some(rng));
+        Some(values)
     });
     match drawn {
         Some(values) => Tensor::from_data(TensorData::new(values, shape), device),
@@ -48,27 +39,27 @@ fn keep_mask<B: Backend, const D: usize>(shape: [usize; D], keep: f64, device: &
     }
 }
 
-/// Burn's `Dropout::forward`: in training (an autodiff backend) zeroes each element with
-/// probability `p` and scales the rest by 1/(1−p); the identity otherwise.
-pub fn dropout<B: Backend, const D: usize>(layer: &Dropout, x: Tensor<B, D>) -> Tensor<B, D> {
-    let p = layer.prob;
+/// `x` with the elements (or whole samples) a `mask`-shaped draw drops zeroed, and the rest
+/// scaled by 1/(1−p), in training (an autodiff backend); `x` itself otherwise.
+fn drop<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64, mask: [usize; D]) -> Tensor<B, D> {
     if p == 0.0 || !B::ad_enabled(&x.device()) {
         return x;
     }
-    let keep = keep_mask::<B, D>(x.dims(), 1.0 - p, &x.device());
+    let keep = keep_mask::<B, D>(mask, 1.0 - p, &x.device());
     x * keep.div_scalar(1.0 - p)
 }
 
-/// Stochastic depth: drops whole samples' residual branches with probability `p` (training on
-/// an autodiff backend only; identity otherwise).
+/// Burn's `Dropout::forward`: each element dropped with probability `p`.
+pub fn dropout<B: Backend, const D: usize>(layer: &Dropout, x: Tensor<B, D>) -> Tensor<B, D> {
+    let mask = x.dims();
+    drop(x, layer.prob, mask)
+}
+
+/// Stochastic depth: whole samples' residual branches dropped with probability `p`.
 pub fn drop_path<B: Backend, const D: usize>(x: Tensor<B, D>, p: f64) -> Tensor<B, D> {
-    if p == 0.0 || !B::ad_enabled(&x.device()) {
-        return x;
-    }
-    let mut shape = [1; D];
-    shape[0] = x.dims()[0];
-    let keep = keep_mask::<B, D>(shape, 1.0 - p, &x.device());
-    x * keep.div_scalar(1.0 - p)
+    let mut mask = [1; D];
+    mask[0] = x.dims()[0];
+    drop(x, p, mask)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! One optimisation step's forward and backward, on one device or split across several of one
-//! node, or across threads of the CPU (data parallel). Each device takes a contiguous shard of the batch and a replica of the
-//! model; a shard's loss is scaled by its share of the batch's class weight, so the shards'
-//! gradients, summed on the first device, are the whole batch's gradient. The optimizer then
-//! updates the one model on the first device, and the next step forks it again.
+//! node or across threads of the CPU (data parallel). Each device takes a contiguous shard of
+//! the batch and a replica of the model; a shard's loss is scaled by its share of the batch's
+//! class weight, so the shards' gradients, summed on the first device, are the whole batch's
+//! gradient. The optimizer then updates the one model on the first device, and the next step
+//! forks it again.
 //!
 //! As in PyTorch's DistributedDataParallel without SyncBatchNorm, BatchNorm layers normalise
 //! each shard with its own statistics, and the running statistics kept are the first shard's.
@@ -80,7 +81,6 @@ impl<B: AutodiffBackend> DataParallel<B> {
                     let replica = model.clone().fork(&self.devices[i]);
                     let (xs, ls, scale, seed) = inputs(i);
                     scope.spawn(move || {
-                        let _frozen = frozen_statistics();
                         let out = self.shard(i, &replica, xs, ls, scale, seed)?;
                         // Gradients travel to the first device, keyed by the (shared) parameter ids.
                         Ok(StepOutput { grads: out.grads.to_device(&self.devices[0], &replica), ..out })
@@ -103,13 +103,15 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 
     /// One device's share: its loss is the shard's weighted mean times `scale`, so that the
-    /// shards' losses (and gradients) add up to the whole batch's. Its masks come from `seed`.
+    /// shards' losses (and gradients) add up to the whole batch's. Its masks come from `seed`;
+    /// only the first shard updates BatchNorm's running statistics.
     fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], scale: f64, seed: u64) -> Result<StepOutput, TrainError> {
         let device = &self.devices[i];
         let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
         let logits = {
             let (_autocast, _masks) = (autocast(self.autocast), random_streams(seed));
+            let _frozen = (i > 0).then(frozen_statistics);
             model.forward(x)
         };
         let mut loss = self.losses[i].forward(logits.clone(), y);
