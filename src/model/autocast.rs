@@ -14,7 +14,7 @@ use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::{Linear, PaddingConfig1d, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn::tensor::module::{conv1d as conv1d_op, conv2d as conv2d_op, linear as linear_op};
+use burn::tensor::module::{conv1d as conv1d_op, linear as linear_op};
 use burn::tensor::ops::PaddedConvOptions;
 
 use super::scoped::{self, Guard};
@@ -82,7 +82,7 @@ pub fn conv2d<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     };
     let options = PaddedConvOptions::asymmetric(layer.stride, [top, left], [bottom, right], layer.dilation, layer.groups);
     let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
-    cast_around(x, params, |x, (w, b)| conv2d_op(x, w, b, options))
+    cast_around(x, params, |x, (w, b)| super::conv::conv2d(x, w, b, options))
 }
 
 /// Burn's `Conv1d::forward`: `[B, C_in, L]` → `[B, C_out, L']` (valid or explicit padding).
@@ -123,9 +123,11 @@ mod tests {
         let img = Tensor::<AD, 4>::random([2, 3, 9, 9], Distribution::Default, &device);
         let seq = Tensor::<AD, 3>::random([2, 6, 7], Distribution::Default, &device);
 
-        // Outside a scope: exactly Burn's layers.
+        // Outside a scope: Burn's layers (the 2-D convolution through the project's CPU kernels,
+        // which sum in another order).
         assert_eq!(super::linear(&lin, x.clone()).into_data(), lin.forward(x.clone()).into_data());
-        assert_eq!(super::conv2d(&conv, img.clone()).into_data(), conv.forward(img.clone()).into_data());
+        let d = rel_diff(super::conv2d(&conv, img.clone()).inner(), conv.forward(img.clone()).inner());
+        assert!(d < 1e-6, "conv2d: relative difference {d}");
         assert_eq!(super::conv1d(&dw, seq.clone()).into_data(), dw.forward(seq.clone()).into_data());
 
         let fp32 = lin.forward(x.clone());

@@ -6,6 +6,7 @@ mod autocast;
 mod check;
 mod classifier;
 mod config;
+mod conv;
 mod flat;
 mod freeze;
 mod head;

@@ -1,0 +1,370 @@
+//! The CPU kernels: a convolution and its two gradients as im2col + GEMM over plain f32
+//! slices in NCHW order. Work is split into chunks of whole images, chosen from the shape
+//! alone, so every sum is taken in the same order whatever the number of threads.
+
+use rayon::prelude::*;
+
+/// One 2-D convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`;
+/// symmetric zero padding, one group, no dilation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// `None` where the output would be empty.
+    pub fn new(input: [usize; 4], weight: [usize; 4], stride: [usize; 2], pad: [usize; 2]) -> Option<Self> {
+        let [n, c, h, w] = input;
+        let [o, _, kh, kw] = weight;
+        let out = |size: usize, k: usize, s: usize, p: usize| (size + 2 * p).checked_sub(k).map(|d| d / s + 1);
+        let (oh, ow) = (out(h, kh, stride[0], pad[0])?, out(w, kw, stride[1], pad[1])?);
+        (n > 0 && o > 0 && oh > 0 && ow > 0).then_some(Self { n, c, h, w, o, kh, kw, stride, pad, oh, ow })
+    }
+
+    /// Rows of an im2col matrix: one per (input channel, kernel row, kernel column).
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Output positions per image.
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn image_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// Images per GEMM: enough columns (≥ 512) for the kernel to run at speed, and at least
+    /// four chunks per batch so that several cores have work.
+    fn images_per_chunk(&self) -> usize {
+        512usize.div_ceil(self.p()).min(self.n.div_ceil(4)).max(1)
+    }
+}
+
+/// `[n, o, oh, ow]` = conv(`x` `[n, c, h, w]`, `weight` `[o, c, kh, kw]`) + `bias` `[o]`.
+pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
+    let mut out = vec![0.0; g.n * g.o * p];
+    out.par_chunks_mut(nb * g.o * p).zip(x.par_chunks(nb * g.image_len())).for_each(|(out, images)| {
+        let nb = images.len() / g.image_len();
+        let mut cols = vec![0.0; k * nb * p];
+        im2col(g, images, &mut cols);
+        // y[o, nb·p] = weight[o, k] · cols[k, nb·p]
+        let mut y = vec![0.0; g.o * nb * p];
+        matmul(&mut y, Mat::rows(weight, g.o, k), Mat::rows(&cols, k, nb * p), false);
+        for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
+            for (o, plane) in image.chunks_exact_mut(p).enumerate() {
+                plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
+                if let Some(bias) = bias {
+                    plane.iter_mut().for_each(|v| *v += bias[o]);
+                }
+            }
+        }
+    });
+    out
+}
+
+/// The gradient with respect to the input, `[n, c, h, w]`, from the output's `dy`.
+pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
+    let mut dx = vec![0.0; g.n * g.image_len()];
+    dx.par_chunks_mut(nb * g.image_len()).zip(dy.par_chunks(nb * g.o * p)).for_each(|(dx, dy)| {
+        let nb = dy.len() / (g.o * p);
+        let dy = columns(dy, g.o, p);
+        // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
+        let mut cols = vec![0.0; k * nb * p];
+        matmul(&mut cols, Mat::rows(weight, g.o, k).t(), Mat::rows(&dy, g.o, nb * p), false);
+        col2im(g, &cols, dx);
+    });
+    dx
+}
+
+/// The gradient with respect to the weight, `[o, c, kh, kw]`.
+pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
+    let chunks: Vec<(&[f32], &[f32])> = x.chunks(nb * g.image_len()).zip(dy.chunks(nb * g.o * p)).collect();
+    // A few partial sums (not one per chunk: a weight gradient can be tens of MB), added in order.
+    let partials: Vec<Vec<f32>> = chunks
+        .par_chunks(chunks.len().div_ceil(4))
+        .map(|run| {
+            let mut acc = vec![0.0; g.o * k];
+            for &(images, dy) in run {
+                let nb = images.len() / g.image_len();
+                let mut cols = vec![0.0; k * nb * p];
+                im2col(g, images, &mut cols);
+                // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
+                matmul(&mut acc, Mat::rows(&columns(dy, g.o, p), g.o, nb * p), Mat::rows(&cols, k, nb * p).t(), true);
+            }
+            acc
+        })
+        .collect();
+    partials.into_iter().reduce(|mut sum, part| {
+        sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+        sum
+    })
+    .expect("a batch has at least one image")
+}
+
+/// The gradient with respect to the bias, `[o]`.
+pub fn grad_bias(g: &Geometry, dy: &[f32]) -> Vec<f32> {
+    let mut db = vec![0.0; g.o];
+    for image in dy.chunks_exact(g.o * g.p()) {
+        for (d, plane) in db.iter_mut().zip(image.chunks_exact(g.p())) {
+            *d += plane.iter().sum::<f32>();
+        }
+    }
+    db
+}
+
+/// `[nb, rows, p]` (one `[rows, p]` block per image) as `[rows, nb·p]`.
+fn columns(blocks: &[f32], rows: usize, p: usize) -> Vec<f32> {
+    let nb = blocks.len() / (rows * p);
+    let mut out = vec![0.0; blocks.len()];
+    for (b, block) in blocks.chunks_exact(rows * p).enumerate() {
+        for (r, row) in block.chunks_exact(p).enumerate() {
+            out[r * nb * p + b * p..][..p].copy_from_slice(row);
+        }
+    }
+    out
+}
+
+/// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero
+/// in the padding.
+fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
+    let (p, plane) = (g.p(), g.h * g.w);
+    let nb = images.len() / g.image_len();
+    for (r, row) in cols.chunks_exact_mut(nb * p).enumerate() {
+        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        for (b, out) in row.chunks_exact_mut(p).enumerate() {
+            let input = &images[(b * g.c + ci) * plane..][..plane];
+            for (oy, out) in out.chunks_exact_mut(g.ow).enumerate() {
+                match input_row(g, oy, ky) {
+                    Some(iy) => gather(&input[iy * g.w..][..g.w], out, kx, g.stride[1], g.pad[1]),
+                    None => out.fill(0.0),
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each column entry back onto the input position it came from.
+fn col2im(g: &Geometry, cols: &[f32], images: &mut [f32]) {
+    let (p, plane) = (g.p(), g.h * g.w);
+    let nb = images.len() / g.image_len();
+    for (r, row) in cols.chunks_exact(nb * p).enumerate() {
+        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        for (b, cols) in row.chunks_exact(p).enumerate() {
+            let input = &mut images[(b * g.c + ci) * plane..][..plane];
+            for (oy, cols) in cols.chunks_exact(g.ow).enumerate() {
+                if let Some(iy) = input_row(g, oy, ky) {
+                    scatter_add(cols, &mut input[iy * g.w..][..g.w], kx, g.stride[1], g.pad[1]);
+                }
+            }
+        }
+    }
+}
+
+/// The input row output row `oy` reads through kernel row `ky`, if not in the padding.
+fn input_row(g: &Geometry, oy: usize, ky: usize) -> Option<usize> {
+    (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h)
+}
+
+/// The output columns `[lo, hi)` whose input column `ox·s + kx − pad` lies inside `0..w`.
+fn inside(ow: usize, w: usize, kx: usize, s: usize, pad: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(kx).div_ceil(s).min(ow);
+    let hi = match (w + pad).checked_sub(kx + 1) {
+        Some(last) => (last / s + 1).min(ow),
+        None => 0,
+    };
+    (lo, hi.max(lo))
+}
+
+/// `out[ox] = row[ox·s + kx − pad]`, zero outside `row`.
+fn gather(row: &[f32], out: &mut [f32], kx: usize, s: usize, pad: usize) {
+    let (lo, hi) = inside(out.len(), row.len(), kx, s, pad);
+    out[..lo].fill(0.0);
+    out[hi..].fill(0.0);
+    let first = (lo * s + kx).wrapping_sub(pad);
+    if s == 1 {
+        out[lo..hi].copy_from_slice(&row[first..][..hi - lo]);
+    } else {
+        out[lo..hi].iter_mut().enumerate().for_each(|(i, v)| *v = row[first + i * s]);
+    }
+}
+
+/// `row[ox·s + kx − pad] += cols[ox]` where that lies inside `row`.
+fn scatter_add(cols: &[f32], row: &mut [f32], kx: usize, s: usize, pad: usize) {
+    let (lo, hi) = inside(cols.len(), row.len(), kx, s, pad);
+    let first = (lo * s + kx).wrapping_sub(pad);
+    if s == 1 {
+        row[first..][..hi - lo].iter_mut().zip(&cols[lo..hi]).for_each(|(r, c)| *r += c);
+    } else {
+        cols[lo..hi].iter().enumerate().for_each(|(i, c)| row[first + i * s] += c);
+    }
+}
+
+/// A strided view of a matrix.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// `data` as a row-major `[rows, cols]` matrix.
+    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix [{rows}, {cols}] over {} values", data.len());
+        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+}
+
+/// `dst[m, n]` (row-major) = `a[m, k] · b[k, n]`, or `+=` it when `accumulate`. Single-threaded:
+/// callers split the work over images.
+fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions");
+    assert!(dst.len() >= m * n, "destination holds {} of {m}×{n}", dst.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: `Mat::rows` checked that each operand's buffer holds its whole row-major matrix
+    // (a transpose addresses the same elements), and `dst` holds m×n; gemm reads and writes
+    // only inside those bounds, through pointers borrowed for this call.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution by its definition, in f64.
+    fn direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f64> {
+        let mut out = vec![0.0; g.n * g.o * g.p()];
+        for b in 0..g.n {
+            for o in 0..g.o {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let mut sum = 0.0;
+                        for c in 0..g.c {
+                            for ky in 0..g.kh {
+                                for kx in 0..g.kw {
+                                    let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
+                                    let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                                        let xv = x[((b * g.c + c) * g.h + iy as usize) * g.w + ix as usize];
+                                        sum += xv as f64 * w[((o * g.c + c) * g.kh + ky) * g.kw + kx] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        out[((b * g.o + o) * g.oh + oy) * g.ow + ox] = sum;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32).map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    fn close(a: &[f32], b: &[f64], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (&a, &b)) in a.iter().zip(b).enumerate() {
+            assert!((a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}[{i}]: {a} vs {b}");
+        }
+    }
+
+    /// Shapes with padding and strides that do and do not divide the input, 1×1 to 7×7
+    /// kernels, and batches of one to several chunks.
+    fn shapes() -> Vec<Geometry> {
+        [
+            ([2, 3, 9, 9], [4, 3, 3, 3], [1, 1], [1, 1]),
+            ([5, 2, 10, 7], [3, 2, 3, 3], [2, 2], [1, 1]),
+            ([3, 3, 17, 17], [4, 3, 7, 7], [2, 2], [3, 3]),
+            ([9, 4, 6, 6], [5, 4, 1, 1], [2, 2], [0, 0]),
+            ([2, 2, 8, 8], [2, 2, 4, 4], [4, 4], [0, 0]),
+            ([1, 2, 5, 6], [3, 2, 3, 2], [1, 2], [2, 1]),
+        ]
+        .into_iter()
+        .map(|(x, w, s, p)| Geometry::new(x, w, s, p).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for g in shapes() {
+            let (x, w) = (values(g.n * g.image_len(), 1), values(g.o * g.k(), 2));
+            let bias = values(g.o, 3);
+            let mut want = direct(&g, &x, &w);
+            for (i, plane) in want.chunks_mut(g.p()).enumerate() {
+                plane.iter_mut().for_each(|v| *v += bias[i % g.o] as f64);
+            }
+            close(&forward(&g, &x, &w, Some(&bias)), &want, &format!("{g:?}"));
+        }
+    }
+
+    /// The gradients are the adjoints of the forward: ⟨dy, conv(x, w)⟩ is linear in x and in
+    /// w, so its gradient is read off entry by entry from the definition.
+    #[test]
+    fn gradients_match_the_definition() {
+        for g in shapes() {
+            let (x, w, dy) = (values(g.n * g.image_len(), 4), values(g.o * g.k(), 5), values(g.n * g.o * g.p(), 6));
+            let inner = |x: &[f32], w: &[f32]| direct(&g, x, w).iter().zip(&dy).map(|(a, &b)| a * b as f64).sum::<f64>();
+            let unit = |len: usize, i: usize| (0..len).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+            let want_dx: Vec<f64> = (0..x.len()).map(|i| inner(&unit(x.len(), i), &w)).collect();
+            let want_dw: Vec<f64> = (0..w.len()).map(|i| inner(&x, &unit(w.len(), i))).collect();
+            close(&grad_input(&g, &w, &dy), &want_dx, &format!("dx {g:?}"));
+            close(&grad_weight(&g, &x, &dy), &want_dw, &format!("dw {g:?}"));
+            let want_db: Vec<f64> = (0..g.o).map(|o| dy.chunks(g.p()).skip(o).step_by(g.o).flatten().map(|&v| v as f64).sum()).collect();
+            close(&grad_bias(&g, &dy), &want_db, &format!("db {g:?}"));
+        }
+    }
+
+    #[test]
+    fn empty_outputs_are_refused() {
+        assert_eq!(Geometry::new([1, 1, 2, 2], [1, 1, 3, 3], [1, 1], [0, 0]), None);
+        assert!(Geometry::new([1, 1, 2, 2], [1, 1, 3, 3], [1, 1], [1, 1]).is_some());
+    }
+}
