@@ -2,6 +2,8 @@
 //! slices in NCHW order. Work is split into chunks of whole images, chosen from the shape
 //! alone, so every sum is taken in the same order whatever the number of threads.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 /// One 2-D convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`;
@@ -58,19 +60,19 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
     let mut out = vec![0.0; g.n * g.o * p];
     out.par_chunks_mut(nb * g.o * p).zip(x.par_chunks(nb * g.image_len())).for_each(|(out, images)| {
         let nb = images.len() / g.image_len();
-        let mut cols = vec![0.0; k * nb * p];
-        im2col(g, images, &mut cols);
-        // y[o, nb·p] = weight[o, k] · cols[k, nb·p]
-        let mut y = vec![0.0; g.o * nb * p];
-        matmul(&mut y, Mat::rows(weight, g.o, k), Mat::rows(&cols, k, nb * p), false);
-        for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
-            for (o, plane) in image.chunks_exact_mut(p).enumerate() {
-                plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
-                if let Some(bias) = bias {
-                    plane.iter_mut().for_each(|v| *v += bias[o]);
+        with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
+            im2col(g, images, cols);
+            // y[o, nb·p] = weight[o, k] · cols[k, nb·p]
+            matmul(y, Mat::rows(weight, g.o, k), Mat::rows(cols, k, nb * p), false);
+            for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
+                for (o, plane) in image.chunks_exact_mut(p).enumerate() {
+                    plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
+                    if let Some(bias) = bias {
+                        plane.iter_mut().for_each(|v| *v += bias[o]);
+                    }
                 }
             }
-        }
+        });
     });
     out
 }
@@ -81,11 +83,12 @@ pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dx = vec![0.0; g.n * g.image_len()];
     dx.par_chunks_mut(nb * g.image_len()).zip(dy.par_chunks(nb * g.o * p)).for_each(|(dx, dy)| {
         let nb = dy.len() / (g.o * p);
-        let dy = columns(dy, g.o, p);
-        // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
-        let mut cols = vec![0.0; k * nb * p];
-        matmul(&mut cols, Mat::rows(weight, g.o, k).t(), Mat::rows(&dy, g.o, nb * p), false);
-        col2im(g, &cols, dx);
+        with_scratch(k * nb * p, g.o * nb * p, |cols, dy_cols| {
+            columns(dy, g.o, p, dy_cols);
+            // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
+            matmul(cols, Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), false);
+            col2im(g, cols, dx);
+        });
     });
     dx
 }
@@ -101,10 +104,12 @@ pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let mut acc = vec![0.0; g.o * k];
             for &(images, dy) in run {
                 let nb = images.len() / g.image_len();
-                let mut cols = vec![0.0; k * nb * p];
-                im2col(g, images, &mut cols);
-                // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
-                matmul(&mut acc, Mat::rows(&columns(dy, g.o, p), g.o, nb * p), Mat::rows(&cols, k, nb * p).t(), true);
+                with_scratch(k * nb * p, g.o * nb * p, |cols, dy_cols| {
+                    im2col(g, images, cols);
+                    columns(dy, g.o, p, dy_cols);
+                    // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
+                    matmul(&mut acc, Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), true);
+                });
             }
             acc
         })
@@ -127,16 +132,31 @@ pub fn grad_bias(g: &Geometry, dy: &[f32]) -> Vec<f32> {
     db
 }
 
-/// `[nb, rows, p]` (one `[rows, p]` block per image) as `[rows, nb·p]`.
-fn columns(blocks: &[f32], rows: usize, p: usize) -> Vec<f32> {
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f` on two work buffers of `a` and `b` values, taken from this thread's scratch space and
+/// kept for the next call (fresh buffers for every chunk cost page faults and zeroing). Their
+/// contents are left over from earlier calls: `f` overwrites them before reading.
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with_borrow_mut(|scratch| {
+        if scratch.len() < a + b {
+            scratch.resize(a + b, 0.0);
+        }
+        let (first, second) = scratch[..a + b].split_at_mut(a);
+        f(first, second)
+    })
+}
+
+/// `blocks` `[nb, rows, p]` (one `[rows, p]` block per image) written as `out` `[rows, nb·p]`.
+fn columns(blocks: &[f32], rows: usize, p: usize, out: &mut [f32]) {
     let nb = blocks.len() / (rows * p);
-    let mut out = vec![0.0; blocks.len()];
     for (b, block) in blocks.chunks_exact(rows * p).enumerate() {
         for (r, row) in block.chunks_exact(p).enumerate() {
             out[r * nb * p + b * p..][..p].copy_from_slice(row);
         }
     }
-    out
 }
 
 /// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero
@@ -145,12 +165,12 @@ fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
     let (p, plane) = (g.p(), g.h * g.w);
     let nb = images.len() / g.image_len();
     for (r, row) in cols.chunks_exact_mut(nb * p).enumerate() {
-        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let (ci, ky, span) = (r / (g.kh * g.kw), r / g.kw % g.kh, Span::new(g, r % g.kw));
         for (b, out) in row.chunks_exact_mut(p).enumerate() {
             let input = &images[(b * g.c + ci) * plane..][..plane];
             for (oy, out) in out.chunks_exact_mut(g.ow).enumerate() {
                 match input_row(g, oy, ky) {
-                    Some(iy) => gather(&input[iy * g.w..][..g.w], out, kx, g.stride[1], g.pad[1]),
+                    Some(iy) => span.gather(&input[iy * g.w..][..g.w], out),
                     None => out.fill(0.0),
                 }
             }
@@ -163,12 +183,12 @@ fn col2im(g: &Geometry, cols: &[f32], images: &mut [f32]) {
     let (p, plane) = (g.p(), g.h * g.w);
     let nb = images.len() / g.image_len();
     for (r, row) in cols.chunks_exact(nb * p).enumerate() {
-        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let (ci, ky, span) = (r / (g.kh * g.kw), r / g.kw % g.kh, Span::new(g, r % g.kw));
         for (b, cols) in row.chunks_exact(p).enumerate() {
             let input = &mut images[(b * g.c + ci) * plane..][..plane];
             for (oy, cols) in cols.chunks_exact(g.ow).enumerate() {
                 if let Some(iy) = input_row(g, oy, ky) {
-                    scatter_add(cols, &mut input[iy * g.w..][..g.w], kx, g.stride[1], g.pad[1]);
+                    span.scatter_add(cols, &mut input[iy * g.w..][..g.w]);
                 }
             }
         }
@@ -180,37 +200,46 @@ fn input_row(g: &Geometry, oy: usize, ky: usize) -> Option<usize> {
     (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h)
 }
 
-/// The output columns `[lo, hi)` whose input column `ox·s + kx − pad` lies inside `0..w`.
-fn inside(ow: usize, w: usize, kx: usize, s: usize, pad: usize) -> (usize, usize) {
-    let lo = pad.saturating_sub(kx).div_ceil(s).min(ow);
-    let hi = match (w + pad).checked_sub(kx + 1) {
-        Some(last) => (last / s + 1).min(ow),
-        None => 0,
-    };
-    (lo, hi.max(lo))
+/// How one kernel column meets an input row: output columns `lo..hi` read input columns
+/// `first`, `first + step`, …; the others fall in the padding. The same for every row, so
+/// worked out once per kernel column.
+#[derive(Clone, Copy)]
+struct Span {
+    lo: usize,
+    hi: usize,
+    first: usize,
+    step: usize,
 }
 
-/// `out[ox] = row[ox·s + kx − pad]`, zero outside `row`.
-fn gather(row: &[f32], out: &mut [f32], kx: usize, s: usize, pad: usize) {
-    let (lo, hi) = inside(out.len(), row.len(), kx, s, pad);
-    out[..lo].fill(0.0);
-    out[hi..].fill(0.0);
-    let first = (lo * s + kx).wrapping_sub(pad);
-    if s == 1 {
-        out[lo..hi].copy_from_slice(&row[first..][..hi - lo]);
-    } else {
-        out[lo..hi].iter_mut().enumerate().for_each(|(i, v)| *v = row[first + i * s]);
+impl Span {
+    fn new(g: &Geometry, kx: usize) -> Self {
+        let (s, pad) = (g.stride[1], g.pad[1]);
+        let lo = pad.saturating_sub(kx).div_ceil(s).min(g.ow);
+        let hi = (g.w + pad).checked_sub(kx + 1).map_or(0, |last| (last / s + 1).min(g.ow)).max(lo);
+        let first = if hi > lo { lo * s + kx - pad } else { 0 };
+        Self { lo, hi, first, step: s }
     }
-}
 
-/// `row[ox·s + kx − pad] += cols[ox]` where that lies inside `row`.
-fn scatter_add(cols: &[f32], row: &mut [f32], kx: usize, s: usize, pad: usize) {
-    let (lo, hi) = inside(cols.len(), row.len(), kx, s, pad);
-    let first = (lo * s + kx).wrapping_sub(pad);
-    if s == 1 {
-        row[first..][..hi - lo].iter_mut().zip(&cols[lo..hi]).for_each(|(r, c)| *r += c);
-    } else {
-        cols[lo..hi].iter().enumerate().for_each(|(i, c)| row[first + i * s] += c);
+    /// `out[ox] = row[ox·s + kx − pad]`, zero in the padding.
+    fn gather(self, row: &[f32], out: &mut [f32]) {
+        let Self { lo, hi, first, step } = self;
+        out[..lo].fill(0.0);
+        out[hi..].fill(0.0);
+        if step == 1 {
+            out[lo..hi].copy_from_slice(&row[first..][..hi - lo]);
+        } else {
+            out[lo..hi].iter_mut().zip(row[first..].iter().step_by(step)).for_each(|(o, &v)| *o = v);
+        }
+    }
+
+    /// `row[ox·s + kx − pad] += cols[ox]` outside the padding.
+    fn scatter_add(self, cols: &[f32], row: &mut [f32]) {
+        let Self { lo, hi, first, step } = self;
+        if step == 1 {
+            row[first..][..hi - lo].iter_mut().zip(&cols[lo..hi]).for_each(|(r, c)| *r += c);
+        } else {
+            row[first..].iter_mut().step_by(step).zip(&cols[lo..hi]).for_each(|(r, c)| *r += c);
+        }
     }
 }
 
