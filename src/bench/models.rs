@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 
 use crate::config::RuntimeConfig;
 use crate::model::{Classifier, ModelConfig, SwinPreset};
-use crate::model::{autocast, build, count_params, summary};
+use crate::model::{build, count_params, summary};
 use crate::train::Precision;
 use crate::train::compute::{self, ComputeError, OnBackend};
+use crate::train::shards;
 use crate::train::step::DataParallel;
 
 /// The three phases, by the names the PyTorch reference uses.
@@ -128,8 +129,7 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     let valid = model.valid();
     let x = x.inner();
     let mut infer = || {
-        let _autocast = autocast(opts.precision.autocast());
-        std::hint::black_box(valid.forward(x.clone()).into_data());
+        std::hint::black_box(shards::forward(&valid, x.clone(), devices, opts.precision.autocast()).into_data());
     };
     let infer_s = median_seconds(opts.reps, &mut infer);
 

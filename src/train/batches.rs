@@ -6,6 +6,7 @@ use burn::tensor::activation::softmax;
 use rayon::prelude::*;
 
 use super::fit::TrainError;
+use super::shards;
 use crate::config::Experiment;
 use crate::data::cache::{ClipCache, InMemoryClips};
 use crate::data::clips::{ClipPlan, render_clip, sample_rng};
@@ -92,7 +93,8 @@ pub fn abnormal_probs<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<f64>, Trai
     Ok(values.into_iter().map(f64::from).collect())
 }
 
-/// P(abnormal) of each listed video under the evaluation sampling.
+/// P(abnormal) of each listed video under the evaluation sampling, each batch split over
+/// `devices` as in training.
 pub fn predict<B: Backend>(
     exp: &Experiment,
     videos: &[Video],
@@ -100,14 +102,13 @@ pub fn predict<B: Backend>(
     model: &Classifier<B>,
     members: &[usize],
     fold: usize,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<Vec<f64>, TrainError> {
-    let _autocast = crate::model::autocast(exp.train.precision.autocast());
     let mut out = Vec::with_capacity(members.len());
     for chunk in members.chunks(exp.train.batch_size as usize) {
         let keys: Vec<u64> = chunk.iter().map(|&i| i as u64).collect();
-        let x = clips_tensor::<B>(exp, videos, frames, chunk, &keys, DrawKey { fold, epoch: EVAL_EPOCH }, false, device)?;
-        out.extend(abnormal_probs(model.forward(x))?);
+        let x = clips_tensor::<B>(exp, videos, frames, chunk, &keys, DrawKey { fold, epoch: EVAL_EPOCH }, false, &devices[0])?;
+        out.extend(abnormal_probs(shards::forward(model, x, devices, exp.train.precision.autocast()))?);
     }
     Ok(out)
 }

@@ -217,7 +217,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             }
 
             let valid = model.valid();
-            let probs = predict(exp, videos, frames, &valid, &fold.val, k, device)?;
+            let probs = predict(exp, videos, frames, &valid, &fold.val, k, self.step.devices())?;
             let val = Metrics::compute(&val_labels, &probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
             let so_far = std::mem::take(&mut state.so_far);
             let train = Metrics::compute(&so_far.labels, &so_far.probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
@@ -255,7 +255,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let test_prob = if plan.test.is_empty() {
             vec![]
         } else {
-            predict(exp, videos, frames, &best_model, &plan.test, k, device)?
+            predict(exp, videos, frames, &best_model, &plan.test, k, self.step.devices())?
         };
         let metrics_at = |t: f64| Metrics::compute(&test_labels, &test_prob, t).ok();
         Ok(FoldResult {

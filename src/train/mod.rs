@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod progress;
 pub mod sampler;
 mod schedule;
+pub mod shards;
 pub mod split;
 pub mod step;
 pub mod stop;

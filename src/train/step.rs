@@ -10,7 +10,6 @@
 //! Each shard draws its dropout and drop-path masks from a stream of its own, so the step is
 //! deterministic however the threads run.
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
@@ -19,6 +18,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::batches::abnormal_probs;
 use super::fit::TrainError;
+use super::shards::{self, materialize};
 use crate::model::{Classifier, autocast, frozen_statistics, random_streams};
 
 /// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
@@ -53,22 +53,26 @@ impl<B: AutodiffBackend> DataParallel<B> {
         &self.devices[0]
     }
 
+    /// All the devices, the main one first.
+    pub fn devices(&self) -> &[B::Device] {
+        &self.devices
+    }
+
     /// Forward and backward of `model` (on the first device) on clips `x` `[N, T, 3, S, S]`
     /// (on the first device) with class indices `labels`. `seed`: the batch's seed for the
     /// random layers' masks; shard `i` draws from `seed + i` (on one device, exactly `seed`).
     pub fn forward_backward(&self, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], seed: u64) -> Result<StepOutput, TrainError> {
         let n = labels.len();
-        let shards = shard_ranges(n, self.devices.len());
+        let shards = shards::ranges(n, self.devices.len());
         if shards.len() == 1 {
             return self.shard(0, model, x, labels, 1.0, seed);
         }
         materialize(model);
         let weight = |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
         let total = weight(labels);
-        let [_, t, c, h, w] = x.dims();
         let inputs = |i: usize| {
             let range = shards[i].clone();
-            let xs = x.clone().slice([range.clone(), 0..t, 0..c, 0..h, 0..w]).to_device(&self.devices[i]);
+            let xs = shards::slice(&x, range.clone(), &self.devices[i]);
             let ls = &labels[range];
             (xs, ls, weight(ls) / total, seed.wrapping_add(i as u64))
         };
@@ -125,42 +129,15 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
-/// Initialises every parameter of `model` in place. Burn draws a parameter's initial value
-/// when it is first read, and a clone of a parameter not yet read draws its own: the replicas
-/// of a model no step has read yet would start from different weights.
-pub(crate) fn materialize<B: Backend, M: Module<B>>(model: &M) {
-    struct Touch;
-    impl<B: Backend> ModuleVisitor<B> for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
-}
-
-/// Contiguous, as even as possible, non-empty shards of `n` items over at most `devices`.
-fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
-    let parts = devices.min(n).max(1);
-    let (base, extra) = (n / parts, n % parts);
-    let mut start = 0;
-    (0..parts)
-        .map(|i| {
-            let len = base + usize::from(i < extra);
-            let range = start..start + len;
-            start += len;
-            range
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
-    use burn::module::list_param_ids;
+    use burn::module::{AutodiffModule, list_param_ids};
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::prelude::*;
 
-    use super::{DataParallel, materialize, shard_ranges};
+    use super::DataParallel;
+    use crate::train::shards::{self, materialize};
     use crate::model::{ModelConfig, build};
 
     type AD = Autodiff<Flex>;
@@ -219,9 +196,23 @@ mod tests {
 
     #[test]
     fn shards_cover_the_batch_in_order_and_evenly() {
-        assert_eq!(shard_ranges(8, 1), vec![0..8]);
-        assert_eq!(shard_ranges(8, 3), vec![0..3, 3..6, 6..8]);
-        assert_eq!(shard_ranges(2, 4), vec![0..1, 1..2]);
-        assert_eq!(shard_ranges(0, 2), vec![0..0]);
+        assert_eq!(shards::ranges(8, 1), vec![0..8]);
+        assert_eq!(shards::ranges(8, 3), vec![0..3, 3..6, 6..8]);
+        assert_eq!(shards::ranges(2, 4), vec![0..1, 1..2]);
+        assert_eq!(shards::ranges(0, 2), vec![0..0]);
+    }
+
+    /// Inference split over two threads gives the whole batch's logits, in batch order, from
+    /// a model whose parameters no forward has read yet (each replica must not draw its own).
+    #[test]
+    fn inference_split_over_devices_gives_the_whole_batch_logits() {
+        let device = Default::default();
+        let x = Tensor::<Flex, 5>::random([5, 4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let model = small_model().valid();
+        let two = shards::forward(&model, x.clone(), &[device, device], None);
+        let one = shards::forward(&model, x, &[device], None);
+        assert_eq!(two.dims(), [5, 2]);
+        let d = (one.clone() - two).abs().max().into_scalar() / one.abs().max().into_scalar();
+        assert!(d < 1e-5, "relative difference {d}");
     }
 }
