@@ -288,13 +288,13 @@ impl<B: Backend> SwinBlock<B> {
         x + random::drop_path(mlp, self.drop_path)
     }
 
-    /// Shift, pad to whole windows, attend within windows, undo all three.
+    /// Shift, pad to whole windows, attend within windows, undo all three. The shift and the
+    /// partition into windows are one gather of rows, and so is their inverse: as a roll and a
+    /// permutation, each would be a strided, element-by-element copy of the whole map on the
+    /// CPU, forward and backward.
     fn windowed_attention(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, h, w, c] = x.dims();
-        let (ws, s) = (self.window, self.shift as i64);
-        // Burn 0.21's `roll(k)` moves elements towards lower indices, i.e. it is
-        // `torch.roll(-k)`: timm's `roll(-shift)` is `roll(shift)` here.
-        let x = if s > 0 { x.roll(&[s, s], &[1, 2]) } else { x };
+        let ws = self.window;
         let (pad_h, pad_w) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
         let x = if pad_h + pad_w > 0 {
             x.pad([(0, pad_h), (0, pad_w), (0, 0)], PadMode::Constant(0.0))
@@ -302,18 +302,39 @@ impl<B: Backend> SwinBlock<B> {
             x
         };
         let (hp, wp) = (h + pad_h, w + pad_w);
-        let windows = x
-            .reshape([b, hp / ws, ws, wp / ws, ws, c])
-            .permute([0, 1, 3, 2, 4, 5])
-            .reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
+        let (partition, reverse) = window_order(b, h, w, ws, self.shift);
+        let device = x.device();
+        let rows = |order: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(order.clone(), [order.len()]), &device);
+        let windows = x.reshape([b * hp * wp, c]).select(0, rows(partition)).reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
         let attended = self.attn.forward(windows, self.attn_mask.clone());
-        let x = attended
-            .reshape([b, hp / ws, wp / ws, ws, ws, c])
-            .permute([0, 1, 3, 2, 4, 5])
-            .reshape([b, hp, wp, c]);
-        let x = if pad_h + pad_w > 0 { x.slice([0..b, 0..h, 0..w, 0..c]) } else { x };
-        if s > 0 { x.roll(&[-s, -s], &[1, 2]) } else { x }
+        attended.reshape([b * hp * wp, c]).select(0, rows(reverse)).reshape([b, h, w, c])
     }
+}
+
+/// Row orders between a `[b, h, w]` map and its shifted windows (timm: roll by −`shift`, zero
+/// padding to whole `ws`×`ws` windows, windows of an image consecutive, tokens row by row).
+/// `partition[t]`: the row of the padded `[b, hp, wp]` map that window token `t` reads;
+/// `reverse[r]`: the token that row `r` of the unpadded `[b, h, w]` map comes back from.
+fn window_order(b: usize, h: usize, w: usize, ws: usize, shift: usize) -> (Vec<i64>, Vec<i64>) {
+    let (hp, wp) = (h.div_ceil(ws) * ws, w.div_ceil(ws) * ws);
+    let token = |i: usize, y: usize, x: usize| ((((i * (hp / ws) + y / ws) * (wp / ws) + x / ws) * ws + y % ws) * ws + x % ws) as i64;
+    let mut partition = vec![0; b * hp * wp];
+    let mut reverse = Vec::with_capacity(b * h * w);
+    for i in 0..b {
+        for y in 0..hp {
+            for x in 0..wp {
+                // Burn's `roll(k)` moves elements towards lower indices (it is `torch.roll(-k)`).
+                let (sy, sx) = if y < h && x < w { ((y + shift) % h, (x + shift) % w) } else { (y, x) };
+                partition[token(i, y, x) as usize] = ((i * hp + sy) * wp + sx) as i64;
+            }
+        }
+        for y in 0..h {
+            for x in 0..w {
+                reverse.push(token(i, (y + h - shift % h) % h, (x + w - shift % w) % w));
+            }
+        }
+    }
+    (partition, reverse)
 }
 
 /// timm's shifted-window mask for a `res`×`res` map padded to whole windows: tokens from
@@ -421,5 +442,36 @@ pub struct Mlp<B: Backend> {
 impl<B: Backend> Mlp<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         flat::linear(&self.fc2, gelu(flat::linear(&self.fc1, x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+    use burn::tensor::ops::PadMode;
+
+    /// The gathers are exactly timm's roll, pad and window partition, and back: with and
+    /// without a shift, with and without padding.
+    #[test]
+    fn window_order_is_roll_pad_partition_and_back() {
+        let device = Default::default();
+        for (h, w, ws, shift) in [(8usize, 8usize, 4usize, 2usize), (8, 8, 4, 0), (10, 7, 4, 2), (7, 7, 7, 3)] {
+            let (b, c) = (2, 3);
+            let x = Tensor::<Flex, 4>::random([b, h, w, c], Distribution::Default, &device);
+            let (hp, wp) = (h.div_ceil(ws) * ws, w.div_ceil(ws) * ws);
+            let s = shift as i64;
+            let rolled = if s > 0 { x.clone().roll(&[s, s], &[1, 2]) } else { x.clone() };
+            let padded = rolled.pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
+            let want = padded.reshape([b, hp / ws, ws, wp / ws, ws, c]).permute([0, 1, 3, 2, 4, 5]).reshape([b * hp * wp, c]);
+            let (partition, reverse) = super::window_order(b, h, w, ws, shift);
+            let rows = |order: Vec<i64>| Tensor::<Flex, 1, Int>::from_data(TensorData::new(order.clone(), [order.len()]), &device);
+            let x_padded = x.clone().pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
+            let windows = x_padded.reshape([b * hp * wp, c]).select(0, rows(partition));
+            assert_eq!(windows.to_data(), want.to_data(), "partition {h}×{w}, window {ws}, shift {shift}");
+            let back = windows.select(0, rows(reverse)).reshape([b, h, w, c]);
+            assert_eq!(back.into_data(), x.into_data(), "reverse {h}×{w}, window {ws}, shift {shift}");
+        }
     }
 }
