@@ -10,10 +10,11 @@ use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, TensorData};
 
+use super::gelu::gelu;
 use super::{autocast, random};
 use super::config::SwinConfig;
 use super::flat;

@@ -9,8 +9,9 @@ use burn::nn::{
     LinearConfig, PaddingConfig1d,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu, softmax};
+use burn::tensor::activation::{relu, softmax};
 
+use super::gelu::gelu;
 use super::attention::SelfAttention;
 use super::{autocast, random};
 use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};

@@ -10,8 +10,6 @@
 
 mod kernels;
 
-use std::any::{Any, TypeId};
-
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
@@ -22,24 +20,20 @@ use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::{FloatTensor, PaddedConvOptions};
-use burn::tensor::{DType, TensorPrimitive};
+use burn::tensor::DType;
 
+use super::flex::{OnFlex, flex, primitive, tensor, values};
 use kernels::Geometry;
 
 /// `[n, c_in, h, w]` → `[n, c_out, h', w']`, as `burn::tensor::module::conv2d`.
 pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, bias: Option<Tensor<B, 1>>, options: PaddedConvOptions<2>) -> Tensor<B, 4> {
-    let Some(g) = geometry(&x, &weight, bias.as_ref(), &options) else {
+    let (Some(g), Some(on)) = (geometry(&x, &weight, bias.as_ref(), &options), OnFlex::of::<B>()) else {
         return burn_conv2d(x, weight, bias, options);
     };
-    let backend = TypeId::of::<B>();
-    if backend == TypeId::of::<Flex>() {
-        through(x, weight, bias, |x, w, b| forward(x, w, b, g))
-    } else if backend == TypeId::of::<Autodiff<Flex, BalancedCheckpointing>>() {
-        through(x, weight, bias, |x, w, b| tracked::<BalancedCheckpointing>(x, w, b, g))
-    } else if backend == TypeId::of::<Autodiff<Flex>>() {
-        through(x, weight, bias, |x, w, b| tracked::<NoCheckpointing>(x, w, b, g))
-    } else {
-        burn_conv2d(x, weight, bias, options)
+    match on {
+        OnFlex::Plain => tensor(forward(primitive(x), primitive(weight), bias.map(primitive), g)),
+        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(primitive(x), primitive(weight), bias.map(primitive), g)),
+        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(primitive(x), primitive(weight), bias.map(primitive), g)),
     }
 }
 
@@ -52,33 +46,12 @@ fn geometry<B: Backend>(x: &Tensor<B, 4>, weight: &Tensor<B, 4>, bias: Option<&T
     (f32s && plain && c == wc).then(|| Geometry::new(x.dims(), weight.dims(), options.options.stride, options.options.padding)).flatten()
 }
 
-/// `f` on the backend's own tensor type `P`, which the caller has checked `B`'s to be.
-fn through<B: Backend, P: 'static>(x: Tensor<B, 4>, weight: Tensor<B, 4>, bias: Option<Tensor<B, 1>>, f: impl FnOnce(P, P, Option<P>) -> P) -> Tensor<B, 4> {
-    let output = f(same(x.into_primitive().tensor()), same(weight.into_primitive().tensor()), bias.map(|b| same(b.into_primitive().tensor())));
-    Tensor::from_primitive(TensorPrimitive::Float(same(output)))
-}
-
-/// `value` as `U`, the type it has (checked through `TypeId` by the caller).
-fn same<T: 'static, U: 'static>(value: T) -> U {
-    match (Box::new(value) as Box<dyn Any>).downcast::<U>() {
-        Ok(value) => *value,
-        Err(_) => unreachable!("the backend's tensor type was checked"),
-    }
-}
-
 fn forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, g: Geometry) -> FlexTensor {
     let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.map(|b| b.to_contiguous()));
     let y = kernels::forward(&g, values(&x), values(&weight), bias.as_ref().map(values));
     flex(y, [g.n, g.o, g.oh, g.ow])
 }
 
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice().expect("a contiguous f32 tensor")
-}
-
-fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
