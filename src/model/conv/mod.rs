@@ -18,9 +18,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::{FloatTensor, PaddedConvOptions};
-use burn::tensor::DType;
 
 use super::flex::{OnFlex, flex, primitive, tensor, values};
 use kernels::Geometry;
@@ -51,7 +51,6 @@ fn forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, g: Geome
     let y = kernels::forward(&g, values(&x), values(&weight), bias.as_ref().map(values));
     flex(y, [g.n, g.o, g.oh, g.ow])
 }
-
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
