@@ -162,42 +162,40 @@ fn columns(blocks: &[f32], rows: usize, p: usize, out: &mut [f32]) {
 /// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero
 /// in the padding.
 fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
-    let (p, plane) = (g.p(), g.h * g.w);
-    let nb = images.len() / g.image_len();
-    for (r, row) in cols.chunks_exact_mut(nb * p).enumerate() {
-        let (ci, ky, span) = (r / (g.kh * g.kw), r / g.kw % g.kh, Span::new(g, r % g.kw));
-        for (b, out) in row.chunks_exact_mut(p).enumerate() {
-            let input = &images[(b * g.c + ci) * plane..][..plane];
-            for (oy, out) in out.chunks_exact_mut(g.ow).enumerate() {
-                match input_row(g, oy, ky) {
-                    Some(iy) => span.gather(&input[iy * g.w..][..g.w], out),
-                    None => out.fill(0.0),
-                }
-            }
+    taps(g, images.len() / g.image_len(), |col, input, span| {
+        let out = &mut cols[col..][..g.ow];
+        match input {
+            Some(at) => span.gather(&images[at..][..g.w], out),
+            None => out.fill(0.0),
         }
-    }
+    });
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it came from.
 fn col2im(g: &Geometry, cols: &[f32], images: &mut [f32]) {
+    taps(g, images.len() / g.image_len(), |col, input, span| {
+        if let Some(at) = input {
+            span.scatter_add(&cols[col..][..g.ow], &mut images[at..][..g.w]);
+        }
+    });
+}
+
+/// Every output row of every im2col row, for `nb` images: `visit(col, input, span)` with `col`
+/// the offset of its `ow` entries in the `[k, nb·p]` matrix, `input` the offset of the input
+/// row it reads (`None`: a padding row) and `span` how that row's columns meet it. The one walk
+/// that [`im2col`] and [`col2im`] share, which keeps them adjoint.
+fn taps(g: &Geometry, nb: usize, mut visit: impl FnMut(usize, Option<usize>, Span)) {
     let (p, plane) = (g.p(), g.h * g.w);
-    let nb = images.len() / g.image_len();
-    for (r, row) in cols.chunks_exact(nb * p).enumerate() {
+    for r in 0..g.k() {
         let (ci, ky, span) = (r / (g.kh * g.kw), r / g.kw % g.kh, Span::new(g, r % g.kw));
-        for (b, cols) in row.chunks_exact(p).enumerate() {
-            let input = &mut images[(b * g.c + ci) * plane..][..plane];
-            for (oy, cols) in cols.chunks_exact(g.ow).enumerate() {
-                if let Some(iy) = input_row(g, oy, ky) {
-                    span.scatter_add(cols, &mut input[iy * g.w..][..g.w]);
-                }
+        for b in 0..nb {
+            let image_plane = (b * g.c + ci) * plane;
+            for oy in 0..g.oh {
+                let iy = (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h);
+                visit((r * nb + b) * p + oy * g.ow, iy.map(|iy| image_plane + iy * g.w), span);
             }
         }
     }
-}
-
-/// The input row output row `oy` reads through kernel row `ky`, if not in the padding.
-fn input_row(g: &Geometry, oy: usize, ky: usize) -> Option<usize> {
-    (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h)
 }
 
 /// How one kernel column meets an input row: output columns `lo..hi` read input columns
