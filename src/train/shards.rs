@@ -44,17 +44,22 @@ pub fn forward<B: Backend>(model: &Classifier<B>, x: Tensor<B, 5>, devices: &[B:
         return run(model, x);
     }
     materialize(model);
-    let logits: Vec<Tensor<B, 2>> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..shards.len())
-            .map(|i| {
-                let (replica, xs) = (model.clone().to_device(&devices[i]), slice(&x, shards[i].clone(), &devices[i]));
-                scope.spawn(move || run(&replica, xs).to_device(&devices[0]))
-            })
-            .collect();
-        let first = run(model, slice(&x, shards[0].clone(), &devices[0]));
-        std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("an inference shard panicked"))).collect()
+    let others = (1..shards.len()).map(|i| {
+        let (replica, xs) = (model.clone().to_device(&devices[i]), slice(&x, shards[i].clone(), &devices[i]));
+        move || run(&replica, xs).to_device(&devices[0])
     });
+    let logits = side_by_side(|| run(model, slice(&x, shards[0].clone(), &devices[0])), others);
     Tensor::cat(logits, 0)
+}
+
+/// `first` on this thread while each of `others` runs on a thread of its own (each built here,
+/// then started before `first` runs); the results in order, `first`'s first.
+pub fn side_by_side<T: Send, F: FnOnce() -> T + Send>(first: impl FnOnce() -> T, others: impl IntoIterator<Item = F>) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let others: Vec<_> = others.into_iter().map(|f| scope.spawn(f)).collect();
+        let first = first();
+        std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a shard's thread panicked"))).collect()
+    })
 }
 
 /// Initialises every parameter of `model` in place. Burn draws a parameter's initial value

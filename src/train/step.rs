@@ -79,22 +79,20 @@ impl<B: AutodiffBackend> DataParallel<B> {
         // The first shard runs on this thread, the others on threads of their own. BatchNorm's
         // running statistics are the first shard's: Burn's running state averages the updates
         // of all threads, in whatever order they come, so the others leave them alone.
-        let outputs: Vec<Result<StepOutput, TrainError>> = std::thread::scope(|scope| {
-            let others: Vec<_> = (1..shards.len())
-                .map(|i| {
-                    let replica = model.clone().fork(&self.devices[i]);
-                    let (xs, ls, scale, seed) = inputs(i);
-                    scope.spawn(move || {
-                        let out = self.shard(i, &replica, xs, ls, scale, seed)?;
-                        // Gradients travel to the first device, keyed by the (shared) parameter ids.
-                        Ok(StepOutput { grads: out.grads.to_device(&self.devices[0], &replica), ..out })
-                    })
-                })
-                .collect();
-            let (xs, ls, scale, seed) = inputs(0);
-            let first = self.shard(0, model, xs, ls, scale, seed);
-            std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a data-parallel shard panicked"))).collect()
+        let others = (1..shards.len()).map(|i| {
+            let replica = model.clone().fork(&self.devices[i]);
+            let (xs, ls, scale, seed) = inputs(i);
+            move || {
+                let out = self.shard(i, &replica, xs, ls, scale, seed)?;
+                // Gradients travel to the first device, keyed by the (shared) parameter ids.
+                Ok(StepOutput { grads: out.grads.to_device(&self.devices[0], &replica), ..out })
+            }
         });
+        let first = || {
+            let (xs, ls, scale, seed) = inputs(0);
+            self.shard(0, model, xs, ls, scale, seed)
+        };
+        let outputs: Vec<Result<StepOutput, TrainError>> = shards::side_by_side(first, others);
         let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
         let (mut loss, mut probs) = (0.0, Vec::with_capacity(n));
         for out in outputs {
