@@ -305,7 +305,10 @@ impl<B: Backend> SwinBlock<B> {
         let (hp, wp) = (h + pad_h, w + pad_w);
         let (partition, reverse) = window_order(b, h, w, ws, self.shift);
         let device = x.device();
-        let rows = |order: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(order.clone(), [order.len()]), &device);
+        let rows = |order: Vec<i64>| {
+            let len = order.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(order, [len]), &device)
+        };
         let windows = x.reshape([b * hp * wp, c]).select(0, rows(partition)).reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
         let attended = self.attn.forward(windows, self.attn_mask.clone());
         attended.reshape([b * hp * wp, c]).select(0, rows(reverse)).reshape([b, h, w, c])
@@ -467,7 +470,10 @@ mod tests {
             let padded = rolled.pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
             let want = padded.reshape([b, hp / ws, ws, wp / ws, ws, c]).permute([0, 1, 3, 2, 4, 5]).reshape([b * hp * wp, c]);
             let (partition, reverse) = super::window_order(b, h, w, ws, shift);
-            let rows = |order: Vec<i64>| Tensor::<Flex, 1, Int>::from_data(TensorData::new(order.clone(), [order.len()]), &device);
+            let rows = |order: Vec<i64>| {
+                let len = order.len();
+                Tensor::<Flex, 1, Int>::from_data(TensorData::new(order, [len]), &device)
+            };
             let x_padded = x.clone().pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
             let windows = x_padded.reshape([b * hp * wp, c]).select(0, rows(partition));
             assert_eq!(windows.to_data(), want.to_data(), "partition {h}×{w}, window {ws}, shift {shift}");
