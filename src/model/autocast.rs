@@ -29,13 +29,18 @@ pub fn scope(dtype: Option<FloatDType>) -> Guard<Option<FloatDType>> {
     scoped::set(&COMPUTE, dtype)
 }
 
+/// The compute dtype of this thread's current scope, if any.
+pub fn compute_dtype() -> Option<FloatDType> {
+    COMPUTE.with(Cell::get)
+}
+
 /// `f(operands cast down)`, cast back to the first operand's dtype; just `f(operands)` outside
 /// a scope.
 fn cast_around<B: Backend, const D: usize, T>(x: Tensor<B, D>, rest: T, f: impl FnOnce(Tensor<B, D>, T) -> Tensor<B, D>) -> Tensor<B, D>
 where
     T: CastAll<B>,
 {
-    match COMPUTE.with(Cell::get) {
+    match compute_dtype() {
         None => f(x, rest),
         Some(dtype) => {
             let back = FloatDType::from(x.dtype());

@@ -8,7 +8,7 @@
 //! through Burn's `gelu`. Under autodiff it is memory-bound as Burn's own: with balanced
 //! checkpointing its output is recomputed from its input in the backward pass, not kept.
 
-use std::f32::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, LN_2, LOG2_E, PI};
+use std::f32::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -25,6 +25,7 @@ use burn::tensor::activation::gelu as burn_gelu;
 use burn::tensor::ops::FloatTensor;
 use rayon::prelude::*;
 
+use super::exp::exp;
 use super::flex::{OnFlex, primitive, tensor, values};
 
 /// `x·Φ(x)`, element-wise, as `burn::tensor::activation::gelu`.
@@ -83,20 +84,6 @@ fn cdf_pdf(x: f32) -> (f32, f32) {
     let series = FRAC_2_SQRT_PI * z * (S[0] + z2 * (S[1] + z2 * (S[2] + z2 * (S[3] + z2 * (S[4] + z2 * S[5])))));
     let erf = if z < 0.5 { series } else { tail }.copysign(x);
     (0.5 * (1.0 + erf), e * (0.5 / PI).sqrt())
-}
-
-/// eˣ for x ≤ 0 (the only arguments here): x = k·ln 2 + r, |r| ≤ ln 2 / 2, and eʳ by its
-/// Taylor series to r⁷ (truncation < 10⁻⁸, relative).
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    // Round to nearest by adding and subtracting 1.5·2²³ (SSE2 arithmetic: `round` and
-    // `floor` are libm calls below SSE4.1, the build's baseline, and would stop vectorisation).
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.max(-87.0);
-    let k = (x * LOG2_E + ROUND) - ROUND;
-    let r = x - k * LN_2;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;

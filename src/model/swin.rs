@@ -10,12 +10,11 @@ use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, TensorData};
 
 use super::gelu::gelu;
-use super::{autocast, random};
+use super::{autocast, fused_attention, random};
 use super::config::SwinConfig;
 use super::flat;
 use super::init::{linear, trunc_normal};
@@ -408,30 +407,14 @@ impl<B: Backend> WindowAttention<B> {
 
     /// `mask`: `[windows, N, N]` additive, windows of one image consecutive in the batch.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
-        let [bw, n, c] = x.dims();
-        let hd = c / self.heads;
-        // q, k and v stay 5-D views `[1, bw, heads, N, hd]` of the projection: the batched
-        // matmuls read them through their strides, where reshaping them to 4-D would copy each.
-        let qkv = flat::linear(&self.qkv, x)
-            .reshape([bw, n, 3, self.heads, hd])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| qkv.clone().slice([i..i + 1, 0..bw, 0..self.heads, 0..n, 0..hd]);
-        let (q, k, v) = (part(0), part(1), part(2));
+        let n = x.dims()[1];
         let bias = self
             .relative_position_bias_table
             .val()
             .select(0, self.relative_position_index.clone())
             .reshape([n, n, self.heads])
-            .permute([2, 0, 1])
-            .unsqueeze::<5>();
-        let mut attn = autocast::matmul(q, k.swap_dims(3, 4)).mul_scalar((hd as f64).powf(-0.5)) + bias;
-        if let Some(mask) = mask {
-            let windows = mask.dims()[0];
-            attn = (attn.reshape([bw / windows, windows, self.heads, n, n])
-                + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
-            .reshape([1, bw, self.heads, n, n]);
-        }
-        let out = autocast::matmul(softmax(attn, 4), v).swap_dims(2, 3).reshape([bw, n, c]);
+            .permute([2, 0, 1]);
+        let out = fused_attention::attention(flat::linear(&self.qkv, x), self.heads, bias, mask);
         flat::linear(&self.proj, out)
     }
 }

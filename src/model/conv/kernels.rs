@@ -6,6 +6,8 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use crate::model::gemm::{Mat, MatMut, matmul};
+
 /// One 2-D convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`;
 /// symmetric zero padding, one group, no dilation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +65,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
         with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
             im2col(g, images, cols);
             // y[o, nb·p] = weight[o, k] · cols[k, nb·p]
-            matmul(y, Mat::rows(weight, g.o, k), Mat::rows(cols, k, nb * p), false);
+            matmul(MatMut::rows(y, g.o, nb * p), Mat::rows(weight, g.o, k), Mat::rows(cols, k, nb * p), 1.0, false);
             for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
                 for (o, plane) in image.chunks_exact_mut(p).enumerate() {
                     plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
@@ -86,7 +88,7 @@ pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
         with_scratch(k * nb * p, g.o * nb * p, |cols, dy_cols| {
             columns(dy, g.o, p, dy_cols);
             // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
-            matmul(cols, Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), false);
+            matmul(MatMut::rows(cols, k, nb * p), Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), 1.0, false);
             col2im(g, cols, dx);
         });
     });
@@ -108,7 +110,7 @@ pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     im2col(g, images, cols);
                     columns(dy, g.o, p, dy_cols);
                     // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
-                    matmul(&mut acc, Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), true);
+                    matmul(MatMut::rows(&mut acc, g.o, k), Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), 1.0, true);
                 });
             }
             acc
@@ -238,65 +240,6 @@ impl Span {
         } else {
             row[first..].iter_mut().step_by(step).zip(&cols[lo..hi]).for_each(|(r, c)| *r += c);
         }
-    }
-}
-
-/// A strided view of a matrix.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<'a> Mat<'a> {
-    /// `data` as a row-major `[rows, cols]` matrix.
-    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "matrix [{rows}, {cols}] over {} values", data.len());
-        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
-    }
-
-    fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
-    }
-}
-
-/// `dst[m, n]` (row-major) = `a[m, k] · b[k, n]`, or `+=` it when `accumulate`. Single-threaded:
-/// callers split the work over images.
-fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "inner dimensions");
-    assert!(dst.len() >= m * n, "destination holds {} of {m}×{n}", dst.len());
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: `Mat::rows` checked that each operand's buffer holds its whole row-major matrix
-    // (a transpose addresses the same elements), and `dst` holds m×n; gemm reads and writes
-    // only inside those bounds, through pointers borrowed for this call.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 

@@ -1,0 +1,120 @@
+//! The CPU kernels: multi-head attention with an additive bias over plain f32 slices, one
+//! window (`n` tokens attending to each other) at a time, one small GEMM per product. The
+//! probabilities never leave a window-sized buffer: the backward recomputes them.
+
+use rayon::prelude::*;
+
+use crate::model::exp::exp;
+use crate::model::gemm::{Mat, MatMut, matmul};
+
+/// Weight-gradient partial sums per backward (fixed, so sums never depend on the thread count).
+const CHUNKS: usize = 32;
+
+/// `windows` independent attention problems of `n` tokens, `heads` heads `hd` wide. Inputs:
+/// `qkv` `[windows, n, 3·heads·hd]` (per token: q, k, v, each head after head), `bias`
+/// `[heads, n, n]`, and an optional `mask` `[masks, n, n]` of which window `w` adds entry
+/// `w % masks`. Output `[windows, n, heads·hd]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub windows: usize,
+    pub n: usize,
+    pub heads: usize,
+    pub hd: usize,
+    /// 0: no mask.
+    pub masks: usize,
+}
+
+impl Shape {
+    fn c(&self) -> usize {
+        self.heads * self.hd
+    }
+
+    /// As the composed path's `mul_scalar(hd^-½)` (an f64 cast to the element type).
+    fn scale(&self) -> f32 {
+        (self.hd as f64).powf(-0.5) as f32
+    }
+
+    /// Head `h`'s queries (`part` 0), keys (1) or values (2) in one window's `qkv`, `[n, hd]`.
+    fn part<'a>(&self, window: &'a [f32], part: usize, h: usize) -> Mat<'a> {
+        Mat::strided(&window[part * self.c() + h * self.hd..], self.n, self.hd, 3 * self.c(), 1)
+    }
+
+    /// `p` `[n, n]` = softmax(scale·q·kᵀ + bias + mask) of window `w`, head `h`, by rows.
+    fn probabilities(&self, window: &[f32], bias: &[f32], mask: Option<&[f32]>, w: usize, h: usize, p: &mut [f32]) {
+        let (n, nn) = (self.n, self.n * self.n);
+        matmul(MatMut::rows(p, n, n), self.part(window, 0, h), self.part(window, 1, h).t(), self.scale(), false);
+        p.iter_mut().zip(&bias[h * nn..][..nn]).for_each(|(s, b)| *s += b);
+        if let Some(mask) = mask {
+            p.iter_mut().zip(&mask[(w % self.masks) * nn..][..nn]).for_each(|(s, m)| *s += m);
+        }
+        for row in p.chunks_exact_mut(n) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            row.iter_mut().for_each(|v| *v = exp(*v - max));
+            let inverse = 1.0 / row.iter().sum::<f32>();
+            row.iter_mut().for_each(|v| *v *= inverse);
+        }
+    }
+}
+
+/// `[windows, n, heads·hd]`: each head's softmax(scale·q·kᵀ + bias + mask)·v, heads side by side.
+pub fn forward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>) -> Vec<f32> {
+    let (n, c) = (s.n, s.c());
+    let mut out = vec![0.0; s.windows * n * c];
+    out.par_chunks_mut(n * c).zip(qkv.par_chunks(n * 3 * c)).enumerate().for_each_init(
+        || vec![0.0; n * n],
+        |p, (w, (out, window))| {
+            for h in 0..s.heads {
+                s.probabilities(window, bias, mask, w, h, p);
+                matmul(MatMut::strided(&mut out[h * s.hd..], n, s.hd, c), Mat::rows(p, n, n), s.part(window, 2, h), 1.0, false);
+            }
+        },
+    );
+    out
+}
+
+/// The gradients with respect to `qkv` (`[windows, n, 3·heads·hd]`) and `bias`
+/// (`[heads, n, n]`), from the output's `dout`.
+pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (n, c, nn, hd) = (s.n, s.c(), s.n * s.n, s.hd);
+    let per_chunk = s.windows.div_ceil(CHUNKS).max(1);
+    let mut dqkv = vec![0.0; s.windows * n * 3 * c];
+    let partials: Vec<Vec<f32>> = dqkv
+        .par_chunks_mut(per_chunk * n * 3 * c)
+        .zip(qkv.par_chunks(per_chunk * n * 3 * c))
+        .zip(dout.par_chunks(per_chunk * n * c))
+        .enumerate()
+        .map(|(chunk, ((dqkv, qkv), dout))| {
+            let mut dbias = vec![0.0; s.heads * nn];
+            let (mut p, mut ds) = (vec![0.0; nn], vec![0.0; nn]);
+            let windows = dqkv.chunks_exact_mut(n * 3 * c).zip(qkv.chunks_exact(n * 3 * c)).zip(dout.chunks_exact(n * c));
+            for (i, ((dwindow, window), dout)) in windows.enumerate() {
+                for h in 0..s.heads {
+                    s.probabilities(window, bias, mask, chunk * per_chunk + i, h, &mut p);
+                    let dout_h = Mat::strided(&dout[h * hd..], n, hd, c, 1);
+                    // dV = Pᵀ·dO, dP = dO·Vᵀ.
+                    matmul(MatMut::strided(&mut dwindow[2 * c + h * hd..], n, hd, 3 * c), Mat::rows(&p, n, n).t(), dout_h, 1.0, false);
+                    matmul(MatMut::rows(&mut ds, n, n), dout_h, s.part(window, 2, h).t(), 1.0, false);
+                    // Through the softmax: dS = P ⊙ (dP − Σⱼ P·dP), row by row.
+                    for (p_row, d_row) in p.chunks_exact(n).zip(ds.chunks_exact_mut(n)) {
+                        let dot: f32 = p_row.iter().zip(d_row.iter()).map(|(p, d)| p * d).sum();
+                        d_row.iter_mut().zip(p_row).for_each(|(d, p)| *d = p * (*d - dot));
+                    }
+                    dbias[h * nn..][..nn].iter_mut().zip(&ds).for_each(|(b, d)| *b += d);
+                    // dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+                    let scores = Mat::rows(&ds, n, n);
+                    matmul(MatMut::strided(&mut dwindow[h * hd..], n, hd, 3 * c), scores, s.part(window, 1, h), s.scale(), false);
+                    matmul(MatMut::strided(&mut dwindow[c + h * hd..], n, hd, 3 * c), scores.t(), s.part(window, 0, h), s.scale(), false);
+                }
+            }
+            dbias
+        })
+        .collect();
+    let dbias = partials
+        .into_iter()
+        .reduce(|mut sum, part| {
+            sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+            sum
+        })
+        .unwrap_or_else(|| vec![0.0; s.heads * nn]);
+    (dqkv, dbias)
+}
