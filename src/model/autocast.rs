@@ -14,7 +14,7 @@ use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::{Linear, PaddingConfig1d, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn::tensor::module::{conv1d as conv1d_op, linear as linear_op};
+use burn::tensor::module::conv1d as conv1d_op;
 use burn::tensor::ops::PaddedConvOptions;
 
 use super::scoped::{self, Guard};
@@ -74,7 +74,7 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 /// Burn's `Linear::forward`: `[…, d_in]` → `[…, d_out]`.
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
     let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
-    cast_around(x, params, |x, (w, b)| linear_op(x, w, b))
+    cast_around(x, params, |x, (w, b)| super::dense::linear(x, w, b))
 }
 
 /// Burn's `Conv2d::forward`: `[B, C_in, H, W]` → `[B, C_out, H', W']`. The model's

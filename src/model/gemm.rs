@@ -1,6 +1,8 @@
-//! Single-threaded matrix products on strided f32 views, through the `gemm` crate (the one
-//! flex itself multiplies with). The project's CPU kernels split their work over rayon tasks
-//! chosen from the shape and call these inside each task.
+//! Matrix products on strided f32 views, through the `gemm` crate (the one flex itself
+//! multiplies with). Most of the project's CPU kernels split their work over rayon tasks chosen
+//! from the shape and call [`matmul`] inside each task; [`matmul_parallel`] lets gemm split one
+//! large product over the cores (by blocks of the output, so sums do not depend on the number
+//! of threads).
 
 /// A strided view of a matrix.
 #[derive(Clone, Copy)]
@@ -56,8 +58,20 @@ fn fits(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usi
     rows == 0 || cols == 0 || (rows - 1) * row_stride + (cols - 1) * col_stride < len
 }
 
-/// `dst[m, n]` = `scale · a[m, k] · b[k, n]`, or `+=` it when `accumulate`.
+/// `dst[m, n]` = `scale · a[m, k] · b[k, n]`, or `+=` it when `accumulate`; on this thread.
 pub fn matmul(dst: MatMut, a: Mat, b: Mat, scale: f32, accumulate: bool) {
+    product(dst, a, b, scale, accumulate, gemm::Parallelism::None);
+}
+
+/// [`matmul`] on all of rayon's threads when the product is large enough to pay for them (the
+/// threshold flex uses).
+pub fn matmul_parallel(dst: MatMut, a: Mat, b: Mat, scale: f32, accumulate: bool) {
+    let large = a.rows.saturating_mul(a.cols).saturating_mul(b.cols) >= 192 * 192 * 192;
+    let parallelism = if large { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    product(dst, a, b, scale, accumulate, parallelism);
+}
+
+fn product(dst: MatMut, a: Mat, b: Mat, scale: f32, accumulate: bool, parallelism: gemm::Parallelism) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions");
     assert_eq!((dst.rows, dst.cols), (m, n), "destination shape");
@@ -87,7 +101,7 @@ pub fn matmul(dst: MatMut, a: Mat, b: Mat, scale: f32, accumulate: bool) {
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

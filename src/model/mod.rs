@@ -7,6 +7,7 @@ mod check;
 mod classifier;
 mod config;
 mod conv;
+mod dense;
 mod exp;
 mod flat;
 mod flex;
