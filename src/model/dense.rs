@@ -5,24 +5,19 @@
 //! tensors there are. Here the bias is written into the output and the GEMM adds onto it, and
 //! the gradients are written straight into buffers of their own.
 //!
-//! `Flex` and `Autodiff<Flex>` take this path for f32 tensors; every other backend (CUDA) or
+//! One node of the autodiff graph ([`super::weighted`]). `Flex` and `Autodiff<Flex>` take this
+//! path for f32 tensors; every other backend (CUDA) or
 //! dtype (bf16 under autocast) goes through Burn's `linear`.
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::module::linear as burn_linear;
-use burn::tensor::ops::FloatTensor;
 use rayon::prelude::*;
 
-use super::flex::{OnFlex, flex, primitive, tensor, values};
+use super::flex::{OnFlex, flex, values};
 use super::gemm::{Mat, MatMut, matmul_parallel};
+use super::weighted::{self, WeightedOp};
 
 /// Bias-gradient partial sums (fixed, so sums never depend on the thread count).
 const CHUNKS: usize = 8;
@@ -40,11 +35,7 @@ pub fn linear<B: Backend, const D: usize>(x: Tensor<B, D>, weight: Tensor<B, 2>,
     };
     let g = Dims { rows, d_in, d_out };
     let x = x.reshape([rows, d_in]);
-    let y: Tensor<B, 2> = match on {
-        OnFlex::Plain => tensor(forward(primitive(x), primitive(weight), bias.map(primitive), g)),
-        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(primitive(x), primitive(weight), bias.map(primitive), g)),
-        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(primitive(x), primitive(weight), bias.map(primitive), g)),
-    };
+    let y: Tensor<B, 2> = weighted::apply(g, on, x, weight, bias);
     dims[D - 1] = d_out;
     y.reshape(dims)
 }
@@ -54,18 +45,6 @@ struct Dims {
     rows: usize,
     d_in: usize,
     d_out: usize,
-}
-
-fn forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, g: Dims) -> FlexTensor {
-    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-    // y = b, then y += x·W.
-    let mut y = match &bias {
-        Some(b) => values(&b.to_contiguous()).repeat(g.rows),
-        None => vec![0.0; g.rows * g.d_out],
-    };
-    let (x, w) = (Mat::rows(values(&x), g.rows, g.d_in), Mat::rows(values(&weight), g.d_in, g.d_out));
-    matmul_parallel(MatMut::rows(&mut y, g.rows, g.d_out), x, w, 1.0, bias.is_some());
-    flex(y, [g.rows, g.d_out])
 }
 
 /// dx = dy·Wᵀ, `[rows, d_in]`.
@@ -97,63 +76,29 @@ fn grad_bias(g: Dims, dy: &[f32]) -> Vec<f32> {
     .expect("at least one row")
 }
 
-type AdTensor = FloatTensor<Autodiff<Flex>>;
-
-/// The layer as one node of the autodiff graph, with [`LinearBackward`] as its backward.
-fn tracked<C: CheckpointStrategy>(x: AdTensor, weight: AdTensor, bias: Option<AdTensor>, g: Dims) -> AdTensor {
-    let output = || forward(x.primitive.clone(), weight.primitive.clone(), bias.as_ref().map(|b| b.primitive.clone()), g);
-    match &bias {
-        Some(b) => {
-            let prep = <LinearBackward as Backward<Flex, 3>>::prepare::<C>(LinearBackward, [x.node.clone(), weight.node.clone(), b.node.clone()]);
-            finish(prep.compute_bound().stateful(), &x, &weight, g, output)
-        }
-        None => {
-            let prep = <LinearBackward as Backward<Flex, 2>>::prepare::<C>(LinearBackward, [x.node.clone(), weight.node.clone()]);
-            finish(prep.compute_bound().stateful(), &x, &weight, g, output)
-        }
+impl WeightedOp for Dims {
+    fn forward(self, x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
+        let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+        // y = b, then y += x·W.
+        let mut y = match &bias {
+            Some(b) => values(&b.to_contiguous()).repeat(self.rows),
+            None => vec![0.0; self.rows * self.d_out],
+        };
+        let (x, w) = (Mat::rows(values(&x), self.rows, self.d_in), Mat::rows(values(&weight), self.d_in, self.d_out));
+        matmul_parallel(MatMut::rows(&mut y, self.rows, self.d_out), x, w, 1.0, bias.is_some());
+        flex(y, [self.rows, self.d_out])
     }
-}
 
-type State = (NodeId, NodeId, Dims);
-
-fn finish<C: CheckpointStrategy, const N: usize>(
-    kind: OpsKind<LinearBackward, Flex, State, C, N>,
-    x: &AdTensor,
-    weight: &AdTensor,
-    g: Dims,
-    output: impl FnOnce() -> FlexTensor,
-) -> AdTensor {
-    match kind {
-        OpsKind::Tracked(mut prep) => {
-            let state = (prep.checkpoint(x), prep.checkpoint(weight), g);
-            prep.finish(state, output())
-        }
-        OpsKind::UnTracked(prep) => prep.finish(output()),
+    fn grad_input(self, weight: FlexTensor, dy: &FlexTensor) -> FlexTensor {
+        flex(grad_input(self, values(&weight.to_contiguous()), values(dy)), [self.rows, self.d_in])
     }
-}
 
-/// Gradients for the input, the weight and (third parent, where there is one) the bias.
-#[derive(Debug)]
-struct LinearBackward;
+    fn grad_weight(self, x: FlexTensor, dy: &FlexTensor) -> FlexTensor {
+        flex(grad_weight(self, values(&x.to_contiguous()), values(dy)), [self.d_in, self.d_out])
+    }
 
-impl<const N: usize> Backward<Flex, N> for LinearBackward {
-    type State = State;
-
-    fn backward(self, ops: Ops<State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x, weight, g) = ops.state;
-        let x: FlexTensor = checkpointer.retrieve_node_output(x);
-        let weight: FlexTensor = checkpointer.retrieve_node_output(weight);
-        let mut parents = ops.parents.into_iter();
-        if let Some(node) = parents.next().flatten() {
-            grads.register::<Flex>(node.id, flex(grad_input(g, values(&weight.to_contiguous()), values(&dy)), [g.rows, g.d_in]));
-        }
-        if let Some(node) = parents.next().flatten() {
-            grads.register::<Flex>(node.id, flex(grad_weight(g, values(&x.to_contiguous()), values(&dy)), [g.d_in, g.d_out]));
-        }
-        if let Some(node) = parents.next().flatten() {
-            grads.register::<Flex>(node.id, flex(grad_bias(g, values(&dy)), [g.d_out]));
-        }
+    fn grad_bias(self, dy: &FlexTensor) -> FlexTensor {
+        flex(grad_bias(self, values(dy)), [self.d_out])
     }
 }
 

@@ -24,6 +24,7 @@ mod scoped;
 mod summary;
 mod swin;
 mod temporal;
+mod weighted;
 mod weights;
 
 #[cfg(test)]

@@ -4,25 +4,21 @@
 //! convolution with one small GEMM per image and a single-threaded scatter, and its weight
 //! gradient a convolution with batch and channels swapped, whose GEMMs are nine columns wide.
 //!
-//! `Flex` and `Autodiff<Flex>` (the CPU training backend) take this path for f32 tensors,
+//! One node of the autodiff graph ([`super::weighted`]). `Flex` and `Autodiff<Flex>` (the CPU
+//! training backend) take this path for f32 tensors,
 //! symmetric padding, one group and no dilation: every convolution of the three models. Every
 //! other backend (CUDA), dtype (bf16 under autocast) or shape goes through Burn's `conv2d`.
 
 mod kernels;
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::module::conv2d as burn_conv2d;
-use burn::tensor::ops::{FloatTensor, PaddedConvOptions};
+use burn::tensor::ops::PaddedConvOptions;
 
-use super::flex::{OnFlex, flex, primitive, tensor, values};
+use super::flex::{OnFlex, flex, values};
+use super::weighted::{self, WeightedOp};
 use kernels::Geometry;
 
 /// `[n, c_in, h, w]` → `[n, c_out, h', w']`, as `burn::tensor::module::conv2d`.
@@ -30,11 +26,7 @@ pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, bias: Option<Te
     let (Some(g), Some(on)) = (geometry(&x, &weight, bias.as_ref(), &options), OnFlex::of::<B>()) else {
         return burn_conv2d(x, weight, bias, options);
     };
-    match on {
-        OnFlex::Plain => tensor(forward(primitive(x), primitive(weight), bias.map(primitive), g)),
-        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(primitive(x), primitive(weight), bias.map(primitive), g)),
-        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(primitive(x), primitive(weight), bias.map(primitive), g)),
-    }
+    weighted::apply(g, on, x, weight, bias)
 }
 
 /// The convolution's shape, where the kernels here can compute it.
@@ -46,71 +38,23 @@ fn geometry<B: Backend>(x: &Tensor<B, 4>, weight: &Tensor<B, 4>, bias: Option<&T
     (f32s && plain && c == wc).then(|| Geometry::new(x.dims(), weight.dims(), options.options.stride, options.options.padding)).flatten()
 }
 
-fn forward(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>, g: Geometry) -> FlexTensor {
-    let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.map(|b| b.to_contiguous()));
-    let y = kernels::forward(&g, values(&x), values(&weight), bias.as_ref().map(values));
-    flex(y, [g.n, g.o, g.oh, g.ow])
-}
-
-type AdTensor = FloatTensor<Autodiff<Flex>>;
-
-/// The convolution as one node of the autodiff graph, with [`Conv2dBackward`] as its backward.
-fn tracked<C: CheckpointStrategy>(x: AdTensor, weight: AdTensor, bias: Option<AdTensor>, g: Geometry) -> AdTensor {
-    let output = || forward(x.primitive.clone(), weight.primitive.clone(), bias.as_ref().map(|b| b.primitive.clone()), g);
-    match &bias {
-        Some(b) => {
-            let prep = <Conv2dBackward as Backward<Flex, 3>>::prepare::<C>(Conv2dBackward, [x.node.clone(), weight.node.clone(), b.node.clone()]);
-            finish(prep.compute_bound().stateful(), &x, &weight, g, output)
-        }
-        None => {
-            let prep = <Conv2dBackward as Backward<Flex, 2>>::prepare::<C>(Conv2dBackward, [x.node.clone(), weight.node.clone()]);
-            finish(prep.compute_bound().stateful(), &x, &weight, g, output)
-        }
+impl WeightedOp for Geometry {
+    fn forward(self, x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
+        let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.map(|b| b.to_contiguous()));
+        let y = kernels::forward(&self, values(&x), values(&weight), bias.as_ref().map(values));
+        flex(y, [self.n, self.o, self.oh, self.ow])
     }
-}
 
-type State = (NodeId, NodeId, Geometry);
-
-fn finish<C: CheckpointStrategy, const N: usize>(
-    kind: OpsKind<Conv2dBackward, Flex, State, C, N>,
-    x: &AdTensor,
-    weight: &AdTensor,
-    g: Geometry,
-    output: impl FnOnce() -> FlexTensor,
-) -> AdTensor {
-    match kind {
-        OpsKind::Tracked(mut prep) => {
-            let state = (prep.checkpoint(x), prep.checkpoint(weight), g);
-            prep.finish(state, output())
-        }
-        OpsKind::UnTracked(prep) => prep.finish(output()),
+    fn grad_input(self, weight: FlexTensor, dy: &FlexTensor) -> FlexTensor {
+        flex(kernels::grad_input(&self, values(&weight.to_contiguous()), values(dy)), [self.n, self.c, self.h, self.w])
     }
-}
 
-/// Gradients for the input, the weight and (third parent, where there is one) the bias.
-#[derive(Debug)]
-struct Conv2dBackward;
+    fn grad_weight(self, x: FlexTensor, dy: &FlexTensor) -> FlexTensor {
+        flex(kernels::grad_weight(&self, values(&x.to_contiguous()), values(dy)), [self.o, self.c, self.kh, self.kw])
+    }
 
-impl<const N: usize> Backward<Flex, N> for Conv2dBackward {
-    type State = State;
-
-    fn backward(self, ops: Ops<State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (x, weight, g) = ops.state;
-        let x: FlexTensor = checkpointer.retrieve_node_output(x);
-        let weight: FlexTensor = checkpointer.retrieve_node_output(weight);
-        let mut parents = ops.parents.into_iter();
-        if let Some(node) = parents.next().flatten() {
-            let dx = kernels::grad_input(&g, values(&weight.to_contiguous()), values(&dy));
-            grads.register::<Flex>(node.id, flex(dx, [g.n, g.c, g.h, g.w]));
-        }
-        if let Some(node) = parents.next().flatten() {
-            let dw = kernels::grad_weight(&g, values(&x.to_contiguous()), values(&dy));
-            grads.register::<Flex>(node.id, flex(dw, [g.o, g.c, g.kh, g.kw]));
-        }
-        if let Some(node) = parents.next().flatten() {
-            grads.register::<Flex>(node.id, flex(kernels::grad_bias(&g, values(&dy)), [g.o]));
-        }
+    fn grad_bias(self, dy: &FlexTensor) -> FlexTensor {
+        flex(kernels::grad_bias(&self, values(dy)), [self.o])
     }
 }
 
