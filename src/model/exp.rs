@@ -12,13 +12,17 @@ pub fn exp(x: f32) -> f32 {
     // `floor` are libm calls below SSE4.1, the build's baseline, and would stop vectorisation).
     const ROUND: f32 = 12_582_912.0;
     let x = if x < -87.0 { -87.0 } else { x };
-    let k = (x * LOG2_E + ROUND) - ROUND;
+    let rounded = x * LOG2_E + ROUND;
+    let k = rounded - ROUND;
+    // k as an integer, read from the low bits of `rounded` (`k as i32` would saturate, which
+    // the compiler does one lane at a time).
+    let k_int = rounded.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
     // LN2_HI has 9 significant bits, so k·LN2_HI and x − k·LN2_HI are exact.
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    p * f32::from_bits(((k_int + 127) as u32) << 23)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! window (`n` tokens attending to each other) at a time, one small GEMM per product. The
 //! probabilities never leave a window-sized buffer: the backward recomputes them.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::exp::exp;
@@ -43,16 +44,32 @@ impl Shape {
     fn probabilities(&self, window: &[f32], bias: &[f32], mask: Option<&[f32]>, w: usize, h: usize, p: &mut [f32]) {
         let (n, nn) = (self.n, self.n * self.n);
         matmul(MatMut::rows(p, n, n), self.part(window, 0, h), self.part(window, 1, h).t(), self.scale(), false);
-        p.iter_mut().zip(&bias[h * nn..][..nn]).for_each(|(s, b)| *s += b);
-        if let Some(mask) = mask {
-            p.iter_mut().zip(&mask[(w % self.masks) * nn..][..nn]).for_each(|(s, m)| *s += m);
-        }
-        for row in p.chunks_exact_mut(n) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            row.iter_mut().for_each(|v| *v = exp(*v - max));
-            let inverse = 1.0 / row.iter().sum::<f32>();
-            row.iter_mut().for_each(|v| *v *= inverse);
-        }
+        softmax_rows(p, n, &bias[h * nn..][..nn], mask.map(|m| &m[(w % self.masks) * nn..][..nn]));
+    }
+}
+
+/// Adds `bias` and `mask` to `scores` `[rows, n]`, then a softmax along each row. Compiled for
+/// the widest vectors the CPU has (the build's baseline is SSE2), with the same arithmetic.
+#[multiversion(targets = "simd")]
+fn softmax_rows(scores: &mut [f32], n: usize, bias: &[f32], mask: Option<&[f32]>) {
+    scores.iter_mut().zip(bias).for_each(|(s, b)| *s += b);
+    if let Some(mask) = mask {
+        scores.iter_mut().zip(mask).for_each(|(s, m)| *s += m);
+    }
+    for row in scores.chunks_exact_mut(n) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        row.iter_mut().for_each(|v| *v = exp(*v - max));
+        let inverse = 1.0 / row.iter().sum::<f32>();
+        row.iter_mut().for_each(|v| *v *= inverse);
+    }
+}
+
+/// Through the softmax: `grad ← p ⊙ (grad − Σⱼ p·grad)`, row by row (`[rows, n]`).
+#[multiversion(targets = "simd")]
+fn softmax_backward_rows(p: &[f32], grad: &mut [f32], n: usize) {
+    for (p_row, d_row) in p.chunks_exact(n).zip(grad.chunks_exact_mut(n)) {
+        let dot: f32 = p_row.iter().zip(d_row.iter()).map(|(p, d)| p * d).sum();
+        d_row.iter_mut().zip(p_row).for_each(|(d, p)| *d = p * (*d - dot));
     }
 }
 
@@ -94,11 +111,7 @@ pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout
                     // dV = Pᵀ·dO, dP = dO·Vᵀ.
                     matmul(MatMut::strided(&mut dwindow[2 * c + h * hd..], n, hd, 3 * c), Mat::rows(&p, n, n).t(), dout_h, 1.0, false);
                     matmul(MatMut::rows(&mut ds, n, n), dout_h, s.part(window, 2, h).t(), 1.0, false);
-                    // Through the softmax: dS = P ⊙ (dP − Σⱼ P·dP), row by row.
-                    for (p_row, d_row) in p.chunks_exact(n).zip(ds.chunks_exact_mut(n)) {
-                        let dot: f32 = p_row.iter().zip(d_row.iter()).map(|(p, d)| p * d).sum();
-                        d_row.iter_mut().zip(p_row).for_each(|(d, p)| *d = p * (*d - dot));
-                    }
+                    softmax_backward_rows(&p, &mut ds, n);
                     dbias[h * nn..][..nn].iter_mut().zip(&ds).for_each(|(b, d)| *b += d);
                     // dQ = scale·dS·K, dK = scale·dSᵀ·Q.
                     let scores = Mat::rows(&ds, n, n);
