@@ -3,7 +3,7 @@
 
 use crate::data::{DataSource, SplitConfig};
 use crate::model::ModelConfig;
-use crate::train::{CvMode, Precision, ScheduleConfig};
+use crate::train::{CvMode, ScheduleConfig};
 
 use super::experiment::Experiment;
 use super::schema::Violation;
@@ -77,11 +77,8 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
         ));
     }
-    if exp.train.precision == Precision::F16 {
-        out.push(Violation::value(
-            "/train/precision",
-            "\"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"",
-        ));
+    if let Some(why) = exp.train.precision.unsupported() {
+        out.push(Violation::value("/train/precision", why));
     }
     out
 }

@@ -35,8 +35,8 @@ pub enum ComputeError {
     CudaUnavailable(String),
     #[error("runtime.devices lists {missing:?}, but this machine has {count} CUDA device(s), numbered from 0")]
     MissingDevices { missing: Vec<u32>, count: usize },
-    #[error("train.precision = \"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"")]
-    F16,
+    #[error("train.precision = {0}")]
+    Precision(&'static str),
 }
 
 impl ComputeError {
@@ -45,7 +45,7 @@ impl ComputeError {
         match self {
             ComputeError::CudaNotBuilt | ComputeError::CudaUnavailable(_) => "/runtime/backend",
             ComputeError::MissingDevices { .. } => "/runtime/devices",
-            ComputeError::F16 => "/train/precision",
+            ComputeError::Precision(_) => "/train/precision",
         }
     }
 }
@@ -73,8 +73,10 @@ impl Precision {
 /// Checks that this build and machine can run `backend` on `devices` at `precision`, without
 /// running anything (CUDA: the driver is loaded and the listed devices exist).
 pub fn check(runtime: &RuntimeConfig, precision: Precision) -> Result<(), ComputeError> {
+    if let Some(why) = precision.unsupported() {
+        return Err(ComputeError::Precision(why));
+    }
     match runtime.backend {
-        _ if precision == Precision::F16 => Err(ComputeError::F16),
         Backend::Cpu => Ok(()),
         Backend::Cuda => cuda::check(&runtime.devices),
     }

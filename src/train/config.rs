@@ -245,3 +245,12 @@ pub enum Precision {
     Bf16,
     F16,
 }
+
+impl Precision {
+    /// Why this runner cannot train at this precision, if it cannot (said by config validation
+    /// and by `bench`, whose flags reach the backend without a config).
+    pub fn unsupported(self) -> Option<&'static str> {
+        (self == Precision::F16)
+            .then_some("\"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"")
+    }
+}
