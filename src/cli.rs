@@ -396,21 +396,25 @@ fn print_lines<E: std::fmt::Display>(run: impl FnOnce(&mut dyn FnMut(serde_json:
 }
 
 /// `bench models` for each model in a process of its own: the allocator keeps what a model
-/// freed (see main.rs), which would count in the next model's peak memory.
+/// freed (see main.rs), which would count in the next model's peak memory. Each process gets
+/// this one's arguments with `--models` narrowed to its model, so every other flag travels as
+/// given.
 fn bench_models_apart(options: &echo_runner::bench::ModelBench) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return failed(format!("cannot find this runner's executable to run each model apart: {e}")),
     };
-    let devices: Vec<String> = options.runtime.devices.iter().map(u32::to_string).collect();
+    let mut args = std::env::args_os().skip(1);
+    let mut others = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--models") => drop(args.next()),
+            Some(a) if a.starts_with("--models=") => {}
+            _ => others.push(arg),
+        }
+    }
     for model in &options.models {
-        let status = std::process::Command::new(&exe)
-            .args(["bench", "models", "--models", model.name(), "--swin", &word_of(&options.swin)])
-            .args(["--img", &options.img.to_string(), "--frames", &options.frames.to_string()])
-            .args(["--batch", &options.batch.to_string(), "--reps", &options.reps.to_string()])
-            .args(["--backend", &word_of(&options.runtime.backend), "--devices", &devices.join(",")])
-            .args(["--precision", options.precision.name()])
-            .status();
+        let status = std::process::Command::new(&exe).args(&others).args(["--models", model.name()]).status();
         match status {
             Ok(s) if s.success() => {}
             Ok(s) => return ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
@@ -451,14 +455,6 @@ fn model_bench(args: ModelBenchArgs, reps: usize) -> Result<echo_runner::bench::
 
 fn word<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Result<T, ExitCode> {
     serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|e| invalid(&format!("{flag} {value}: {e}")))
-}
-
-/// The word `word` reads back.
-fn word_of<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        other => unreachable!("a one-word value serialises as a string, not {other:?}"),
-    }
 }
 
 fn invalid(message: &str) -> ExitCode {
