@@ -110,15 +110,7 @@ mod tests {
     use burn::tensor::Distribution;
     use burn::tensor::module::linear as burn_linear;
 
-    fn assert_close<const D: usize>(a: Tensor<Flex, D>, b: Tensor<Flex, D>, what: &str) {
-        let scale = b.clone().abs().max().into_scalar();
-        let d = (a - b).abs().max().into_scalar() / scale;
-        assert!(d < 1e-5, "{what}: relative difference {d}");
-    }
-
-    fn values<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
-        t.into_data().to_vec().unwrap()
-    }
+    use crate::model::kernel_checks::{assert_close, values};
 
     /// Through autodiff, the output and the three gradients are the kernels' (bit for bit: this
     /// path was taken) and agree with Burn's `linear`; with and without a bias, on rows of

@@ -17,6 +17,8 @@ mod gelu;
 mod gemm;
 mod head;
 mod init;
+#[cfg(test)]
+mod kernel_checks;
 mod norm;
 mod random;
 mod resnet;

@@ -67,20 +67,11 @@ mod tests {
     use burn::tensor::module::conv2d as burn_conv2d;
     use burn::tensor::ops::{ConvOptions, PaddedConvOptions};
 
+    use crate::model::kernel_checks::{assert_close, values};
     use super::kernels::{self, Geometry};
 
     fn options(stride: usize, pad: usize) -> PaddedConvOptions<2> {
         ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1).into()
-    }
-
-    fn assert_close<const D: usize>(a: Tensor<Flex, D>, b: Tensor<Flex, D>, what: &str) {
-        let scale = b.clone().abs().max().into_scalar();
-        let d = (a - b).abs().max().into_scalar() / scale;
-        assert!(d < 1e-5, "{what}: relative difference {d}");
-    }
-
-    fn values(t: Tensor<Flex, 4>) -> Vec<f32> {
-        t.into_data().to_vec().unwrap()
     }
 
     /// Through autodiff, the convolution and its three gradients are the kernels' (bit for bit:

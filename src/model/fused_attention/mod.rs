@@ -118,16 +118,7 @@ mod tests {
     use burn::tensor::{Distribution, FloatDType, TensorData};
 
     use super::kernels::{self, Shape};
-
-    fn values<const D: usize>(t: Tensor<Flex, D>) -> Vec<f32> {
-        t.into_data().to_vec().unwrap()
-    }
-
-    fn assert_close<const D: usize>(a: Tensor<Flex, D>, b: Tensor<Flex, D>, what: &str) {
-        let scale = b.clone().abs().max().into_scalar();
-        let d = (a - b).abs().max().into_scalar() / scale;
-        assert!(d < 1e-5, "{what}: relative difference {d}");
-    }
+    use crate::model::kernel_checks::{assert_close, values};
 
     /// timm's shifted-window mask values: 0 within a region, −100 across.
     fn mask(masks: usize, n: usize) -> Tensor<Flex, 3> {
