@@ -19,6 +19,7 @@ mod head;
 mod init;
 #[cfg(test)]
 mod kernel_checks;
+mod max_pool;
 mod norm;
 mod random;
 mod resnet;

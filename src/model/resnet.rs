@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 
 use super::autocast;
 use super::config::{ResNetConfig, ResNetDepth};
+use super::max_pool::max_pool2d;
 use super::norm::batch_norm;
 
 impl ResNetDepth {
@@ -86,7 +87,7 @@ pub struct ResNet<B: Backend> {
 impl<B: Backend> ResNet<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(batch_norm(&self.bn1, autocast::conv2d(&self.conv1, images)));
-        let mut x = self.maxpool.forward(x);
+        let mut x = max_pool2d(&self.maxpool, x);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4) {
             x = block.forward(x);
         }
