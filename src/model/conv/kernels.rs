@@ -164,6 +164,14 @@ fn columns(blocks: &[f32], rows: usize, p: usize, out: &mut [f32]) {
 /// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero
 /// in the padding.
 fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
+    if g.stride == [1, 1] && (g.oh, g.ow) == (g.h, g.w) {
+        return im2col_same_size(g, images, cols);
+    }
+    im2col_by_rows(g, images, cols);
+}
+
+/// [`im2col`] row by row of the output.
+fn im2col_by_rows(g: &Geometry, images: &[f32], cols: &mut [f32]) {
     taps(g, images.len() / g.image_len(), |col, input, span| {
         let out = &mut cols[col..][..g.ow];
         match input {
@@ -171,6 +179,38 @@ fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
             None => out.fill(0.0),
         }
     });
+}
+
+/// [`im2col`] where the output plane has the input's size (stride 1, padding ⌊k/2⌋: most of
+/// ResNet's convolutions). Each im2col row of an image is then the input plane shifted by one
+/// offset: one copy of the whole plane, then zeros where a row or a column fell in the padding
+/// (where the copy ran over from the neighbouring row). Row by row, the copies are a few to a
+/// few dozen values each, and their calls cost more than the values.
+fn im2col_same_size(g: &Geometry, images: &[f32], cols: &mut [f32]) {
+    let (p, nb, w) = (g.p(), images.len() / g.image_len(), g.w);
+    for r in 0..g.k() {
+        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        // Output (oy, ox) reads input (oy + dy, ox + dx).
+        let (dy, dx) = (ky as isize - g.pad[0] as isize, kx as isize - g.pad[1] as isize);
+        let shift = dy * w as isize + dx;
+        let (lo, hi) = ((-shift).clamp(0, p as isize) as usize, (p as isize - shift).clamp(0, p as isize) as usize);
+        for b in 0..nb {
+            let plane = &images[(b * g.c + ci) * p..][..p];
+            let out = &mut cols[(r * nb + b) * p..][..p];
+            out[..lo].fill(0.0);
+            out[hi..].fill(0.0);
+            if lo < hi {
+                out[lo..hi].copy_from_slice(&plane[(lo as isize + shift) as usize..][..hi - lo]);
+            }
+            // Rows above or below the input, then columns left or right of it.
+            let rows = if dy < 0 { 0..(-dy as usize).min(g.h) } else { g.h.saturating_sub(dy as usize)..g.h };
+            out[rows.start * w..rows.end * w].fill(0.0);
+            // Column by column (usually one): a fill per row would be a `memset` call per row.
+            for ox in if dx < 0 { 0..(-dx as usize).min(w) } else { w.saturating_sub(dx as usize)..w } {
+                out[ox..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
+            }
+        }
+    }
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it came from.
@@ -296,6 +336,9 @@ mod tests {
             ([9, 4, 6, 6], [5, 4, 1, 1], [2, 2], [0, 0]),
             ([2, 2, 8, 8], [2, 2, 4, 4], [4, 4], [0, 0]),
             ([1, 2, 5, 6], [3, 2, 3, 2], [1, 2], [2, 1]),
+            ([2, 2, 6, 9], [3, 2, 5, 5], [1, 1], [2, 2]),
+            ([3, 2, 4, 5], [3, 2, 1, 1], [1, 1], [0, 0]),
+            ([1, 1, 2, 3], [1, 1, 5, 7], [1, 1], [2, 3]),
         ]
         .into_iter()
         .map(|(x, w, s, p)| Geometry::new(x, w, s, p).unwrap())
@@ -329,6 +372,21 @@ mod tests {
             close(&grad_weight(&g, &x, &dy), &want_dw, &format!("dw {g:?}"));
             let want_db: Vec<f64> = (0..g.o).map(|o| dy.chunks(g.p()).skip(o).step_by(g.o).flatten().map(|&v| v as f64).sum()).collect();
             close(&grad_bias(&g, &dy), &want_db, &format!("db {g:?}"));
+        }
+    }
+
+    /// Where the output keeps the input's size, the whole-plane copies are the row-by-row
+    /// ones, value for value (padding wider than the input included).
+    #[test]
+    fn same_size_im2col_is_the_row_by_row_one() {
+        let same: Vec<Geometry> = shapes().into_iter().filter(|g| g.stride == [1, 1] && (g.oh, g.ow) == (g.h, g.w)).collect();
+        assert_eq!(same.len(), 4);
+        for g in same {
+            let x = values(g.n * g.image_len(), 7);
+            let (mut fast, mut rows) = (vec![f32::NAN; g.k() * g.n * g.p()], vec![f32::NAN; g.k() * g.n * g.p()]);
+            im2col_same_size(&g, &x, &mut fast);
+            im2col_by_rows(&g, &x, &mut rows);
+            assert_eq!(fast, rows, "{g:?}");
         }
     }
 
