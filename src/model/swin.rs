@@ -241,12 +241,28 @@ impl<B: Backend> PatchMerging<B> {
             x
         };
         let [b, h, w, c] = x.dims();
-        let x = x
-            .reshape([b, h / 2, 2, w / 2, 2, c])
-            .permute([0, 1, 3, 4, 2, 5])
-            .reshape([b, h / 2, w / 2, 4 * c]);
+        let rows = rows(merge_order(b, h, w), &x.device());
+        let x = x.reshape([b * h * w, c]).select(0, rows).reshape([b, h / 2, w / 2, 4 * c]);
         flat::linear(&self.reduction, self.norm.forward(x))
     }
+}
+
+/// The rows of a `[b, h, w]` map (h, w even) in patch merging's order: for each 2×2
+/// neighbourhood, (0, 0), (1, 0), (0, 1), (1, 1) (timm's `x0, x1, x2, x3`), so that the gathered
+/// `[b·h·w, c]` rows read as `[b, h/2, w/2, 4·c]`. One gather of whole rows: as a 6-D permute
+/// it was a strided, element-by-element copy on the CPU, forward and backward.
+fn merge_order(b: usize, h: usize, w: usize) -> Vec<i64> {
+    let mut order = Vec::with_capacity(b * h * w);
+    for i in 0..b {
+        for y in (0..h).step_by(2) {
+            for x in (0..w).step_by(2) {
+                for (dy, dx) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    order.push(((i * h + y + dy) * w + x + dx) as i64);
+                }
+            }
+        }
+    }
+    order
 }
 
 /// `x + DropPath(W-MSA(LN(x)))`, then `x + DropPath(MLP(LN(x)))` on `[B, H, W, C]`.
@@ -304,14 +320,16 @@ impl<B: Backend> SwinBlock<B> {
         let (hp, wp) = (h + pad_h, w + pad_w);
         let (partition, reverse) = window_order(b, h, w, ws, self.shift);
         let device = x.device();
-        let rows = |order: Vec<i64>| {
-            let len = order.len();
-            Tensor::<B, 1, Int>::from_data(TensorData::new(order, [len]), &device)
-        };
-        let windows = x.reshape([b * hp * wp, c]).select(0, rows(partition)).reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
+        let windows = x.reshape([b * hp * wp, c]).select(0, rows(partition, &device)).reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
         let attended = self.attn.forward(windows, self.attn_mask.clone());
-        attended.reshape([b * hp * wp, c]).select(0, rows(reverse)).reshape([b, h, w, c])
+        attended.reshape([b * hp * wp, c]).select(0, rows(reverse, &device)).reshape([b, h, w, c])
     }
+}
+
+/// A row order as the index tensor of a `select`.
+fn rows<B: Backend>(order: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
+    let len = order.len();
+    Tensor::from_data(TensorData::new(order, [len]), device)
 }
 
 /// Row orders between a `[b, h, w]` map and its shifted windows (timm: roll by −`shift`, zero
@@ -453,15 +471,25 @@ mod tests {
             let padded = rolled.pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
             let want = padded.reshape([b, hp / ws, ws, wp / ws, ws, c]).permute([0, 1, 3, 2, 4, 5]).reshape([b * hp * wp, c]);
             let (partition, reverse) = super::window_order(b, h, w, ws, shift);
-            let rows = |order: Vec<i64>| {
-                let len = order.len();
-                Tensor::<Flex, 1, Int>::from_data(TensorData::new(order, [len]), &device)
-            };
+            let rows = |order: Vec<i64>| super::rows::<Flex>(order, &device);
             let x_padded = x.clone().pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
             let windows = x_padded.reshape([b * hp * wp, c]).select(0, rows(partition));
             assert_eq!(windows.to_data(), want.to_data(), "partition {h}×{w}, window {ws}, shift {shift}");
             let back = windows.select(0, rows(reverse)).reshape([b, h, w, c]);
             assert_eq!(back.into_data(), x.into_data(), "reverse {h}×{w}, window {ws}, shift {shift}");
         }
+    }
+
+    /// The merge gather is timm's concatenation of the four strided sub-maps.
+    #[test]
+    fn merge_order_is_timms_concatenation() {
+        let device = Default::default();
+        let (b, h, w, c) = (2, 6, 4, 3);
+        let x = Tensor::<Flex, 4>::random([b, h, w, c], Distribution::Default, &device);
+        let every_other = |from: usize, to: usize| super::rows::<Flex>((from..to).step_by(2).map(|i| i as i64).collect(), &device);
+        let sub = |dy: usize, dx: usize| x.clone().select(1, every_other(dy, h)).select(2, every_other(dx, w));
+        let want = Tensor::cat(vec![sub(0, 0), sub(1, 0), sub(0, 1), sub(1, 1)], 3);
+        let got = x.clone().reshape([b * h * w, c]).select(0, super::rows(super::merge_order(b, h, w), &device)).reshape([b, h / 2, w / 2, 4 * c]);
+        assert_eq!(got.into_data(), want.into_data());
     }
 }
