@@ -5,12 +5,11 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use super::autocast;
 use super::config::{ResNetConfig, ResNetDepth};
 use super::max_pool::max_pool2d;
-use super::norm::batch_norm;
+use super::norm::{batch_norm, batch_norm_relu};
 
 impl ResNetDepth {
     /// Basic blocks per stage.
@@ -86,7 +85,7 @@ pub struct ResNet<B: Backend> {
 
 impl<B: Backend> ResNet<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = relu(batch_norm(&self.bn1, autocast::conv2d(&self.conv1, images)));
+        let x = batch_norm_relu(&self.bn1, autocast::conv2d(&self.conv1, images), None);
         let mut x = max_pool2d(&self.maxpool, x);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4) {
             x = block.forward(x);
@@ -133,8 +132,7 @@ impl<B: Backend> BasicBlock<B> {
             Some(d) => batch_norm(&d.bn, autocast::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(batch_norm(&self.bn1, autocast::conv2d(&self.conv1, x)));
-        let y = batch_norm(&self.bn2, autocast::conv2d(&self.conv2, y));
-        relu(y + shortcut)
+        let y = batch_norm_relu(&self.bn1, autocast::conv2d(&self.conv1, x), None);
+        batch_norm_relu(&self.bn2, autocast::conv2d(&self.conv2, y), Some(shortcut))
     }
 }
