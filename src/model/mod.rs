@@ -19,6 +19,8 @@ mod head;
 mod init;
 #[cfg(test)]
 mod kernel_checks;
+mod lanes;
+mod layer_norm;
 mod max_pool;
 mod norm;
 mod random;

@@ -8,7 +8,7 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, TensorData};
@@ -18,6 +18,7 @@ use super::{autocast, fused_attention, random};
 use super::config::SwinConfig;
 use super::flat;
 use super::init::{linear, trunc_normal};
+use super::layer_norm::{self, layer_norm};
 
 /// Every Swin dimension, resolved from the preset and the explicit fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,14 +96,14 @@ impl SwinConfig {
             proj: Conv2dConfig::new([3, dims.embed_dim], [dims.patch, dims.patch])
                 .with_stride([dims.patch, dims.patch])
                 .init(device),
-            norm: LayerNormConfig::new(dims.embed_dim).init(device),
+            norm: layer_norm::config(dims.embed_dim).init(device),
         };
         let mut layers = Vec::with_capacity(plans.len());
         let mut block_index = 0;
         let mut prev_dim = dims.embed_dim;
         for (i, plan) in plans.iter().enumerate() {
             let downsample = (i > 0).then(|| PatchMerging {
-                norm: LayerNormConfig::new(4 * prev_dim).init(device),
+                norm: layer_norm::config(4 * prev_dim).init(device),
                 reduction: linear(4 * prev_dim, plan.dim, false, device),
             });
             let blocks = (0..plan.depth)
@@ -119,7 +120,7 @@ impl SwinConfig {
         Swin {
             patch_embed,
             layers,
-            norm: LayerNormConfig::new(prev_dim).init(device),
+            norm: layer_norm::config(prev_dim).init(device),
             num_features: prev_dim,
         }
     }
@@ -185,7 +186,7 @@ impl<B: Backend> Swin<B> {
         for stage in &self.layers {
             x = stage.forward(x);
         }
-        let x = self.norm.forward(x);
+        let x = layer_norm(&self.norm, x);
         let [b, h, w, c] = x.dims();
         x.reshape([b, h * w, c]).mean_dim(1).reshape([b, c])
     }
@@ -200,7 +201,7 @@ pub struct PatchEmbed<B: Backend> {
 
 impl<B: Backend> PatchEmbed<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.norm.forward(autocast::conv2d(&self.proj, images).permute([0, 2, 3, 1]))
+        layer_norm(&self.norm, autocast::conv2d(&self.proj, images).permute([0, 2, 3, 1]))
     }
 }
 
@@ -243,7 +244,7 @@ impl<B: Backend> PatchMerging<B> {
         let [b, h, w, c] = x.dims();
         let rows = rows(merge_order(b, h, w), &x.device());
         let x = x.reshape([b * h * w, c]).select(0, rows).reshape([b, h / 2, w / 2, 4 * c]);
-        flat::linear(&self.reduction, self.norm.forward(x))
+        flat::linear(&self.reduction, layer_norm(&self.norm, x))
     }
 }
 
@@ -283,9 +284,9 @@ impl<B: Backend> SwinBlock<B> {
     fn new(plan: &StagePlan, shift: usize, mlp_ratio: f64, drop_path: f64, device: &B::Device) -> Self {
         let hidden = (plan.dim as f64 * mlp_ratio) as usize;
         Self {
-            norm1: LayerNormConfig::new(plan.dim).init(device),
+            norm1: layer_norm::config(plan.dim).init(device),
             attn: WindowAttention::new(plan.dim, plan.heads, plan.window, device),
-            norm2: LayerNormConfig::new(plan.dim).init(device),
+            norm2: layer_norm::config(plan.dim).init(device),
             mlp: Mlp {
                 fc1: linear(plan.dim, hidden, true, device),
                 fc2: linear(hidden, plan.dim, true, device),
@@ -298,9 +299,9 @@ impl<B: Backend> SwinBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let attended = self.windowed_attention(self.norm1.forward(x.clone()));
+        let attended = self.windowed_attention(layer_norm(&self.norm1, x.clone()));
         let x = x + random::drop_path(attended, self.drop_path);
-        let mlp = self.mlp.forward(self.norm2.forward(x.clone()));
+        let mlp = self.mlp.forward(layer_norm(&self.norm2, x.clone()));
         x + random::drop_path(mlp, self.drop_path)
     }
 

@@ -5,7 +5,7 @@
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear,
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, Linear,
     LinearConfig, PaddingConfig1d,
 };
 use burn::prelude::*;
@@ -17,6 +17,7 @@ use super::{autocast, random};
 use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
 use super::flat;
 use super::init::trunc_normal;
+use super::layer_norm::{self, layer_norm};
 use super::norm::batch_norm;
 
 impl TemporalConfig {
@@ -61,7 +62,7 @@ impl<B: Backend> TemporalEncoder<B> {
         pooling: Pooling,
         device: &B::Device,
     ) -> Self {
-        Self { pos, global, hybrid, norm: LayerNormConfig::new(d).init(device), pool: FramePool::new(pooling, d, device) }
+        Self { pos, global, hybrid, norm: layer_norm::config(d).init(device), pool: FramePool::new(pooling, d, device) }
     }
 
     /// Clips longer than the embedding are rejected before training (`ModelConfig::check`);
@@ -75,7 +76,7 @@ impl<B: Backend> TemporalEncoder<B> {
         for layer in &self.hybrid {
             x = layer.forward(x);
         }
-        self.pool.forward(self.norm.forward(x))
+        self.pool.forward(layer_norm(&self.norm, x))
     }
 }
 
@@ -94,9 +95,9 @@ pub struct PreNormLayer<B: Backend> {
 impl<B: Backend> PreNormLayer<B> {
     fn new(d: usize, heads: usize, ffn: usize, dropout: f64, device: &B::Device) -> Self {
         Self {
-            norm1: LayerNormConfig::new(d).init(device),
+            norm1: layer_norm::config(d).init(device),
             attn: SelfAttention::new(d, heads, dropout, device),
-            norm2: LayerNormConfig::new(d).init(device),
+            norm2: layer_norm::config(d).init(device),
             linear1: LinearConfig::new(d, ffn).init(device),
             linear2: LinearConfig::new(ffn, d).init(device),
             dropout: DropoutConfig::new(dropout).init(),
@@ -104,9 +105,9 @@ impl<B: Backend> PreNormLayer<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let h = self.norm1.forward(x.clone());
+        let h = layer_norm(&self.norm1, x.clone());
         let x = x + random::dropout(&self.dropout, self.attn.forward(h));
-        let h = relu(flat::linear(&self.linear1, self.norm2.forward(x.clone())));
+        let h = relu(flat::linear(&self.linear1, layer_norm(&self.norm2, x.clone())));
         let h = flat::linear(&self.linear2, random::dropout(&self.dropout, h));
         x + random::dropout(&self.dropout, h)
     }
@@ -133,7 +134,7 @@ impl<B: Backend> HybridLayer<B> {
         let conv = c.paths != HybridPaths::AttentionOnly;
         let k = c.dwconv_kernel as usize;
         Self {
-            norm1: attention.then(|| LayerNormConfig::new(d).init(device)),
+            norm1: attention.then(|| layer_norm::config(d).init(device)),
             attn: attention.then(|| SelfAttention::new(d, c.heads as usize, c.dropout, device)),
             dw: conv.then(|| DwConv {
                 bn: BatchNormConfig::new(d).init(device),
@@ -142,7 +143,7 @@ impl<B: Backend> HybridLayer<B> {
                     .with_padding(PaddingConfig1d::Explicit((k - 1) / 2, (k - 1) / 2))
                     .init(device),
             }),
-            norm2: LayerNormConfig::new(d).init(device),
+            norm2: layer_norm::config(d).init(device),
             linear1: LinearConfig::new(d, c.ffn as usize).init(device),
             linear2: LinearConfig::new(c.ffn as usize, d).init(device),
             dropout: DropoutConfig::new(c.dropout).init(),
@@ -152,12 +153,12 @@ impl<B: Backend> HybridLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let mut y = x.clone();
         if let (Some(norm1), Some(attn)) = (&self.norm1, &self.attn) {
-            y = y + attn.forward(norm1.forward(x.clone()));
+            y = y + attn.forward(layer_norm(norm1, x.clone()));
         }
         if let Some(dw) = &self.dw {
             y = y + dw.forward(x);
         }
-        let h = gelu(flat::linear(&self.linear1, self.norm2.forward(y.clone())));
+        let h = gelu(flat::linear(&self.linear1, layer_norm(&self.norm2, y.clone())));
         let h = flat::linear(&self.linear2, random::dropout(&self.dropout, h));
         y + random::dropout(&self.dropout, h)
     }

@@ -6,6 +6,7 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::exp::exp;
+use crate::model::lanes;
 use crate::model::gemm::{Mat, MatMut, matmul};
 
 /// Weight-gradient partial sums per backward (fixed, so sums never depend on the thread count).
@@ -57,9 +58,9 @@ fn softmax_rows(scores: &mut [f32], n: usize, bias: &[f32], mask: Option<&[f32]>
         scores.iter_mut().zip(mask).for_each(|(s, m)| *s += m);
     }
     for row in scores.chunks_exact_mut(n) {
-        let max = lane_max(row);
+        let max = lanes::max(row);
         row.iter_mut().for_each(|v| *v = exp(*v - max));
-        let inverse = 1.0 / lane_sum(row);
+        let inverse = 1.0 / lanes::sum(row, |v| v);
         row.iter_mut().for_each(|v| *v *= inverse);
     }
 }
@@ -68,54 +69,9 @@ fn softmax_rows(scores: &mut [f32], n: usize, bias: &[f32], mask: Option<&[f32]>
 #[multiversion(targets = "simd")]
 fn softmax_backward_rows(p: &[f32], grad: &mut [f32], n: usize) {
     for (p_row, d_row) in p.chunks_exact(n).zip(grad.chunks_exact_mut(n)) {
-        let dot = lane_dot(p_row, d_row);
+        let dot = lanes::sums(p_row, d_row, p_row, |p, d, _| [p * d, 0.0]).0;
         d_row.iter_mut().zip(p_row).for_each(|(d, p)| *d = p * (*d - dot));
     }
-}
-
-// The row reductions below run lane-wise: value `i` goes to lane `i % LANES`, then the lanes
-// are reduced in order. A plain fold over a row is one long chain of dependent operations (the
-// compiler does not reassociate f32 arithmetic); this is `LANES` short chains in one vector.
-// The order depends on the row's length alone.
-
-/// Vector width of the reductions: 16 f32 (one AVX-512 register, two AVX2 ones).
-const LANES: usize = 16;
-
-/// The largest value (NaNs ignored, as `f32::max`); −∞ for an empty row.
-#[inline(always)]
-fn lane_max(row: &[f32]) -> f32 {
-    let larger = |m: f32, v: f32| if v > m { v } else { m };
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = row.chunks_exact(LANES);
-    acc.iter_mut().zip(chunks.remainder()).for_each(|(a, &v)| *a = larger(*a, v));
-    for chunk in chunks {
-        acc.iter_mut().zip(chunk).for_each(|(a, &v)| *a = larger(*a, v));
-    }
-    acc.into_iter().fold(f32::NEG_INFINITY, larger)
-}
-
-/// Σ row.
-#[inline(always)]
-fn lane_sum(row: &[f32]) -> f32 {
-    let mut acc = [0.0; LANES];
-    let chunks = row.chunks_exact(LANES);
-    acc.iter_mut().zip(chunks.remainder()).for_each(|(a, &v)| *a = v);
-    for chunk in chunks {
-        acc.iter_mut().zip(chunk).for_each(|(a, &v)| *a += v);
-    }
-    acc.into_iter().sum()
-}
-
-/// Σ a·b.
-#[inline(always)]
-fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    acc.iter_mut().zip(ca.remainder().iter().zip(cb.remainder())).for_each(|(s, (x, y))| *s = x * y);
-    for (x, y) in ca.zip(cb) {
-        acc.iter_mut().zip(x.iter().zip(y)).for_each(|(s, (x, y))| *s += x * y);
-    }
-    acc.into_iter().sum()
 }
 
 /// `[windows, n, heads·hd]`: each head's softmax(scale·q·kᵀ + bias + mask)·v, heads side by side.
@@ -175,31 +131,4 @@ pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout
         })
         .unwrap_or_else(|| vec![0.0; s.heads * nn]);
     (dqkv, dbias)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{lane_dot, lane_max, lane_sum};
-
-    /// Rows shorter than, equal to and between multiples of the lane count.
-    #[test]
-    fn lane_reductions_are_the_row_reductions() {
-        for len in [0, 1, 7, 16, 17, 49, 64, 100] {
-            let a: Vec<f32> = (0..len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
-            let b: Vec<f32> = (0..len).map(|i| ((i * 53 % 89) as f32 - 44.0) / 9.0).collect();
-            assert_eq!(lane_max(&a), a.iter().copied().fold(f32::NEG_INFINITY, f32::max), "max of {len}");
-            let sum: f64 = a.iter().map(|&v| f64::from(v)).sum();
-            let dot: f64 = a.iter().zip(&b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
-            let scale = 1.0 + a.iter().map(|&v| f64::from(v.abs())).sum::<f64>() * 10.0;
-            assert!((f64::from(lane_sum(&a)) - sum).abs() < 1e-6 * scale, "sum of {len}");
-            assert!((f64::from(lane_dot(&a, &b)) - dot).abs() < 1e-6 * scale, "dot of {len}");
-        }
-        // NaNs are passed over, as by `f32::max`, wherever they fall: here in the largest
-        // value's lane, among the last values.
-        let mut row = vec![1.0; 20];
-        row[3] = f32::NAN;
-        row[18] = f32::NAN;
-        row[2] = 4.0;
-        assert_eq!(lane_max(&row), 4.0);
-    }
 }

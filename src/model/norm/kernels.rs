@@ -6,6 +6,8 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::model::lanes;
+
 /// `[n, c, l]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Planes {
@@ -194,7 +196,7 @@ fn gate_row(dr: &mut [f32], x: &[f32], dz: &[f32], r: &[f32], c: Channel, relu: 
 /// (Σ g, Σ g·x̂) over a row, g the gradient through the ReLU.
 #[multiversion(targets = "simd")]
 fn gate_sums(x: &[f32], dz: &[f32], r: &[f32], c: Channel, relu: bool) -> (f32, f32) {
-    lanes2(x, dz, r, |v, d, r| {
+    lanes::sums(x, dz, r, |v, d, r| {
         let g = gate(v, d, r, c, relu);
         [g, g * ((v - c.mean) * c.inv)]
     })
@@ -202,35 +204,10 @@ fn gate_sums(x: &[f32], dz: &[f32], r: &[f32], c: Channel, relu: bool) -> (f32, 
 
 #[multiversion(targets = "simd")]
 fn row_sum(x: &[f32]) -> f32 {
-    lanes2(x, x, x, |v, _, _| [v, 0.0]).0
+    lanes::sum(x, |v| v)
 }
 
 #[multiversion(targets = "simd")]
 fn row_squared_deviations(x: &[f32], mean: f32) -> f32 {
-    lanes2(x, x, x, |v, _, _| [(v - mean) * (v - mean), 0.0]).0
-}
-
-/// Lanes of the row sums: `LANES` short chains of dependent adds (one vector) instead of one
-/// long one. Value `j` goes to lane `j % LANES` and the lanes are summed in order, so the
-/// order depends on the row's length alone.
-const LANES: usize = 16;
-
-/// Two sums of `f` over three rows of one length, lane-wise.
-#[inline(always)]
-fn lanes2(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> [f32; 2]) -> (f32, f32) {
-    let mut acc = [[0.0f32; LANES]; 2];
-    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
-    for (i, ((&a, &b), &c)) in ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).enumerate() {
-        let [u, v] = f(a, b, c);
-        acc[0][i] = u;
-        acc[1][i] = v;
-    }
-    for ((a, b), c) in ca.zip(cb).zip(cc) {
-        for i in 0..LANES {
-            let [u, v] = f(a[i], b[i], c[i]);
-            acc[0][i] += u;
-            acc[1][i] += v;
-        }
-    }
-    (acc[0].iter().sum(), acc[1].iter().sum())
+    lanes::sum(x, |v| (v - mean) * (v - mean))
 }
