@@ -6,8 +6,8 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::exp::exp;
-use crate::model::lanes;
 use crate::model::gemm::{Mat, MatMut, matmul};
+use crate::model::lanes;
 
 /// Weight-gradient partial sums per backward (fixed, so sums never depend on the thread count).
 const CHUNKS: usize = 32;
