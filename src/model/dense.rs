@@ -110,7 +110,7 @@ mod tests {
     use burn::tensor::Distribution;
     use burn::tensor::module::linear as burn_linear;
 
-    use crate::model::kernel_checks::{assert_close, values};
+    use crate::model::kernel_checks::{assert_close, assert_same_on_1_and_3_threads, values, wave};
 
     /// Through autodiff, the output and the three gradients are the kernels' (bit for bit: this
     /// path was taken) and agree with Burn's `linear`; with and without a bias, on rows of
@@ -167,12 +167,7 @@ mod tests {
     #[test]
     fn sums_do_not_depend_on_the_thread_count() {
         let g = super::Dims { rows: 1001, d_in: 300, d_out: 250 };
-        let wave = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin()).collect::<Vec<f32>>();
         let (x, w, dy) = (wave(1001 * 300, 0.37), wave(300 * 250, 0.11), wave(1001 * 250, 0.53));
-        let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| (super::grad_input(g, &w, &dy), super::grad_weight(g, &x, &dy), super::grad_bias(g, &dy)))
-        };
-        assert_eq!(on(1), on(3));
+        assert_same_on_1_and_3_threads(|| (super::grad_input(g, &w, &dy), super::grad_weight(g, &x, &dy), super::grad_bias(g, &dy)));
     }
 }

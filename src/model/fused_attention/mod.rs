@@ -118,7 +118,7 @@ mod tests {
     use burn::tensor::{Distribution, FloatDType, TensorData};
 
     use super::kernels::{self, Shape};
-    use crate::model::kernel_checks::{assert_close, values};
+    use crate::model::kernel_checks::{assert_close, assert_same_on_1_and_3_threads, values, wave};
 
     /// timm's shifted-window mask values: 0 within a region, −100 across.
     fn mask(masks: usize, n: usize) -> Tensor<Flex, 3> {
@@ -179,13 +179,8 @@ mod tests {
     #[test]
     fn sums_do_not_depend_on_the_thread_count() {
         let s = Shape { windows: 100, n: 7, heads: 2, hd: 5, masks: 4 };
-        let wave = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin()).collect::<Vec<f32>>();
         let (qkv, bias, mask, dout) = (wave(100 * 7 * 30, 0.37), wave(2 * 49, 0.11), wave(4 * 49, 0.7), wave(100 * 7 * 10, 0.53));
-        let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| (kernels::forward(&s, &qkv, &bias, Some(&mask)), kernels::backward(&s, &qkv, &bias, Some(&mask), &dout)))
-        };
-        assert_eq!(on(1), on(3));
+        assert_same_on_1_and_3_threads(|| (kernels::forward(&s, &qkv, &bias, Some(&mask)), kernels::backward(&s, &qkv, &bias, Some(&mask), &dout)));
     }
 
     /// Under an autocast scope, Burn's ops (in the compute dtype) instead of the f32 kernels.

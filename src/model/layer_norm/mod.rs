@@ -139,7 +139,7 @@ mod tests {
     use burn::tensor::Distribution;
 
     use super::{EPSILON, config, kernels};
-    use crate::model::kernel_checks::{assert_close, values};
+    use crate::model::kernel_checks::{assert_close, assert_same_on_1_and_3_threads, values, wave};
 
     /// Through autodiff, with and without β: the output is the kernels' bit for bit (this path
     /// was taken), and it and the gradients of x, γ and β agree with Burn's LayerNorm.
@@ -198,12 +198,7 @@ mod tests {
     /// More rows than the backward's chunks; the same sums on one thread and on three.
     #[test]
     fn sums_do_not_depend_on_the_thread_count() {
-        let wave = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin()).collect::<Vec<f32>>();
         let (x, dy, gamma) = (wave(100 * 48, 0.37), wave(100 * 48, 0.53), wave(48, 0.11));
-        let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| (kernels::forward(48, &x, &gamma, None, 1e-5), kernels::backward(48, &x, &gamma, 1e-5, &dy)))
-        };
-        assert_eq!(on(1), on(3));
+        assert_same_on_1_and_3_threads(|| (kernels::forward(48, &x, &gamma, None, 1e-5), kernels::backward(48, &x, &gamma, 1e-5, &dy)));
     }
 }
