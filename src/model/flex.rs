@@ -59,3 +59,8 @@ pub fn values(t: &FlexTensor) -> &[f32] {
 pub fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
+
+/// A small tensor's values as f32 on the host (a layer's parameters or statistics).
+pub fn host_values<B: Backend>(t: Tensor<B, 1>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 values")
+}

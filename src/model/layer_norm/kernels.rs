@@ -14,8 +14,8 @@ const CHUNKS: usize = 32;
 /// `(x − mean)/√(var + ε)·γ + β` along each row of `d` values (biased variance, as Burn's).
 pub fn forward(d: usize, x: &[f32], gamma: &[f32], beta: Option<&[f32]>, epsilon: f32) -> Vec<f32> {
     let mut out = vec![0.0; x.len()];
-    let rows = x.len() / d;
-    out.par_chunks_mut(d * rows_per_task(rows)).zip(x.par_chunks(d * rows_per_task(rows))).for_each(|(out, x)| {
+    let task = d * rows_per_task(x.len() / d);
+    out.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(out, x)| {
         for (out, x) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
             let (mean, inv) = moments(x, epsilon);
             normalise_row(out, x, mean, inv, gamma, beta);

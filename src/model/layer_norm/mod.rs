@@ -27,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::ops::FloatTensor;
 
-use super::flex::{OnFlex, flex, primitive, tensor, values};
+use super::flex::{OnFlex, flex, host_values, primitive, tensor, values};
 
 /// The ε of every LayerNorm of the models (PyTorch's and timm's default).
 pub const EPSILON: f64 = 1e-5;
@@ -44,8 +44,7 @@ pub fn layer_norm<B: Backend, const D: usize>(ln: &LayerNorm<B>, x: Tensor<B, D>
     let Some(on) = OnFlex::of::<B>().filter(|_| f32s) else {
         return ln.forward(x);
     };
-    let read = |t: Tensor<B, 1>| t.into_data().into_vec::<f32>().expect("f32 values");
-    let op = Arc::new(Norm { d: x.dims()[D - 1], gamma: read(ln.gamma.val()), beta: ln.beta.as_ref().map(|b| read(b.val())) });
+    let op = Arc::new(Norm { d: x.dims()[D - 1], gamma: host_values(ln.gamma.val()), beta: ln.beta.as_ref().map(|b| host_values(b.val())) });
     match on {
         OnFlex::Plain => tensor(forward(&op, primitive(x))),
         OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(op, primitive(x), primitive(ln.gamma.val()), ln.beta.as_ref().map(|b| primitive(b.val())))),

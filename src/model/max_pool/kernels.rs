@@ -101,19 +101,23 @@ fn with_split<R>(g: &Window, plane: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
 
 fn pool_plane(g: &Window, split: &[f32], out: &mut [f32], taps: &mut [u8]) {
     let ([kh, kw], s, p, len) = (g.kernel, g.stride[1], g.pad[1], g.phase_len());
+    // Per window column: the outputs it reaches, and where output `lo`'s value lies in a split
+    // row (column s·lo + kx − p, ≥ 0; each next output reads s columns further on).
+    let spans: Vec<(usize, usize, usize)> = (0..kw)
+        .map(|kx| {
+            let (lo, hi) = g.columns(kx);
+            let col = if lo < hi { s * lo + kx - p } else { 0 };
+            (lo, hi, col % s * len + col / s)
+        })
+        .collect();
     for (oy, (out, taps)) in out.chunks_exact_mut(g.ow).zip(taps.chunks_exact_mut(g.ow)).enumerate() {
         out.fill(f32::NEG_INFINITY);
         taps.fill(NONE);
         for ky in 0..kh {
             let Some(iy) = (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h) else { continue };
-            for kx in 0..kw {
-                let (lo, hi) = g.columns(kx);
-                if lo < hi {
-                    // Output `lo` reads column s·lo + kx − p (≥ 0); each next output, s further on.
-                    let col = s * lo + kx - p;
-                    let row = &split[(iy * s + col % s) * len + col / s..][..hi - lo];
-                    take_larger(&mut out[lo..hi], &mut taps[lo..hi], row, (ky * kw + kx) as u8);
-                }
+            for (kx, &(lo, hi, at)) in spans.iter().enumerate().filter(|(_, (lo, hi, _))| lo < hi) {
+                let row = &split[iy * s * len + at..][..hi - lo];
+                take_larger(&mut out[lo..hi], &mut taps[lo..hi], row, (ky * kw + kx) as u8);
             }
         }
     }

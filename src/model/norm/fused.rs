@@ -25,7 +25,7 @@ use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 
 use super::kernels::{self, Affine, Planes};
-use crate::model::flex::{OnFlex, flex, primitive, tensor, values};
+use crate::model::flex::{OnFlex, flex, host_values, primitive, tensor, values};
 
 /// The op's parameters for one call: shape, per-channel affine map, γ, and whether a ReLU
 /// follows.
@@ -43,12 +43,11 @@ struct Fused {
 pub fn apply<B: Backend, const D: usize>(on: OnFlex, bn: &BatchNorm<B>, x: Tensor<B, D>, residual: Option<Tensor<B, D>>, relu: bool) -> (Tensor<B, D>, Option<(Vec<f32>, Vec<f32>)>) {
     let dims = x.dims();
     let planes = Planes { n: dims[0], c: dims[1], l: dims[2..].iter().product() };
-    let read = |t: Tensor<B, 1>| t.into_data().convert::<f32>().into_vec::<f32>().expect("f32 values");
-    let (gamma, beta) = (read(bn.gamma.val()), read(bn.beta.val()));
+    let (gamma, beta) = (host_values(bn.gamma.val()), host_values(bn.beta.val()));
     let tracked: fn(Arc<Fused>, AdTensor, AdTensor, AdTensor, Option<AdTensor>) -> AdTensor = match on {
         OnFlex::Plain => {
             let device = x.device();
-            let running = |s: &RunningState<Tensor<B, 1>>| read(s.value().to_device(&device));
+            let running = |s: &RunningState<Tensor<B, 1>>| host_values(s.value().to_device(&device));
             let affine = Affine::of_running(running(&bn.running_mean), running(&bn.running_var), &gamma, &beta, bn.epsilon);
             let op = Fused { planes, affine, gamma, relu };
             return (tensor(forward(&op, primitive(x), residual.map(primitive))), None);
