@@ -16,11 +16,15 @@ use burn::tensor::module::linear as burn_linear;
 use rayon::prelude::*;
 
 use super::flex::{OnFlex, flex, values};
+use super::fresh;
 use super::gemm::{Mat, MatMut, matmul_parallel};
 use super::weighted::{self, WeightedOp};
 
 /// Bias-gradient partial sums (fixed, so sums never depend on the thread count).
 const CHUNKS: usize = 8;
+
+/// Output rows per task that writes the bias into a fresh output.
+const FILL_ROWS: usize = 32;
 
 /// `[…, d_in]` · `weight` `[d_in, d_out]` + `bias` `[d_out]` → `[…, d_out]`, as
 /// `burn::tensor::module::linear`.
@@ -49,7 +53,7 @@ struct Dims {
 
 /// dx = dy·Wᵀ, `[rows, d_in]`.
 fn grad_input(g: Dims, weight: &[f32], dy: &[f32]) -> Vec<f32> {
-    let mut dx = vec![0.0; g.rows * g.d_in];
+    let mut dx = fresh::zeros(g.rows * g.d_in);
     matmul_parallel(MatMut::rows(&mut dx, g.rows, g.d_in), Mat::rows(dy, g.rows, g.d_out), Mat::rows(weight, g.d_in, g.d_out).t(), 1.0, false);
     dx
 }
@@ -79,11 +83,14 @@ fn grad_bias(g: Dims, dy: &[f32]) -> Vec<f32> {
 impl WeightedOp for Dims {
     fn forward(self, x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-        // y = b, then y += x·W.
-        let mut y = match &bias {
-            Some(b) => values(&b.to_contiguous()).repeat(self.rows),
-            None => vec![0.0; self.rows * self.d_out],
+        // y = b (or 0), written block by block on all cores, then y += x·W.
+        let block = match &bias {
+            Some(b) => values(&b.to_contiguous()).repeat(FILL_ROWS),
+            None => vec![0.0; FILL_ROWS * self.d_out],
         };
+        let size = block.len();
+        let blocks = (0..self.rows.div_ceil(FILL_ROWS)).into_par_iter();
+        let mut y = fresh::par_init(self.rows * self.d_out, size, blocks, |rows, _| rows.write_copy_of_slice(&block[..rows.len()]));
         let (x, w) = (Mat::rows(values(&x), self.rows, self.d_in), Mat::rows(values(&weight), self.d_in, self.d_out));
         matmul_parallel(MatMut::rows(&mut y, self.rows, self.d_out), x, w, 1.0, bias.is_some());
         flex(y, [self.rows, self.d_out])

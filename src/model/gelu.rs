@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use super::exp::exp;
 use super::flex::{OnFlex, primitive, tensor, values};
+use super::fresh;
 
 /// `x·Φ(x)`, element-wise, as `burn::tensor::activation::gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
@@ -43,17 +44,31 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 const CHUNK: usize = 1 << 16;
 
 fn forward(x: FlexTensor) -> FlexTensor {
-    let x = x.to_contiguous();
-    let mut y = values(&x).to_vec();
-    y.par_chunks_mut(CHUNK).for_each(gelu_in_place);
+    let contiguous = x.to_contiguous();
+    drop(x);
+    let mut x = contiguous;
+    // Values no one else holds (inference: the layer before's output) are overwritten.
+    if let Some(values) = x.try_storage_mut::<f32>() {
+        values.par_chunks_mut(CHUNK).for_each(gelu_in_place);
+        return x;
+    }
+    let y = fresh::par_init(x.layout().num_elements(), CHUNK, values(&x).par_chunks(CHUNK), |y, x| {
+        let y = y.write_copy_of_slice(x);
+        gelu_in_place(y);
+        y
+    });
     like(y, &x)
 }
 
 /// `dy · (Φ(x) + x·φ(x))`.
 fn backward(x: &FlexTensor, dy: &FlexTensor) -> FlexTensor {
     let (x, dy) = (x.to_contiguous(), dy.to_contiguous());
-    let mut dx = values(&dy).to_vec();
-    dx.par_chunks_mut(CHUNK).zip(values(&x).par_chunks(CHUNK)).for_each(|(d, x)| chain_in_place(d, x));
+    let chunks = values(&dy).par_chunks(CHUNK).zip(values(&x).par_chunks(CHUNK));
+    let dx = fresh::par_init(x.layout().num_elements(), CHUNK, chunks, |dx, (dy, x)| {
+        let dx = dx.write_copy_of_slice(dy);
+        chain_in_place(dx, x);
+        dx
+    });
     like(dx, &x)
 }
 
@@ -145,8 +160,11 @@ impl RetroForward for RetroGelu {
 #[cfg(test)]
 mod tests {
     use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+    use burn::backend::flex::FlexTensor;
     use burn::backend::{Autodiff, Flex};
     use burn::prelude::*;
+
+    use crate::model::flex::{primitive, tensor};
 
     /// Against f64's definition (erf from its series, exact enough here) over the range
     /// activations take, and the tails.
@@ -200,5 +218,22 @@ mod tests {
         close(dx, bdx, "gradient");
         let inference = super::gelu(x0.clone());
         close(inference, burn::tensor::activation::gelu(x0), "inference");
+    }
+
+    /// Values no one else holds are overwritten in place, with the values of the path that
+    /// writes a fresh output; values still held elsewhere are left as they were.
+    #[test]
+    fn inference_overwrites_only_what_it_alone_holds() {
+        let x = Tensor::<Flex, 2>::random([5, 30_001], burn::tensor::Distribution::Normal(0.0, 2.0), &Default::default());
+        let before = x.to_data();
+        let held: FlexTensor = primitive(x.clone());
+        let fresh = super::forward(held.clone());
+        assert_ne!(fresh.bytes().as_ptr(), held.bytes().as_ptr(), "a shared input gets a fresh output");
+        assert_eq!(tensor::<Flex, _, 2>(held).to_data(), before, "the shared input is unchanged");
+        let alone: FlexTensor = primitive(x + 0.0);
+        let at = alone.bytes().as_ptr();
+        let in_place = super::forward(alone);
+        assert_eq!(in_place.bytes().as_ptr(), at, "an input held alone is overwritten");
+        assert_eq!(in_place.bytes(), fresh.bytes(), "the same values either way");
     }
 }

@@ -11,6 +11,7 @@ mod dense;
 mod exp;
 mod flat;
 mod flex;
+mod fresh;
 mod freeze;
 mod fused_attention;
 mod gelu;

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use crate::model::fresh;
 use crate::model::gemm::{Mat, MatMut, matmul};
 
 /// One 2-D convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`;
@@ -59,40 +60,47 @@ impl Geometry {
 /// `[n, o, oh, ow]` = conv(`x` `[n, c, h, w]`, `weight` `[o, c, kh, kw]`) + `bias` `[o]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
-    let mut out = vec![0.0; g.n * g.o * p];
-    out.par_chunks_mut(nb * g.o * p).zip(x.par_chunks(nb * g.image_len())).for_each(|(out, images)| {
+    fresh::par_zeroed(g.n * g.o * p, nb * g.o * p, x.par_chunks(nb * g.image_len()), |out, images| {
         let nb = images.len() / g.image_len();
-        with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
-            im2col(g, images, cols);
-            // y[o, nb·p] = weight[o, k] · cols[k, nb·p]
-            matmul(MatMut::rows(y, g.o, nb * p), Mat::rows(weight, g.o, k), Mat::rows(cols, k, nb * p), 1.0, false);
-            for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
-                for (o, plane) in image.chunks_exact_mut(p).enumerate() {
-                    plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
-                    if let Some(bias) = bias {
-                        plane.iter_mut().for_each(|v| *v += bias[o]);
+        let weight = Mat::rows(weight, g.o, k);
+        if nb == 1 {
+            // out[o, p] = weight[o, k] · cols[k, p], straight into the output.
+            with_scratch(k * p, 0, |cols, _| {
+                im2col(g, images, cols);
+                matmul(MatMut::rows(out, g.o, p), weight, Mat::rows(cols, k, p), 1.0, false);
+            });
+        } else {
+            with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
+                im2col(g, images, cols);
+                // y[o, nb·p] = weight[o, k] · cols[k, nb·p], then each image's planes in place.
+                matmul(MatMut::rows(y, g.o, nb * p), weight, Mat::rows(cols, k, nb * p), 1.0, false);
+                for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
+                    for (o, plane) in image.chunks_exact_mut(p).enumerate() {
+                        plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
                     }
                 }
+            });
+        }
+        if let Some(bias) = bias {
+            for (plane, b) in out.chunks_exact_mut(p).zip(bias.iter().cycle()) {
+                plane.iter_mut().for_each(|v| *v += b);
             }
-        });
-    });
-    out
+        }
+    })
 }
 
 /// The gradient with respect to the input, `[n, c, h, w]`, from the output's `dy`.
 pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
-    let mut dx = vec![0.0; g.n * g.image_len()];
-    dx.par_chunks_mut(nb * g.image_len()).zip(dy.par_chunks(nb * g.o * p)).for_each(|(dx, dy)| {
+    fresh::par_zeroed(g.n * g.image_len(), nb * g.image_len(), dy.par_chunks(nb * g.o * p), |dx, dy| {
         let nb = dy.len() / (g.o * p);
-        with_scratch(k * nb * p, g.o * nb * p, |cols, dy_cols| {
-            columns(dy, g.o, p, dy_cols);
+        with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
+            let dy_cols = columns(dy, g.o, p, scratch);
             // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
             matmul(MatMut::rows(cols, k, nb * p), Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), 1.0, false);
             col2im(g, cols, dx);
         });
-    });
-    dx
+    })
 }
 
 /// The gradient with respect to the weight, `[o, c, kh, kw]`.
@@ -106,9 +114,9 @@ pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let mut acc = vec![0.0; g.o * k];
             for &(images, dy) in run {
                 let nb = images.len() / g.image_len();
-                with_scratch(k * nb * p, g.o * nb * p, |cols, dy_cols| {
+                with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
                     im2col(g, images, cols);
-                    columns(dy, g.o, p, dy_cols);
+                    let dy_cols = columns(dy, g.o, p, scratch);
                     // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
                     matmul(MatMut::rows(&mut acc, g.o, k), Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), 1.0, true);
                 });
@@ -151,14 +159,19 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
-/// `blocks` `[nb, rows, p]` (one `[rows, p]` block per image) written as `out` `[rows, nb·p]`.
-fn columns(blocks: &[f32], rows: usize, p: usize, out: &mut [f32]) {
+/// `blocks` `[nb, rows, p]` (one `[rows, p]` block per image) as a `[rows, nb·p]` matrix: the
+/// blocks themselves for one image, else written into `out`.
+fn columns<'a>(blocks: &'a [f32], rows: usize, p: usize, out: &'a mut [f32]) -> &'a [f32] {
     let nb = blocks.len() / (rows * p);
+    if nb == 1 {
+        return blocks;
+    }
     for (b, block) in blocks.chunks_exact(rows * p).enumerate() {
         for (r, row) in block.chunks_exact(p).enumerate() {
             out[r * nb * p + b * p..][..p].copy_from_slice(row);
         }
     }
+    out
 }
 
 /// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero

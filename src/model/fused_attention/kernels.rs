@@ -2,10 +2,13 @@
 //! window (`n` tokens attending to each other) at a time, one small GEMM per product. The
 //! probabilities never leave a window-sized buffer: the backward recomputes them.
 
+use std::cell::RefCell;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::exp::exp;
+use crate::model::fresh;
 use crate::model::gemm::{Mat, MatMut, matmul};
 use crate::model::lanes;
 
@@ -77,17 +80,26 @@ fn softmax_backward_rows(p: &[f32], grad: &mut [f32], n: usize) {
 /// `[windows, n, heads·hd]`: each head's softmax(scale·q·kᵀ + bias + mask)·v, heads side by side.
 pub fn forward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>) -> Vec<f32> {
     let (n, c) = (s.n, s.c());
-    let mut out = vec![0.0; s.windows * n * c];
-    out.par_chunks_mut(n * c).zip(qkv.par_chunks(n * 3 * c)).enumerate().for_each_init(
-        || vec![0.0; n * n],
-        |p, (w, (out, window))| {
+    fresh::par_zeroed(s.windows * n * c, n * c, qkv.par_chunks(n * 3 * c).enumerate(), |out, (w, window)| {
+        with_probabilities(n, |p| {
             for h in 0..s.heads {
                 s.probabilities(window, bias, mask, w, h, p);
                 matmul(MatMut::strided(&mut out[h * s.hd..], n, s.hd, c), Mat::rows(p, n, n), s.part(window, 2, h), 1.0, false);
             }
-        },
-    );
-    out
+        });
+    })
+}
+
+thread_local! {
+    static PROBABILITIES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f` on this thread's `[n, n]` buffer for one head's probabilities (kept between windows).
+fn with_probabilities(n: usize, f: impl FnOnce(&mut [f32])) {
+    PROBABILITIES.with_borrow_mut(|p| {
+        p.resize(n * n, 0.0);
+        f(p)
+    })
 }
 
 /// The gradients with respect to `qkv` (`[windows, n, 3·heads·hd]`) and `bias`
@@ -95,7 +107,7 @@ pub fn forward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>) -> Ve
 pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (n, c, nn, hd) = (s.n, s.c(), s.n * s.n, s.hd);
     let per_chunk = s.windows.div_ceil(CHUNKS).max(1);
-    let mut dqkv = vec![0.0; s.windows * n * 3 * c];
+    let mut dqkv = fresh::zeros(s.windows * n * 3 * c);
     let partials: Vec<Vec<f32>> = dqkv
         .par_chunks_mut(per_chunk * n * 3 * c)
         .zip(qkv.par_chunks(per_chunk * n * 3 * c))

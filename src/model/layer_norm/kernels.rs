@@ -6,22 +6,20 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use crate::model::lanes;
+use crate::model::{fresh, lanes};
 
 /// Partial sums of γ's and β's gradients (fixed, so sums never depend on the thread count).
 const CHUNKS: usize = 32;
 
 /// `(x − mean)/√(var + ε)·γ + β` along each row of `d` values (biased variance, as Burn's).
 pub fn forward(d: usize, x: &[f32], gamma: &[f32], beta: Option<&[f32]>, epsilon: f32) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
     let task = d * rows_per_task(x.len() / d);
-    out.par_chunks_mut(task).zip(x.par_chunks(task)).for_each(|(out, x)| {
+    fresh::par_zeroed(x.len(), task, x.par_chunks(task), |out, x| {
         for (out, x) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
             let (mean, inv) = moments(x, epsilon);
             normalise_row(out, x, mean, inv, gamma, beta);
         }
-    });
-    out
+    })
 }
 
 /// Rows per parallel task in the forward: enough values for the task to outweigh its cost.
@@ -34,7 +32,7 @@ fn rows_per_task(rows: usize) -> usize {
 pub fn backward(d: usize, x: &[f32], gamma: &[f32], epsilon: f32, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let rows = x.len() / d;
     let per_chunk = rows.div_ceil(CHUNKS).max(1);
-    let mut dx = vec![0.0; x.len()];
+    let mut dx = fresh::zeros(x.len());
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
         .par_chunks_mut(d * per_chunk)
         .zip(x.par_chunks(d * per_chunk).zip(dy.par_chunks(d * per_chunk)))

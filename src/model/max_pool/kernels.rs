@@ -7,6 +7,8 @@ use std::cell::RefCell;
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::model::fresh;
+
 /// Marks an output no input reached (possible only with padding): flex's index −1.
 const NONE: u8 = u8::MAX;
 
@@ -66,12 +68,11 @@ impl Window {
 /// value it took: the first largest in row-major window order, as flex's (a NaN wins only
 /// where it comes first).
 pub fn forward(g: &Window, x: &[f32]) -> (Vec<f32>, Vec<u8>) {
-    let mut out = vec![0.0; g.planes() * g.out_plane()];
     let mut taps = vec![NONE; g.planes() * g.out_plane()];
-    out.par_chunks_mut(g.out_plane())
-        .zip(taps.par_chunks_mut(g.out_plane()))
-        .zip(x.par_chunks(g.plane()))
-        .for_each(|((out, taps), plane)| with_split(g, plane, |split| pool_plane(g, split, out, taps)));
+    let planes = taps.par_chunks_mut(g.out_plane()).zip(x.par_chunks(g.plane()));
+    let out = fresh::par_zeroed(g.planes() * g.out_plane(), g.out_plane(), planes, |out, (taps, plane)| {
+        with_split(g, plane, |split| pool_plane(g, split, out, taps));
+    });
     (out, taps)
 }
 
@@ -141,8 +142,8 @@ pub fn backward(g: &Window, taps: &[u8], dy: &[f32]) -> Vec<f32> {
     let ([sy, sx], [py, px], [_, kw]) = (g.stride, g.pad, g.kernel);
     // Window position `ky·kw + kx` lies ky·w + kx past the window's (padded) corner.
     let reach: Vec<usize> = (0..g.kernel[0] * kw).map(|t| t / kw * g.w + t % kw).collect();
-    let mut dx = vec![0.0; g.planes() * g.plane()];
-    dx.par_chunks_mut(g.plane()).zip(taps.par_chunks(g.out_plane()).zip(dy.par_chunks(g.out_plane()))).for_each(|(dx, (taps, dy))| {
+    let planes = taps.par_chunks(g.out_plane()).zip(dy.par_chunks(g.out_plane()));
+    fresh::par_zeroed(g.planes() * g.plane(), g.plane(), planes, |dx, (taps, dy)| {
         for (oy, (taps, dy)) in taps.chunks_exact(g.ow).zip(dy.chunks_exact(g.ow)).enumerate() {
             for (ox, (&t, &d)) in taps.iter().zip(dy).enumerate() {
                 if t != NONE {
@@ -151,8 +152,7 @@ pub fn backward(g: &Window, taps: &[u8], dy: &[f32]) -> Vec<f32> {
                 }
             }
         }
-    });
-    dx
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use crate::model::lanes;
+use crate::model::{fresh, lanes};
 
 /// `[n, c, l]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,13 +77,11 @@ impl Affine {
 
 /// `act((x − mean)·scale + shift + residual)` for every value, `act` ReLU or the identity.
 pub fn forward(p: &Planes, a: &Affine, x: &[f32], residual: Option<&[f32]>, relu: bool) -> Vec<f32> {
-    let mut out = vec![0.0; x.len()];
     let zeros = vec![0.0; p.l];
-    out.par_chunks_mut(p.l).zip(x.par_chunks(p.l)).enumerate().for_each(|(row, (out, x))| {
+    fresh::par_zeroed(x.len(), p.l, x.par_chunks(p.l).enumerate(), |out, (row, x)| {
         let r = residual.map_or(&zeros[..], |r| &r[row * p.l..][..p.l]);
         forward_row(out, x, r, a.channel(row % p.c), relu);
-    });
-    out
+    })
 }
 
 /// The gradients with respect to `x`, γ, β and the residual (the gradient through the ReLU).
@@ -112,10 +110,9 @@ pub fn backward(p: &Planes, a: &Affine, gamma: &[f32], x: &[f32], residual: Opti
         })
         .unzip();
     let m = p.m() as f32;
-    let mut dx = vec![0.0; x.len()];
     let mut dr = residual.map(|_| vec![0.0; x.len()]);
-    let rows = dx.par_chunks_mut(p.l).zip(x.par_chunks(p.l).zip(dz.par_chunks(p.l))).enumerate();
-    let write = |(row, (dx, (x, dz))): (usize, (&mut [f32], (&[f32], &[f32]))), dr: Option<&mut [f32]>| {
+    let rows = x.par_chunks(p.l).zip(dz.par_chunks(p.l)).enumerate();
+    let write = |dx: &mut [f32], (row, (x, dz)): (usize, (&[f32], &[f32])), dr: Option<&mut [f32]>| {
         let ch = row % p.c;
         let sums = Sums { k: gamma[ch] * a.inv[ch] / m, m, beta: d_beta[ch], gamma: d_gamma[ch] };
         let r = r_row(row);
@@ -124,10 +121,10 @@ pub fn backward(p: &Planes, a: &Affine, gamma: &[f32], x: &[f32], residual: Opti
             gate_row(dr, x, dz, r, a.channel(ch), relu);
         }
     };
-    match dr.as_mut() {
-        Some(dr) => rows.zip(dr.par_chunks_mut(p.l)).for_each(|(row, dr)| write(row, Some(dr))),
-        None => rows.for_each(|row| write(row, None)),
-    }
+    let dx = match dr.as_mut() {
+        Some(dr) => fresh::par_zeroed(x.len(), p.l, rows.zip(dr.par_chunks_mut(p.l)), |dx, (row, dr)| write(dx, row, Some(dr))),
+        None => fresh::par_zeroed(x.len(), p.l, rows, |dx, row| write(dx, row, None)),
+    };
     Gradients { x: dx, gamma: d_gamma, beta: d_beta, residual: dr }
 }
 
