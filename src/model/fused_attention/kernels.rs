@@ -64,7 +64,7 @@ fn softmax_rows(scores: &mut [f32], n: usize, bias: &[f32], mask: Option<&[f32]>
         let max = lanes::max(row);
         row.iter_mut().for_each(|v| *v = exp(*v - max));
         let inverse = 1.0 / lanes::sum(row, |v| v);
-        row.iter_mut().for_each(|v| *v *= inverse);
+        row.iter_mut().for_each(|v| *v = flush(*v * inverse));
     }
 }
 
@@ -73,8 +73,16 @@ fn softmax_rows(scores: &mut [f32], n: usize, bias: &[f32], mask: Option<&[f32]>
 fn softmax_backward_rows(p: &[f32], grad: &mut [f32], n: usize) {
     for (p_row, d_row) in p.chunks_exact(n).zip(grad.chunks_exact_mut(n)) {
         let dot = lanes::sums(p_row, d_row, p_row, |p, d, _| [p * d, 0.0]).0;
-        d_row.iter_mut().zip(p_row).for_each(|(d, p)| *d = p * (*d - dot));
+        d_row.iter_mut().zip(p_row).for_each(|(d, p)| *d = flush(p * (*d - dot)));
     }
+}
+
+/// `v`, or 0 where it lies below f32's normal range (NaN stays NaN). A masked score's
+/// probability (e⁻¹⁰⁰ or less) is subnormal, and subnormal operands slow the products that
+/// follow some 60-fold on x86 (measured on a 49×49·49×32 product: 2 against 126 GFLOP/s).
+#[inline(always)]
+fn flush(v: f32) -> f32 {
+    if v.abs() < f32::MIN_POSITIVE { 0.0 } else { v }
 }
 
 /// `[windows, n, heads·hd]`: each head's softmax(scale·q·kᵀ + bias + mask)·v, heads side by side.
@@ -143,4 +151,26 @@ pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout
         })
         .unwrap_or_else(|| vec![0.0; s.heads * nn]);
     (dqkv, dbias)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Masked scores (−100, timm's) come out exactly 0, and nothing subnormal comes out of the
+    /// softmax or its gradient; the rest of each row still sums to 1.
+    #[test]
+    fn probabilities_below_the_normal_range_are_zero() {
+        let n = 49;
+        let scores: Vec<f32> = (0..n * n).map(|i| (i % 11) as f32 * 0.7).collect();
+        let mask: Vec<f32> = (0..n * n).map(|i| if (i / n + i % n) % 3 == 0 { -100.0 } else { 0.0 }).collect();
+        let mut p = scores.clone();
+        super::softmax_rows(&mut p, n, &vec![0.0; n * n], Some(&mask));
+        for (row, mask) in p.chunks_exact(n).zip(mask.chunks_exact(n)) {
+            assert!(row.iter().zip(mask).all(|(&p, &m)| (p == 0.0) == (m < 0.0)), "masked: exactly 0; else positive");
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+        let mut grad: Vec<f32> = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 1e-36).collect();
+        super::softmax_backward_rows(&p, &mut grad, n);
+        assert!(p.iter().chain(&grad).all(|v| !v.is_subnormal()), "no subnormal values");
+        assert!(grad.iter().any(|&v| v != 0.0), "the gradient is not all flushed");
+    }
 }
