@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::model::fresh;
-use crate::model::gemm::{Mat, MatMut, matmul};
+use crate::model::gemm::{Mat, MatMut, matmul, matmul_parallel};
 
 /// One 2-D convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`;
 /// symmetric zero padding, one group, no dilation.
@@ -51,9 +51,19 @@ impl Geometry {
     }
 
     /// Images per GEMM: enough columns (≥ 512) for the kernel to run at speed, and at least
-    /// four chunks per batch so that several cores have work.
+    /// four chunks per batch so that several cores have work. Where the weight has more rows
+    /// than such a chunk has columns (ResNet's last stages at small sizes: few positions, many
+    /// channels), the whole batch, in one GEMM split over the cores ([`Self::product`]): each
+    /// chunk's product would stream the whole weight, and each weight gradient's write one the
+    /// size of the weight, for little arithmetic.
     fn images_per_chunk(&self) -> usize {
-        512usize.div_ceil(self.p()).min(self.n.div_ceil(4)).max(1)
+        let nb = 512usize.div_ceil(self.p()).min(self.n.div_ceil(4)).max(1);
+        if self.o > nb * self.p() { self.n } else { nb }
+    }
+
+    /// The GEMM for a chunk: on this thread, or over all cores where one chunk is the batch.
+    fn product(&self) -> fn(MatMut, Mat, Mat, f32, bool) {
+        if self.images_per_chunk() >= self.n { matmul_parallel } else { matmul }
     }
 }
 
@@ -67,13 +77,13 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
             // out[o, p] = weight[o, k] · cols[k, p], straight into the output.
             with_scratch(k * p, 0, |cols, _| {
                 im2col(g, images, cols);
-                matmul(MatMut::rows(out, g.o, p), weight, Mat::rows(cols, k, p), 1.0, false);
+                g.product()(MatMut::rows(out, g.o, p), weight, Mat::rows(cols, k, p), 1.0, false);
             });
         } else {
             with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
                 im2col(g, images, cols);
                 // y[o, nb·p] = weight[o, k] · cols[k, nb·p], then each image's planes in place.
-                matmul(MatMut::rows(y, g.o, nb * p), weight, Mat::rows(cols, k, nb * p), 1.0, false);
+                g.product()(MatMut::rows(y, g.o, nb * p), weight, Mat::rows(cols, k, nb * p), 1.0, false);
                 for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
                     for (o, plane) in image.chunks_exact_mut(p).enumerate() {
                         plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
@@ -97,7 +107,7 @@ pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
         with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
             let dy_cols = columns(dy, g.o, p, scratch);
             // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
-            matmul(MatMut::rows(cols, k, nb * p), Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), 1.0, false);
+            g.product()(MatMut::rows(cols, k, nb * p), Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), 1.0, false);
             col2im(g, cols, dx);
         });
     })
@@ -118,7 +128,7 @@ pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     im2col(g, images, cols);
                     let dy_cols = columns(dy, g.o, p, scratch);
                     // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
-                    matmul(MatMut::rows(&mut acc, g.o, k), Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), 1.0, true);
+                    g.product()(MatMut::rows(&mut acc, g.o, k), Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), 1.0, true);
                 });
             }
             acc
@@ -299,6 +309,7 @@ impl Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kernel_checks::{assert_same_on_1_and_3_threads, wave};
 
     /// The convolution by its definition, in f64.
     fn direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f64> {
@@ -352,6 +363,8 @@ mod tests {
             ([2, 2, 6, 9], [3, 2, 5, 5], [1, 1], [2, 2]),
             ([3, 2, 4, 5], [3, 2, 1, 1], [1, 1], [0, 0]),
             ([1, 1, 2, 3], [1, 1, 5, 7], [1, 1], [2, 3]),
+            // More output channels than a chunk has columns: the whole batch in one GEMM.
+            ([6, 3, 4, 4], [40, 3, 3, 3], [2, 2], [1, 1]),
         ]
         .into_iter()
         .map(|(x, w, s, p)| Geometry::new(x, w, s, p).unwrap())
@@ -401,6 +414,17 @@ mod tests {
             im2col_by_rows(&g, &x, &mut rows);
             assert_eq!(fast, rows, "{g:?}");
         }
+    }
+
+    /// A whole batch in one GEMM large enough for gemm to split it over the cores: the
+    /// definition's values, and the same bits on one thread as on three.
+    #[test]
+    fn whole_batch_products_match_the_definition_on_any_thread_count() {
+        let g = Geometry::new([12, 16, 8, 8], [256, 16, 3, 3], [2, 2], [1, 1]).unwrap();
+        assert_eq!((g.images_per_chunk(), g.o * g.k() * g.n * g.p()), (12, 192 * 192 * 192), "one chunk, at gemm's threshold");
+        let (x, w, dy) = (wave(g.n * g.image_len(), 0.37), wave(g.o * g.k(), 0.11), wave(g.n * g.o * g.p(), 0.53));
+        close(&forward(&g, &x, &w, None), &direct(&g, &x, &w), "forward");
+        assert_same_on_1_and_3_threads(|| (forward(&g, &x, &w, None), grad_input(&g, &w, &dy), grad_weight(&g, &x, &dy)));
     }
 
     #[test]
