@@ -62,6 +62,11 @@ impl Geometry {
         if self.o > nb * self.p() { self.n } else { nb }
     }
 
+    /// Stride 1 and an output the input's size (padding ⌊k/2⌋: most of ResNet's convolutions).
+    fn keeps_size(&self) -> bool {
+        self.stride == [1, 1] && (self.oh, self.ow) == (self.h, self.w)
+    }
+
     /// The GEMM for a chunk: on this thread, or over all cores where one chunk is the batch.
     fn product(&self) -> fn(MatMut, Mat, Mat, f32, bool) {
         if self.images_per_chunk() >= self.n { matmul_parallel } else { matmul }
@@ -188,7 +193,7 @@ fn columns<'a>(blocks: &'a [f32], rows: usize, p: usize, out: &'a mut [f32]) -> 
 /// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero
 /// in the padding.
 fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
-    if g.stride == [1, 1] && (g.oh, g.ow) == (g.h, g.w) {
+    if g.keeps_size() {
         return im2col_same_size(g, images, cols);
     }
     im2col_by_rows(g, images, cols);
@@ -211,39 +216,97 @@ fn im2col_by_rows(g: &Geometry, images: &[f32], cols: &mut [f32]) {
 /// (where the copy ran over from the neighbouring row). Row by row, the copies are a few to a
 /// few dozen values each, and their calls cost more than the values.
 fn im2col_same_size(g: &Geometry, images: &[f32], cols: &mut [f32]) {
-    let (p, nb, w) = (g.p(), images.len() / g.image_len(), g.w);
-    for r in 0..g.k() {
-        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
-        // Output (oy, ox) reads input (oy + dy, ox + dx).
-        let (dy, dx) = (ky as isize - g.pad[0] as isize, kx as isize - g.pad[1] as isize);
-        let shift = dy * w as isize + dx;
-        let (lo, hi) = ((-shift).clamp(0, p as isize) as usize, (p as isize - shift).clamp(0, p as isize) as usize);
+    let nb = images.len() / g.image_len();
+    for (r, tap) in PlaneShift::all(g) {
         for b in 0..nb {
-            let plane = &images[(b * g.c + ci) * p..][..p];
-            let out = &mut cols[(r * nb + b) * p..][..p];
-            out[..lo].fill(0.0);
-            out[hi..].fill(0.0);
-            if lo < hi {
-                out[lo..hi].copy_from_slice(&plane[(lo as isize + shift) as usize..][..hi - lo]);
-            }
-            // Rows above or below the input, then columns left or right of it.
-            let rows = if dy < 0 { 0..(-dy as usize).min(g.h) } else { g.h.saturating_sub(dy as usize)..g.h };
-            out[rows.start * w..rows.end * w].fill(0.0);
-            // Column by column (usually one): a fill per row would be a `memset` call per row.
-            for ox in if dx < 0 { 0..(-dx as usize).min(w) } else { w.saturating_sub(dx as usize)..w } {
-                out[ox..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
-            }
+            let plane = &images[(b * g.c + tap.ci) * g.p()..][..g.p()];
+            let out = &mut cols[(r * nb + b) * g.p()..][..g.p()];
+            out[..tap.lo].fill(0.0);
+            out[tap.hi..].fill(0.0);
+            out[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
+            tap.clear_padding(g, out);
         }
     }
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it came from.
-fn col2im(g: &Geometry, cols: &[f32], images: &mut [f32]) {
+/// `cols` is scratch: a size-keeping convolution clears its padding entries in place.
+fn col2im(g: &Geometry, cols: &mut [f32], images: &mut [f32]) {
+    if g.keeps_size() {
+        return col2im_same_size(g, cols, images);
+    }
+    col2im_by_rows(g, cols, images);
+}
+
+/// [`col2im`] row by row of the output.
+fn col2im_by_rows(g: &Geometry, cols: &[f32], images: &mut [f32]) {
     taps(g, images.len() / g.image_len(), |col, input, span| {
         if let Some(at) = input {
             span.scatter_add(&cols[col..][..g.ow], &mut images[at..][..g.w]);
         }
     });
+}
+
+/// [`col2im`] as [`im2col_same_size`] runs backwards: each im2col row, its padding entries
+/// cleared, added onto its input plane shifted back in one pass. Each input value gets its
+/// terms in the order [`col2im_by_rows`] adds them, so the sums are the same.
+fn col2im_same_size(g: &Geometry, cols: &mut [f32], images: &mut [f32]) {
+    let nb = images.len() / g.image_len();
+    for (r, tap) in PlaneShift::all(g) {
+        for b in 0..nb {
+            let row = &mut cols[(r * nb + b) * g.p()..][..g.p()];
+            tap.clear_padding(g, row);
+            let plane = &mut images[(b * g.c + tap.ci) * g.p()..][..g.p()];
+            plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]).for_each(|(x, v)| *x += v);
+        }
+    }
+}
+
+/// How an im2col row of a size-keeping convolution reads its input plane: output `(oy, ox)`
+/// reads input `(oy + dy, ox + dx)`, so output positions `lo..hi` read the plane shifted by
+/// `dy·w + dx`; of those, the rows above or below the input and the columns left or right of
+/// it fell in the padding.
+struct PlaneShift {
+    ci: usize,
+    dy: isize,
+    dx: isize,
+    shift: isize,
+    lo: usize,
+    hi: usize,
+}
+
+impl PlaneShift {
+    /// Each im2col row `r` (input channel, kernel row, kernel column) with its shift.
+    fn all(g: &Geometry) -> impl Iterator<Item = (usize, Self)> + '_ {
+        (0..g.k()).map(|r| {
+            let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+            let (dy, dx) = (ky as isize - g.pad[0] as isize, kx as isize - g.pad[1] as isize);
+            let (p, shift) = (g.p() as isize, dy * g.w as isize + dx);
+            let (lo, hi) = ((-shift).clamp(0, p) as usize, (p - shift).clamp(0, p) as usize);
+            (r, Self { ci, dy, dx, shift, lo, hi: hi.max(lo) })
+        })
+    }
+
+    /// The plane positions that output positions `lo..hi` read (empty where none do).
+    fn source(&self) -> std::ops::Range<usize> {
+        if self.lo == self.hi {
+            return 0..0;
+        }
+        let start = (self.lo as isize + self.shift) as usize;
+        start..start + (self.hi - self.lo)
+    }
+
+    /// Zeros where `row`'s reads fell in the padding: whole rows above or below the input, then
+    /// columns left or right of it (column by column, usually one: a fill per row would be a
+    /// `memset` call per row).
+    fn clear_padding(&self, g: &Geometry, row: &mut [f32]) {
+        let (h, w) = (g.h, g.w);
+        let rows = if self.dy < 0 { 0..(-self.dy as usize).min(h) } else { h.saturating_sub(self.dy as usize)..h };
+        row[rows.start * w..rows.end * w].fill(0.0);
+        for ox in if self.dx < 0 { 0..(-self.dx as usize).min(w) } else { w.saturating_sub(self.dx as usize)..w } {
+            row[ox..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
+        }
+    }
 }
 
 /// Every output row of every im2col row, for `nb` images: `visit(col, input, span)` with `col`
@@ -417,13 +480,26 @@ mod tests {
     /// ones, value for value (padding wider than the input included).
     #[test]
     fn same_size_im2col_is_the_row_by_row_one() {
-        let same: Vec<Geometry> = shapes().into_iter().filter(|g| g.stride == [1, 1] && (g.oh, g.ow) == (g.h, g.w)).collect();
+        let same: Vec<Geometry> = shapes().into_iter().filter(Geometry::keeps_size).collect();
         assert_eq!(same.len(), 4);
         for g in same {
             let x = values(g.n * g.image_len(), 7);
             let (mut fast, mut rows) = (vec![f32::NAN; g.k() * g.n * g.p()], vec![f32::NAN; g.k() * g.n * g.p()]);
             im2col_same_size(&g, &x, &mut fast);
             im2col_by_rows(&g, &x, &mut rows);
+            assert_eq!(fast, rows, "{g:?}");
+        }
+    }
+
+    /// Its adjoint too: whole planes add the same terms in the same order as row by row, so
+    /// the sums are the same bits; the padding entries of the columns (here non-zero) are left out.
+    #[test]
+    fn same_size_col2im_is_the_row_by_row_one() {
+        for g in shapes().into_iter().filter(Geometry::keeps_size) {
+            let cols = values(g.k() * g.n * g.p(), 8);
+            let (mut fast, mut rows) = (vec![0.0; g.n * g.image_len()], vec![0.0; g.n * g.image_len()]);
+            col2im_same_size(&g, &mut cols.clone(), &mut fast);
+            col2im_by_rows(&g, &cols, &mut rows);
             assert_eq!(fast, rows, "{g:?}");
         }
     }
