@@ -55,8 +55,8 @@ impl Geometry {
     /// four chunks per batch so that several cores have work. Where the weight has more rows
     /// than such a chunk has columns (ResNet's last stages at small sizes: few positions, many
     /// channels), the whole batch, in one GEMM split over the cores ([`Self::product`]): each
-    /// chunk's product would stream the whole weight, and each weight gradient's write one the
-    /// size of the weight, for little arithmetic.
+    /// chunk's product would read the whole weight, and each chunk's weight-gradient partial
+    /// would write a buffer the weight's size, for little arithmetic.
     fn images_per_chunk(&self) -> usize {
         let nb = 512usize.div_ceil(self.p()).min(self.n.div_ceil(4)).max(1);
         if self.o > nb * self.p() { self.n } else { nb }
