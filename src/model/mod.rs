@@ -27,6 +27,7 @@ mod norm;
 mod random;
 mod resnet;
 mod scoped;
+mod scratch;
 mod summary;
 mod swin;
 mod temporal;

@@ -2,13 +2,12 @@
 //! slices in NCHW order. Work is split into chunks of whole images, chosen from the shape
 //! alone, so every sum is taken in the same order whatever the number of threads.
 
-use std::cell::RefCell;
-
 use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::fresh;
 use crate::model::gemm::{Mat, MatMut, matmul, matmul_parallel};
+use crate::model::scratch::with_scratch;
 
 /// One 2-D convolution: input `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`;
 /// symmetric zero padding, one group, no dilation.
@@ -156,23 +155,6 @@ pub fn grad_bias(g: &Geometry, dy: &[f32]) -> Vec<f32> {
         }
     }
     db
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// `f` on two work buffers of `a` and `b` values, taken from this thread's scratch space and
-/// kept for the next call (fresh buffers for every chunk cost page faults and zeroing). Their
-/// contents are left over from earlier calls: `f` overwrites them before reading.
-fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with_borrow_mut(|scratch| {
-        if scratch.len() < a + b {
-            scratch.resize(a + b, 0.0);
-        }
-        let (first, second) = scratch[..a + b].split_at_mut(a);
-        f(first, second)
-    })
 }
 
 /// `blocks` `[nb, rows, p]` (one `[rows, p]` block per image) as a `[rows, nb·p]` matrix: the

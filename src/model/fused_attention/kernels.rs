@@ -2,8 +2,6 @@
 //! window (`n` tokens attending to each other) at a time, one small GEMM per product. The
 //! probabilities never leave a window-sized buffer: the backward recomputes them.
 
-use std::cell::RefCell;
-
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -11,6 +9,7 @@ use crate::model::exp::exp;
 use crate::model::fresh;
 use crate::model::gemm::{Mat, MatMut, matmul};
 use crate::model::lanes;
+use crate::model::scratch::with_scratch;
 
 /// Weight-gradient partial sums per backward (fixed, so sums never depend on the thread count).
 const CHUNKS: usize = 32;
@@ -89,24 +88,12 @@ fn flush(v: f32) -> f32 {
 pub fn forward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>) -> Vec<f32> {
     let (n, c) = (s.n, s.c());
     fresh::par_zeroed(s.windows * n * c, n * c, qkv.par_chunks(n * 3 * c).enumerate(), |out, (w, window)| {
-        with_probabilities(n, |p| {
+        with_scratch(n * n, 0, |p, _| {
             for h in 0..s.heads {
                 s.probabilities(window, bias, mask, w, h, p);
                 matmul(MatMut::strided(&mut out[h * s.hd..], n, s.hd, c), Mat::rows(p, n, n), s.part(window, 2, h), 1.0, false);
             }
         });
-    })
-}
-
-thread_local! {
-    static PROBABILITIES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// `f` on this thread's `[n, n]` buffer for one head's probabilities (kept between windows).
-fn with_probabilities(n: usize, f: impl FnOnce(&mut [f32])) {
-    PROBABILITIES.with_borrow_mut(|p| {
-        p.resize(n * n, 0.0);
-        f(p)
     })
 }
 

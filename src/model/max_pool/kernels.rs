@@ -2,12 +2,11 @@
 //! image plane per task. Each output keeps which window position it took (one byte, where flex
 //! keeps an `i64` offset), which is all the gradient needs.
 
-use std::cell::RefCell;
-
 use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::fresh;
+use crate::model::scratch::with_scratch;
 
 /// Marks an output no input reached (possible only with padding): flex's index −1.
 const NONE: u8 = u8::MAX;
@@ -76,21 +75,16 @@ pub fn forward(g: &Window, x: &[f32]) -> (Vec<f32>, Vec<u8>) {
     (out, taps)
 }
 
-thread_local! {
-    static SPLIT: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
 /// `f` on the plane with each row split by column phase: row `iy`, phase `r` holds columns
 /// `r, r + s, r + 2s, …` (`s` the horizontal stride), each phase `⌈w / s⌉` long. A window column
 /// then reads a contiguous run of one phase along an output row, which vectorises. The buffer
-/// is this thread's, kept for the next plane; entries past a phase's end are never read.
+/// is this thread's scratch space; entries past a phase's end are never read.
 fn with_split<R>(g: &Window, plane: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
     let (s, len) = (g.stride[1], g.phase_len());
     if s == 1 {
         return f(plane);
     }
-    SPLIT.with_borrow_mut(|split| {
-        split.resize(g.h * s * len, 0.0);
+    with_scratch(g.h * s * len, 0, |split, _| {
         for (row, phases) in plane.chunks_exact(g.w).zip(split.chunks_exact_mut(s * len)) {
             for (r, phase) in phases.chunks_exact_mut(len).enumerate() {
                 phase.iter_mut().zip(row[r..].iter().step_by(s)).for_each(|(p, &v)| *p = v);
