@@ -1,5 +1,7 @@
 //! 2-D convolution on the CPU backend (flex), forward and backward, as im2col + GEMM over
-//! chunks of images ([`kernels`]). Burn 0.21's flex convolution ran ResNet-18's layers 3–7×
+//! chunks of images ([`kernels`]); 3×3 convolutions of stride 1 on planes of 7×7 or more
+//! compute their output and input gradient by Winograd's F(2×2, 3×3) instead ([`winograd`]),
+//! with 2.25× fewer multiplications. Burn 0.21's flex convolution ran ResNet-18's layers 3–7×
 //! slower than PyTorch's (forward + backward, 2 cores): its input gradient is a transposed
 //! convolution with one small GEMM per image and a single-threaded scatter, and its weight
 //! gradient a convolution with batch and channels swapped, whose GEMMs are nine columns wide.
@@ -10,6 +12,7 @@
 //! other backend (CUDA), dtype (bf16 under autocast) or shape goes through Burn's `conv2d`.
 
 mod kernels;
+mod winograd;
 
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
@@ -41,12 +44,15 @@ fn geometry<B: Backend>(x: &Tensor<B, 4>, weight: &Tensor<B, 4>, bias: Option<&T
 impl WeightedOp for Geometry {
     fn forward(self, x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
         let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.map(|b| b.to_contiguous()));
-        let y = kernels::forward(&self, values(&x), values(&weight), bias.as_ref().map(values));
+        let (x, weight, bias) = (values(&x), values(&weight), bias.as_ref().map(values));
+        let y = if winograd::fits(&self) { winograd::forward(&self, x, weight, bias) } else { kernels::forward(&self, x, weight, bias) };
         flex(y, [self.n, self.o, self.oh, self.ow])
     }
 
     fn grad_input(self, weight: FlexTensor, dy: &FlexTensor) -> FlexTensor {
-        flex(kernels::grad_input(&self, values(&weight.to_contiguous()), values(dy)), [self.n, self.c, self.h, self.w])
+        let (weight, dy) = (weight.to_contiguous(), values(dy));
+        let dx = if winograd::fits(&self) { winograd::grad_input(&self, values(&weight), dy) } else { kernels::grad_input(&self, values(&weight), dy) };
+        flex(dx, [self.n, self.c, self.h, self.w])
     }
 
     fn grad_weight(self, x: FlexTensor, dy: &FlexTensor) -> FlexTensor {
@@ -69,25 +75,28 @@ mod tests {
 
     use crate::model::kernel_checks::{assert_close, values};
     use super::kernels::{self, Geometry};
+    use super::winograd;
 
     fn options(stride: usize, pad: usize) -> PaddedConvOptions<2> {
         ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1).into()
     }
 
     /// Through autodiff, the convolution and its three gradients are the kernels' (bit for bit:
-    /// this path was taken) and agree with Burn's own convolution.
-    fn gradients_on<C: CheckpointStrategy>() {
+    /// this path was taken; Winograd's for the output and input gradient at stride 1) and agree
+    /// with Burn's own convolution.
+    fn gradients_on<C: CheckpointStrategy>(stride: usize) {
         type F = Flex;
         let device = Default::default();
         let x0 = Tensor::<F, 4>::random([3, 4, 11, 11], Distribution::Default, &device);
         let w0 = Tensor::<F, 4>::random([5, 4, 3, 3], Distribution::Default, &device);
         let b0 = Tensor::<F, 1>::random([5], Distribution::Default, &device);
-        let g = Geometry::new([3, 4, 11, 11], [5, 4, 3, 3], [2, 2], [1, 1]).unwrap();
+        let g = Geometry::new([3, 4, 11, 11], [5, 4, 3, 3], [stride, stride], [1, 1]).unwrap();
+        assert_eq!(winograd::fits(&g), stride == 1);
         let grads = |conv: fn(Tensor<Autodiff<F, C>, 4>, Tensor<Autodiff<F, C>, 4>, Option<Tensor<Autodiff<F, C>, 1>>, PaddedConvOptions<2>) -> Tensor<Autodiff<F, C>, 4>| {
             let x = Tensor::<Autodiff<F, C>, 4>::from_inner(x0.clone()).require_grad();
             let w = Tensor::<Autodiff<F, C>, 4>::from_inner(w0.clone()).require_grad();
             let b = Tensor::<Autodiff<F, C>, 1>::from_inner(b0.clone()).require_grad();
-            let y = conv(x.clone(), w.clone(), Some(b.clone()), options(2, 1));
+            let y = conv(x.clone(), w.clone(), Some(b.clone()), options(stride, 1));
             // A weighting per output position, so every gradient entry differs.
             let weights = Tensor::<Autodiff<F, C>, 4>::from_inner(y.clone().inner().cos());
             let grads = (y.clone() * weights).sum().backward();
@@ -96,8 +105,14 @@ mod tests {
         let (y, dx, dw, db) = grads(super::conv2d);
         let (by, bdx, bdw, bdb) = grads(burn_conv2d);
         let dy = values(y.clone().cos());
-        assert_eq!(values(y.clone()), kernels::forward(&g, &values(x0.clone()), &values(w0.clone()), Some(&b0.to_data().to_vec::<f32>().unwrap())));
-        assert_eq!(values(dx.clone()), kernels::grad_input(&g, &values(w0), &dy));
+        let (x, w, b) = (values(x0.clone()), values(w0.clone()), b0.to_data().to_vec::<f32>().unwrap());
+        let (want_y, want_dx) = if stride == 1 {
+            (winograd::forward(&g, &x, &w, Some(&b)), winograd::grad_input(&g, &w, &dy))
+        } else {
+            (kernels::forward(&g, &x, &w, Some(&b)), kernels::grad_input(&g, &w, &dy))
+        };
+        assert_eq!(values(y.clone()), want_y);
+        assert_eq!(values(dx.clone()), want_dx);
         assert_eq!(values(dw.clone()), kernels::grad_weight(&g, &values(x0), &dy));
         assert_eq!(db.to_data().to_vec::<f32>().unwrap(), kernels::grad_bias(&g, &dy));
         assert_close(y, by, "output");
@@ -108,8 +123,10 @@ mod tests {
 
     #[test]
     fn gradients_are_the_kernels_and_agree_with_burns() {
-        gradients_on::<BalancedCheckpointing>();
-        gradients_on::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>();
+        for stride in [1, 2] {
+            gradients_on::<BalancedCheckpointing>(stride);
+            gradients_on::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(stride);
+        }
     }
 
     #[test]
@@ -117,10 +134,13 @@ mod tests {
         let device = Default::default();
         let x = Tensor::<Flex, 4>::random([2, 3, 8, 8], Distribution::Default, &device);
         let w = Tensor::<Flex, 4>::random([4, 3, 3, 3], Distribution::Default, &device);
-        let y = super::conv2d(x.clone(), w.clone(), None, options(1, 1));
-        let g = Geometry::new([2, 3, 8, 8], [4, 3, 3, 3], [1, 1], [1, 1]).unwrap();
-        assert_eq!(values(y.clone()), kernels::forward(&g, &values(x.clone()), &values(w.clone()), None));
-        assert_close(y, burn_conv2d(x.clone(), w.clone(), None, options(1, 1)), "inference");
+        for (stride, pad) in [(1, 1), (1, 0)] {
+            let y = super::conv2d(x.clone(), w.clone(), None, options(stride, pad));
+            let g = Geometry::new([2, 3, 8, 8], [4, 3, 3, 3], [stride, stride], [pad, pad]).unwrap();
+            let want = if pad == 1 { winograd::forward(&g, &values(x.clone()), &values(w.clone()), None) } else { kernels::forward(&g, &values(x.clone()), &values(w.clone()), None) };
+            assert_eq!(values(y.clone()), want);
+            assert_close(y, burn_conv2d(x.clone(), w.clone(), None, options(stride, pad)), "inference");
+        }
         // Asymmetric padding, groups and dilation are Burn's.
         let padded = PaddedConvOptions::asymmetric([1, 1], [0, 0], [1, 1], [1, 1], 1);
         assert_eq!(super::conv2d(x.clone(), w.clone(), None, padded.clone()).into_data(), burn_conv2d(x.clone(), w.clone(), None, padded).into_data());
