@@ -1,6 +1,6 @@
 //! 2-D convolution on the CPU backend (flex), forward and backward, as im2col + GEMM over
 //! chunks of images ([`kernels`]); 3×3 convolutions of stride 1 on planes of 7×7 or more
-//! compute their output and input gradient by Winograd's F(2×2, 3×3) instead ([`winograd`]),
+//! compute their output and both gradients by Winograd's F(2×2, 3×3) instead ([`winograd`]),
 //! with 2.25× fewer multiplications. Burn 0.21's flex convolution ran ResNet-18's layers 3–7×
 //! slower than PyTorch's (forward + backward, 2 cores): its input gradient is a transposed
 //! convolution with one small GEMM per image and a single-threaded scatter, and its weight
@@ -56,7 +56,9 @@ impl WeightedOp for Geometry {
     }
 
     fn grad_weight(self, x: FlexTensor, dy: &FlexTensor) -> FlexTensor {
-        flex(kernels::grad_weight(&self, values(&x.to_contiguous()), values(dy)), [self.o, self.c, self.kh, self.kw])
+        let (x, dy) = (x.to_contiguous(), values(dy));
+        let dw = if winograd::fits(&self) { winograd::grad_weight(&self, values(&x), dy) } else { kernels::grad_weight(&self, values(&x), dy) };
+        flex(dw, [self.o, self.c, self.kh, self.kw])
     }
 
     fn grad_bias(self, dy: &FlexTensor) -> FlexTensor {
@@ -82,7 +84,8 @@ mod tests {
     }
 
     /// Through autodiff, the convolution and its three gradients are the kernels' (bit for bit:
-    /// this path was taken; Winograd's for the output and input gradient at stride 1) and agree
+    /// this path was taken; Winograd's for the output and the input and weight gradients at
+    /// stride 1) and agree
     /// with Burn's own convolution.
     fn gradients_on<C: CheckpointStrategy>(stride: usize) {
         type F = Flex;
@@ -106,14 +109,14 @@ mod tests {
         let (by, bdx, bdw, bdb) = grads(burn_conv2d);
         let dy = values(y.clone().cos());
         let (x, w, b) = (values(x0.clone()), values(w0.clone()), b0.to_data().to_vec::<f32>().unwrap());
-        let (want_y, want_dx) = if stride == 1 {
-            (winograd::forward(&g, &x, &w, Some(&b)), winograd::grad_input(&g, &w, &dy))
+        let (want_y, want_dx, want_dw) = if stride == 1 {
+            (winograd::forward(&g, &x, &w, Some(&b)), winograd::grad_input(&g, &w, &dy), winograd::grad_weight(&g, &x, &dy))
         } else {
-            (kernels::forward(&g, &x, &w, Some(&b)), kernels::grad_input(&g, &w, &dy))
+            (kernels::forward(&g, &x, &w, Some(&b)), kernels::grad_input(&g, &w, &dy), kernels::grad_weight(&g, &x, &dy))
         };
         assert_eq!(values(y.clone()), want_y);
         assert_eq!(values(dx.clone()), want_dx);
-        assert_eq!(values(dw.clone()), kernels::grad_weight(&g, &values(x0), &dy));
+        assert_eq!(values(dw.clone()), want_dw);
         assert_eq!(db.to_data().to_vec::<f32>().unwrap(), kernels::grad_bias(&g, &dy));
         assert_close(y, by, "output");
         assert_close(dx, bdx, "input gradient");
