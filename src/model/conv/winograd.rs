@@ -184,14 +184,27 @@ fn convolve<'u>(g: &Geometry, x: &[f32], u: impl Fn(usize) -> Mat<'u> + Sync, bi
 /// corner), `[c, 16, nb·tiles]`: column `b·tiles + t` for image `b`'s tile `t`; one plane at a
 /// time ([`input_plane`]).
 fn input_tiles(g: &Geometry, tiles: Tiles, images: &[f32], v: &mut [f32], min_len: usize) {
-    let (cols, plane) = (v.len() / (g.c * XI), g.h * g.w);
-    let work = || vec![0.0f32; 12 * (tiles.rows + 1) * tiles.cols];
-    v.par_chunks_mut(XI * cols).with_min_len(min_len).enumerate().for_each_init(work, |work, (ci, v)| {
-        for b in 0..cols / tiles.count() {
-            let x = &images[(b * g.c + ci) * plane..][..plane];
-            input_plane(g, tiles, x, work, v, b * tiles.count(), cols);
-        }
-    });
+    let work = 12 * (tiles.rows + 1) * tiles.cols;
+    by_plane(g, tiles, g.c, images, v, min_len, work, input_plane);
+}
+
+/// A plane's transform into its channel's `[16, cols]` block from column `at`, with `work`.
+type PlaneTransform = fn(&Geometry, Tiles, &[f32], &mut [f32], &mut [f32], usize, usize);
+
+/// `transform` for every plane of `planes` (`[nb, channels, h, w]`) into `out`
+/// (`[channels, 16, nb·tiles]`), a task per channel where `min_len` lets the chunk split.
+#[allow(clippy::too_many_arguments)]
+fn by_plane(g: &Geometry, tiles: Tiles, channels: usize, planes: &[f32], out: &mut [f32], min_len: usize, work: usize, transform: PlaneTransform) {
+    let (cols, plane) = (out.len() / (channels * XI), g.h * g.w);
+    out.par_chunks_mut(XI * cols).with_min_len(min_len).enumerate().for_each_init(
+        || vec![0.0f32; work],
+        |work, (channel, out)| {
+            for b in 0..cols / tiles.count() {
+                let x = &planes[(b * channels + channel) * plane..][..plane];
+                transform(g, tiles, x, work, out, b * tiles.count(), cols);
+            }
+        },
+    );
 }
 
 /// One input plane's tiles into `v` (`[16, cols]`, from column `at`). Bᵀ·(a, b, c, d) =
@@ -326,14 +339,7 @@ fn output_plane(g: &Geometry, tiles: Tiles, m: &[f32], stride: usize, work: &mut
 /// edge), `[o, 16, nb·tiles]` as [`input_tiles`]' columns. A·(p, q) = (p, p + q, p − q, −q),
 /// along each row, then down the columns; rows and columns split by parity as there.
 fn output_gradient_tiles(g: &Geometry, tiles: Tiles, dy: &[f32], out: &mut [f32], min_len: usize) {
-    let (cols, plane) = (out.len() / (g.o * XI), g.h * g.w);
-    let work = || vec![0.0f32; 12 * tiles.count()];
-    out.par_chunks_mut(XI * cols).with_min_len(min_len).enumerate().for_each_init(work, |work, (oi, out)| {
-        for b in 0..cols / tiles.count() {
-            let dy = &dy[(b * g.o + oi) * plane..][..plane];
-            output_gradient_plane(g, tiles, dy, work, out, b * tiles.count(), cols);
-        }
-    });
+    by_plane(g, tiles, g.o, dy, out, min_len, 12 * tiles.count(), output_gradient_plane);
 }
 
 /// One plane of `dy` into `out` (`[16, cols]`, from column `at`).
