@@ -105,7 +105,8 @@ impl Tiles {
 
 /// Images per chunk, chosen as im2col's are with tiles for output positions: enough
 /// columns for the GEMMs to run at speed and four chunks or more per batch, or the whole batch
-/// (its GEMMs split over the cores) where the kernel has more rows than a chunk has columns.
+/// (its steps split over the cores, [`task_size`]) where the kernel has more rows than a chunk
+/// has columns.
 fn images_per_chunk(g: &Geometry, tiles: Tiles) -> usize {
     let nb = 512usize.div_ceil(tiles.count()).min(g.n.div_ceil(4)).max(1);
     if g.o > nb * tiles.count() { g.n } else { nb }
