@@ -85,8 +85,7 @@ mod tests {
 
     /// Through autodiff, the convolution and its three gradients are the kernels' (bit for bit:
     /// this path was taken; Winograd's for the output and the input and weight gradients at
-    /// stride 1) and agree
-    /// with Burn's own convolution.
+    /// stride 1) and agree with Burn's own convolution.
     fn gradients_on<C: CheckpointStrategy>(stride: usize) {
         type F = Flex;
         let device = Default::default();

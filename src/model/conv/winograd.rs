@@ -221,32 +221,12 @@ fn input_plane(g: &Geometry, tiles: Tiles, x: &[f32], work: &mut [f32], v: &mut 
     let (th, tw) = (tiles.rows, tiles.cols);
     let len = (th + 1) * tw;
     let (split, along) = work.split_at_mut(4 * len);
-    // split[parity][e, o][row, i]: e = x(y, 2i), o = x(y, 2i + 1), y = 2·row + parity − 1;
-    // zero in the padding.
-    for (parity, half) in split.chunks_exact_mut(2 * len).enumerate() {
-        let (e, o) = half.split_at_mut(len);
-        for (row_index, (e, o)) in e.chunks_exact_mut(tw).zip(o.chunks_exact_mut(tw)).enumerate() {
-            let Some(row) = (2 * row_index + parity).checked_sub(1).filter(|&y| y < g.h).map(|y| &x[y * g.w..][..g.w]) else {
-                e.fill(0.0);
-                o.fill(0.0);
-                continue;
-            };
-            let pairs = row.chunks_exact(2);
-            if let [last] = pairs.remainder() {
-                (e[tw - 1], o[tw - 1]) = (*last, 0.0);
-            }
-            for ((pair, e), o) in pairs.zip(e.iter_mut()).zip(o.iter_mut()) {
-                (*e, *o) = (pair[0], pair[1]);
-            }
-        }
-    }
+    // split[parity][e, o][row, i]: e = x(y, 2i), o = x(y, 2i + 1), y = 2·row + parity − 1.
+    split_rows(g, x, th + 1, 1, split);
     // along[parity][j][row, i]: entry j of the row transform for tile column i.
     for parity in 0..2 {
         let (e, o) = split[2 * parity * len..][..2 * len].split_at(len);
-        let along = &mut along[4 * parity * len..][..4 * len];
-        let (a0, rest) = along.split_at_mut(len);
-        let (a1, rest) = rest.split_at_mut(len);
-        let (a2, a3) = rest.split_at_mut(len);
+        let [a0, a1, a2, a3] = quarters(&mut along[4 * parity * len..][..4 * len]);
         a0[1..].iter_mut().zip(o.iter().zip(&o[1..])).for_each(|(v, (a, c))| *v = a - c);
         a1.iter_mut().zip(e.iter().zip(o)).for_each(|(v, (b, c))| *v = b + c);
         a2.iter_mut().zip(o.iter().zip(e)).for_each(|(v, (c, b))| *v = c - b);
@@ -270,6 +250,40 @@ fn input_plane(g: &Geometry, tiles: Tiles, x: &[f32], work: &mut [f32], v: &mut 
         entry(2, |c, b| c - b, r2, r1);
         entry(3, |b, d| b - d, r1, r3);
     }
+}
+
+/// A plane's rows split by parity and each into its even and odd columns, as the tile
+/// transforms read them: `split[parity][e, o][r, i]` = plane(y, 2i) and plane(y, 2i + 1) for
+/// y = 2·r + parity − `shift`, `rows` of them per parity; zero outside the plane.
+fn split_rows(g: &Geometry, plane: &[f32], rows: usize, shift: usize, split: &mut [f32]) {
+    let len = split.len() / 4;
+    let tw = len / rows;
+    for (parity, half) in split.chunks_exact_mut(2 * len).enumerate() {
+        let (e, o) = half.split_at_mut(len);
+        for (r, (e, o)) in e.chunks_exact_mut(tw).zip(o.chunks_exact_mut(tw)).enumerate() {
+            let Some(row) = (2 * r + parity).checked_sub(shift).filter(|&y| y < g.h).map(|y| &plane[y * g.w..][..g.w]) else {
+                e.fill(0.0);
+                o.fill(0.0);
+                continue;
+            };
+            let pairs = row.chunks_exact(2);
+            if let [last] = pairs.remainder() {
+                (e[tw - 1], o[tw - 1]) = (*last, 0.0);
+            }
+            for ((pair, e), o) in pairs.zip(e.iter_mut()).zip(o.iter_mut()) {
+                (*e, *o) = (pair[0], pair[1]);
+            }
+        }
+    }
+}
+
+/// `values` as four runs of equal length.
+fn quarters(values: &mut [f32]) -> [&mut [f32]; 4] {
+    let len = values.len() / 4;
+    let (a, rest) = values.split_at_mut(len);
+    let (b, rest) = rest.split_at_mut(len);
+    let (c, d) = rest.split_at_mut(len);
+    [a, b, c, d]
 }
 
 /// Y = Aᵀ·m·A for every tile, `m` `[16, o, nb·tiles]`, into `out` `[nb, o, h, w]` (+ bias);
@@ -346,29 +360,14 @@ fn output_gradient_tiles(g: &Geometry, tiles: Tiles, dy: &[f32], out: &mut [f32]
 /// One plane of `dy` into `out` (`[16, cols]`, from column `at`).
 #[multiversion::multiversion(targets = "simd")]
 fn output_gradient_plane(g: &Geometry, tiles: Tiles, dy: &[f32], work: &mut [f32], out: &mut [f32], at: usize, cols: usize) {
-    let (tw, n) = (tiles.cols, tiles.count());
+    let n = tiles.count();
     // split[row parity][e, o][ty, tx]: e = dy(2·ty + parity, 2·tx), o = dy(…, 2·tx + 1).
     let (split, along) = work.split_at_mut(4 * n);
-    split.fill(0.0);
-    for (y, row) in dy.chunks_exact(g.w).enumerate() {
-        let (ty, parity) = (y / 2, y % 2);
-        let (e, o) = split[2 * parity * n..][..2 * n].split_at_mut(n);
-        let (e, o) = (&mut e[ty * tw..][..tw], &mut o[ty * tw..][..tw]);
-        let pairs = row.chunks_exact(2);
-        if let [last] = pairs.remainder() {
-            e[tw - 1] = *last;
-        }
-        for ((pair, e), o) in pairs.zip(e.iter_mut()).zip(o.iter_mut()) {
-            (*e, *o) = (pair[0], pair[1]);
-        }
-    }
+    split_rows(g, dy, tiles.rows, 0, split);
     // along[row parity][j][tile]
     for parity in 0..2 {
         let (e, o) = split[2 * parity * n..][..2 * n].split_at(n);
-        let along = &mut along[4 * parity * n..][..4 * n];
-        let (a0, rest) = along.split_at_mut(n);
-        let (a1, rest) = rest.split_at_mut(n);
-        let (a2, a3) = rest.split_at_mut(n);
+        let [a0, a1, a2, a3] = quarters(&mut along[4 * parity * n..][..4 * n]);
         a0.copy_from_slice(e);
         a1.iter_mut().zip(e.iter().zip(o)).for_each(|(v, (p, q))| *v = p + q);
         a2.iter_mut().zip(e.iter().zip(o)).for_each(|(v, (p, q))| *v = p - q);
