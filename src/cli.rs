@@ -221,7 +221,8 @@ struct ModelBenchArgs {
     /// CUDA devices, comma-separated (several: data parallel on one node).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     devices: Vec<u32>,
-    /// `fp32`, or `bf16` (mixed precision, as PyTorch's autocast).
+    /// `fp32`, `bf16` or `f16` (mixed precision, as PyTorch's autocast; f16 with GradScaler's
+    /// loss scaling at its defaults).
     #[arg(long, default_value = "fp32")]
     precision: String,
 }

@@ -129,8 +129,7 @@ pub fn disk_checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
         // Rules of the config alone (CPU: one device, fp32) are `config::check`'s; here, whether
         // this build and machine can run CUDA on the listed devices.
         if exp.runtime.backend == crate::config::Backend::Cuda
-            && let Err(e) = crate::train::compute::check(&exp.runtime, exp.train.precision)
-            && e.pointer().starts_with("/runtime/")
+            && let Err(e) = crate::train::compute::check(&exp.runtime)
         {
             out.push(Violation::value(e.pointer(), e.to_string()));
         }

@@ -13,15 +13,17 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 
 step() { echo "## $*" >&2; "$@"; }
 
-# 1. The first steps' losses on CUDA against the CPU's (same weights, same batch), fp32 then bf16.
-for p in fp32 bf16; do
+# 1. The first steps' losses on CUDA against the CPU's (same weights, same batch): fp32, bf16, f16.
+for p in fp32 bf16 f16; do
     step "$runner" bench steps --backend cuda --precision "$p" --img 112 --frames 16 --batch 2 --steps 5 \
         | tee "$out/steps-$p.jsonl"
 done
-# 2. Throughput at the CPU workload, then the seed's (Swin-B at 224, 60 frames, batch 8, bf16).
+# 2. Throughput at the CPU workload, then the seed's (Swin-B at 224, 60 frames, batch 8; bf16, f16).
 step "$runner" bench models --backend cuda --img 224 --frames 16 --batch 2 --reps 5 | tee "$out/models-224-fp32.jsonl"
-step "$runner" bench models --backend cuda --precision bf16 --swin base --models swin_global,swin_hybrid \
-    --img 224 --frames 60 --batch 8 --reps 5 | tee "$out/models-seed-bf16.jsonl"
+for p in bf16 f16; do
+    step "$runner" bench models --backend cuda --precision "$p" --swin base --models swin_global,swin_hybrid \
+        --img 224 --frames 60 --batch 8 --reps 5 | tee "$out/models-seed-$p.jsonl"
+done
 # 3. Several GPUs of the node, if there are: the same seed workload split over all of them.
 n=$(nvidia-smi -L | wc -l)
 if [ "$n" -gt 1 ]; then

@@ -21,6 +21,7 @@ use crate::config::RuntimeConfig;
 use crate::model::{Classifier, ModelConfig, SwinPreset};
 use crate::model::{build, count_params, summary};
 use crate::train::Precision;
+use crate::train::loss_scale::{LossScale, LossScaleConfig, Stepped};
 use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::shards;
 use crate::train::step::DataParallel;
@@ -78,7 +79,7 @@ pub struct ModelBench {
 
 /// Runs the benchmark, handing each model's line to `emit` as soon as it is measured.
 pub fn models(opts: &ModelBench, emit: &mut dyn FnMut(Value)) -> Result<(), ComputeError> {
-    compute::dispatch(&opts.runtime, opts.precision, Job { opts, emit })
+    compute::dispatch(&opts.runtime, Job { opts, emit })
 }
 
 struct Job<'a> {
@@ -96,11 +97,41 @@ impl OnBackend for Job<'_> {
     }
 }
 
-/// The training loop's step on `devices` and an AdamW as the reference's (PyTorch's ε and
-/// weight decay).
-pub(super) fn trainer<B: AutodiffBackend>(devices: Vec<B::Device>, precision: Precision) -> (DataParallel<B>, impl Optimizer<Classifier<B>, B>) {
-    let step = DataParallel::new(devices, &CrossEntropyLossConfig::new(), precision.autocast());
-    (step, AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init())
+/// The training loop's step on `devices`, an AdamW as the reference's (PyTorch's ε and
+/// weight decay) and, in f16, the loop's loss scaling at PyTorch's defaults.
+pub(super) struct Trainer<B: AutodiffBackend, O> {
+    step: DataParallel<B>,
+    optim: O,
+    scaling: Option<LossScale>,
+    /// f16: steps skipped so far because their gradients overflowed.
+    pub(super) skipped: usize,
+}
+
+pub(super) fn trainer<B: AutodiffBackend>(devices: Vec<B::Device>, precision: Precision) -> Trainer<B, impl Optimizer<Classifier<B>, B>> {
+    Trainer {
+        step: DataParallel::new(devices, &CrossEntropyLossConfig::new(), precision.autocast()),
+        optim: AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init(),
+        scaling: (precision == Precision::F16).then(|| LossScale::new(&LossScaleConfig::default())),
+        skipped: 0,
+    }
+}
+
+impl<B: AutodiffBackend, O: Optimizer<Classifier<B>, B>> Trainer<B, O> {
+    /// One training step at learning rate `lr` on clips `x` of classes `labels`: the model
+    /// after it, and the batch's loss.
+    pub(super) fn step(&mut self, model: Classifier<B>, x: Tensor<B, 5>, labels: &[usize], lr: f64) -> (Classifier<B>, f64) {
+        let loss_scale = self.scaling.as_ref().map_or(1.0, |s| s.scale);
+        let out = self.step.forward_backward(&model, x, labels, 0, loss_scale).expect("a bench step");
+        let model = match &mut self.scaling {
+            Some(scaling) => {
+                let (model, stepped) = scaling.step(&LossScaleConfig::default(), &mut self.optim, lr, model, out.grads);
+                self.skipped += usize::from(stepped == Stepped::Skipped);
+                model
+            }
+            None => self.optim.step(lr, model, out.grads),
+        };
+        (model, out.loss)
+    }
 }
 
 /// A bench batch's class indices: alternating, both classes in every batch of two or more.
@@ -115,14 +146,13 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     reset_peak_rss();
     let (mut model, _) = build::<B>(&config, opts.img, opts.frames, device).expect("the bench models are valid");
     let params = count_params(&model);
-    let (step, mut optim) = trainer::<B>(devices.to_vec(), opts.precision);
+    let mut trainer = trainer::<B>(devices.to_vec(), opts.precision);
     let shape = [opts.batch, opts.frames, 3, opts.img, opts.img];
     let x = Tensor::<B, 5>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device);
     let labels = labels(opts.batch);
 
     let mut train = || {
-        let out = step.forward_backward(&model, x.clone(), &labels, 0).expect("a bench step");
-        model = optim.step(1e-4, model.clone(), out.grads);
+        model = trainer.step(model.clone(), x.clone(), &labels, 1e-4).0;
         B::sync(device).expect("the device finishes the step");
     };
     let train_s = median_seconds(opts.reps, &mut train);

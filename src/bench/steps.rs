@@ -2,10 +2,10 @@
 //! CPU, to check that a GPU (or a lower precision) trains the same model: both start from the
 //! same weights (built on the CPU, moved as a Burn record) and take AdamW steps on the same
 //! batch, with every random layer off (dropout, stochastic depth), so that only arithmetic
-//! differs. Prints one JSON line per model with both loss sequences and their largest
-//! relative difference.
+//! differs. Prints one JSON line per model with both loss sequences, their largest relative
+//! difference and, in f16, how many steps the loss scaling skipped (a skipped step repeats
+//! the loss before it).
 
-use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::Recorder;
 use burn::tensor::backend::AutodiffBackend;
@@ -25,19 +25,19 @@ use crate::train::checkpoint::RecordBytes;
 /// `opts.models` on `opts.runtime` / `opts.precision` against the CPU in fp32, `steps` steps
 /// at learning rate `lr`; each model's line goes to `emit`.
 pub fn steps(opts: &ModelBench, steps: usize, lr: f64, emit: &mut dyn FnMut(Value)) -> Result<(), ComputeError> {
-    compute::check(&opts.runtime, opts.precision)?;
+    compute::check(&opts.runtime)?;
     for &which in &opts.models {
         let config = deterministic(which.config(opts.swin));
         let work = Work { config: &config, opts, precision: Precision::Fp32, steps, lr, weights: None };
-        let (cpu, weights) = compute::dispatch(&RuntimeConfig::default(), Precision::Fp32, work)?;
+        let (cpu, weights, _) = compute::dispatch(&RuntimeConfig::default(), work)?;
         let work = Work { config: &config, opts, precision: opts.precision, steps, lr, weights: Some(weights) };
-        let (other, _) = compute::dispatch(&opts.runtime, opts.precision, work)?;
+        let (other, _, skipped) = compute::dispatch(&opts.runtime, work)?;
         let max_rel = cpu.iter().zip(&other).map(|(a, b)| (a - b).abs() / a.abs().max(1e-12)).fold(0.0, f64::max);
         emit(json!({
             "bench": "steps", "model": which.name(), "backend": format!("{:?}", opts.runtime.backend).to_lowercase(),
             "devices": opts.runtime.devices.len(), "precision": opts.precision.name(),
             "img": opts.img, "frames": opts.frames, "batch": opts.batch, "lr": lr,
-            "cpu_losses": cpu, "losses": other, "max_rel_diff": max_rel,
+            "cpu_losses": cpu, "losses": other, "max_rel_diff": max_rel, "skipped_steps": skipped,
         }));
     }
     Ok(())
@@ -68,8 +68,8 @@ struct Work<'a> {
 }
 
 impl OnBackend for Work<'_> {
-    /// The losses, and the starting weights as a record.
-    type Output = (Vec<f64>, Vec<u8>);
+    /// The losses, the starting weights as a record, and the steps f16's loss scaling skipped.
+    type Output = (Vec<f64>, Vec<u8>, usize);
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, _: &'static str) -> Self::Output {
         let device = &devices[0];
@@ -83,7 +83,7 @@ impl OnBackend for Work<'_> {
             None => RecordBytes::new().record(model.clone().into_record(), ()).expect("a record"),
         };
         model = model.load_record(RecordBytes::new().load(weights.clone(), device).expect("a record this build wrote"));
-        let (step, mut optim) = trainer::<B>(devices.clone(), self.precision);
+        let mut trainer = trainer::<B>(devices.clone(), self.precision);
         let shape = [o.batch, o.frames, 3, o.img, o.img];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let values: Vec<f32> = (0..shape.iter().product()).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -91,11 +91,11 @@ impl OnBackend for Work<'_> {
         let labels = labels(o.batch);
         let losses = (0..self.steps)
             .map(|_| {
-                let out = step.forward_backward(&model, x.clone(), &labels, 0).expect("a step");
-                model = optim.step(self.lr, model.clone(), out.grads);
-                out.loss
+                let (stepped, loss) = trainer.step(model.clone(), x.clone(), &labels, self.lr);
+                model = stepped;
+                loss
             })
             .collect();
-        (losses, weights)
+        (losses, weights, trainer.skipped)
     }
 }

@@ -3,13 +3,14 @@
 
 use crate::data::{DataSource, SplitConfig};
 use crate::model::ModelConfig;
-use crate::train::{CvMode, ScheduleConfig};
+use crate::train::{CvMode, Precision, ScheduleConfig};
 
 use super::experiment::Experiment;
 use super::schema::Violation;
 
 /// Makes every value that depends on another explicit: Swin presets become dimensions, the
-/// cosine period defaults to the epoch count, the temporal embedding to the clip length.
+/// cosine period defaults to the epoch count, the temporal embedding to the clip length, and
+/// f16 gets its loss scaling.
 pub fn resolve(exp: &mut Experiment) {
     let frames = exp.data.clip.frames;
     match &mut exp.model {
@@ -25,6 +26,9 @@ pub fn resolve(exp: &mut Experiment) {
     }
     if let ScheduleConfig::Cosine { t_max, .. } = &mut exp.train.schedule {
         t_max.get_or_insert(exp.train.epochs);
+    }
+    if exp.train.precision == Precision::F16 {
+        exp.train.loss_scale.get_or_insert_with(Default::default);
     }
 }
 
@@ -77,8 +81,11 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
         ));
     }
-    if let Some(why) = exp.train.precision.unsupported() {
-        out.push(Violation::value("/train/precision", why));
+    if exp.train.loss_scale.is_some() && exp.train.precision != Precision::F16 {
+        out.push(Violation::value(
+            "/train/loss_scale",
+            format!("loss scaling is for train.precision = \"f16\", not \"{}\" (bf16 and fp32 need none)", exp.train.precision.name()),
+        ));
     }
     out
 }

@@ -2,7 +2,7 @@
 //! `model` section of an experiment.
 
 mod attention;
-mod autocast;
+pub(crate) mod autocast;
 mod check;
 mod classifier;
 mod config;

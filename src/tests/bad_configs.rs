@@ -70,6 +70,13 @@ const CASES: &[Case] = &[
     edit("zero epochs", &[("epochs = 2", "epochs = 0")], At::Line("epochs = 0"), "/train/epochs", "less than the minimum of 1"),
     edit("one fold", &[("folds = 3", "folds = 1")], At::Line("folds = 1"), "/cv/folds", "less than the minimum of 2"),
     edit("nan", &[("lr = 1e-3", "lr = nan")], At::Line("lr = nan"), "/train/optimizer/lr", "NaN is not a finite number"),
+    edit(
+        "loss scale backoff above 1",
+        &[("batch_size = 4", "batch_size = 4\nprecision = \"f16\"\nloss_scale = { backoff_factor = 1.5 }")],
+        At::Line("loss_scale ="),
+        "/train/loss_scale/backoff_factor",
+        "greater than or equal to the maximum of 1",
+    ),
     edit("infinity", &[("factor = 3.0", "factor = inf")], At::Line("factor = inf"), "/sampler/weights/factor", "inf is not a finite number"),
     // missing parts
     Case { raw: Some(b""), ..edit("empty file", &[], At::Top, "", "missing required key `experiment`") },
@@ -135,6 +142,13 @@ const CASES: &[Case] = &[
         "expected fractions that sum to 1",
     ),
     edit("heads that do not divide", &[("heads = 4", "heads = 5")], At::Line("heads = 5"), "/model/temporal/heads", "5 heads do not divide the feature width 256"),
+    edit(
+        "loss scaling without f16",
+        &[("batch_size = 4", "batch_size = 4\nprecision = \"bf16\"\nloss_scale = { init = 1024.0 }")],
+        At::Line("loss_scale ="),
+        "/train/loss_scale",
+        "loss scaling is for train.precision = \"f16\", not \"bf16\"",
+    ),
     edit("even conv kernel", &[("dwconv_kernel = 3", "dwconv_kernel = 4")], At::Line("dwconv_kernel = 4"), "/model/temporal/dwconv_kernel", "must be odd"),
     edit(
         "too few temporal positions",
@@ -147,10 +161,6 @@ const CASES: &[Case] = &[
     Case {
         args: &["--set", "runtime.backend=cuda"],
         ..edit("backend this build cannot run", &[], At::Origin("--set runtime.backend=cuda"), "/runtime/backend", "built without CUDA")
-    },
-    Case {
-        args: &["--set", "train.precision=f16"],
-        ..edit("f16 without loss scaling", &[], At::Origin("--set train.precision=f16"), "/train/precision", "half precision needs loss scaling")
     },
     Case {
         args: &["--set", "model.pretrained=nowhere.safetensors"],

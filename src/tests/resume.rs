@@ -265,6 +265,28 @@ fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
     assert!(fs::read(dir.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
 }
 
+/// f16 with a loss scale at first too large for some steps' gradients, growing after every
+/// two good steps: the scale is loop state of its own, checkpointed with the rest.
+#[test]
+fn an_f16_run_killed_mid_epoch_resumes_its_loss_scale_and_ends_identical() {
+    let f16 = "[train]\nprecision = \"f16\"\nloss_scale = { init = 131072.0, growth_interval = 2 }\n";
+    let dir = killed_ends_as_whole(&VALID.replacen("[train]\n", f16, 1));
+    assert_ne!(dir.file_name(), REFERENCE.file_name(), "the precision is part of the experiment");
+    let (mut skipped, mut grew) = (0, false);
+    for fold in ["fold-0", "fold-1"] {
+        let history: serde_json::Value = serde_json::from_slice(&fs::read(dir.join(fold).join("history.json")).unwrap()).unwrap();
+        let mut scale = 131072.0;
+        for epoch in history.as_array().unwrap() {
+            let next = epoch["loss_scale"]["scale"].as_f64().unwrap();
+            skipped += epoch["loss_scale"]["skipped_steps"].as_u64().unwrap();
+            grew |= next > scale;
+            scale = next;
+        }
+    }
+    // The run took the scale both ways, so the resumed runs had state to carry.
+    assert!(skipped > 0 && grew, "skipped {skipped}, grew {grew}");
+}
+
 /// Two shards of every batch on two threads, each drawing its dropout and drop-path masks at
 /// the same time as the other: the masks must not depend on which thread draws first.
 #[test]

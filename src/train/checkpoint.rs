@@ -6,7 +6,8 @@
 //! so the optimizer's moments meet their parameters again) and `checksum`: blake3 over the
 //! three, written last. It is built in a temporary folder and renamed into place, so a crash
 //! leaves a whole checkpoint or none. The random streams need no saved state: each is a pure
-//! function of (seed, fold, epoch, batch or sample), so the position is the state.
+//! function of (seed, fold, epoch, batch or sample), so the position is the state. f16's loss
+//! scale is state of its own, and `state.json` carries it.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::loss_scale::LossScale;
 use super::metrics::Metrics;
 use crate::atomic;
 use crate::data::labels::Class;
@@ -38,6 +40,18 @@ pub struct EpochRecord {
     /// On the epoch's sampled training clips (with their augmentation), at threshold 0.5.
     pub train: Metrics,
     pub val: Metrics,
+    /// f16's loss scaling over the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<EpochScaling>,
+}
+
+/// How f16's loss scaling went in one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochScaling {
+    /// The scale at the epoch's end.
+    pub scale: f64,
+    /// Steps whose gradients overflowed, so the optimizer did not take them.
+    pub skipped_steps: u32,
 }
 
 /// The running sums of the epoch in progress.
@@ -46,6 +60,13 @@ pub struct EpochSoFar {
     pub loss_sum: f64,
     pub labels: Vec<Class>,
     pub probs: Vec<f64>,
+    /// f16: steps skipped for overflowing gradients.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The best epoch so far; its weights are `fold-<k>/best.safetensors`, whose blake3 is kept
@@ -67,6 +88,9 @@ pub struct LoopState {
     pub so_far: EpochSoFar,
     pub history: Vec<EpochRecord>,
     pub best: Option<Best>,
+    /// f16's loss scaling, where it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
 }
 
 impl LoopState {
@@ -222,7 +246,7 @@ mod tests {
     use super::*;
 
     fn state(epoch: u32, batch: usize) -> LoopState {
-        LoopState { epoch, batch, so_far: EpochSoFar { loss_sum: 1.5, labels: vec![Class::Abnormal], probs: vec![0.25] }, ..Default::default() }
+        LoopState { epoch, batch, so_far: EpochSoFar { loss_sum: 1.5, labels: vec![Class::Abnormal], probs: vec![0.25], skipped_steps: 0 }, ..Default::default() }
     }
 
     #[test]

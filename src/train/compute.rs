@@ -1,12 +1,12 @@
-//! Which Burn backend a run trains on: `runtime.backend`, `runtime.devices` and
-//! `train.precision` chosen once, then every generic piece of the loop runs on that backend.
+//! Which Burn backend a run trains on: `runtime.backend` and `runtime.devices` chosen once,
+//! then every generic piece of the loop runs on that backend.
 //!
 //! CPU: `Autodiff<Flex>`; each entry of `runtime.devices` is one shard of every batch, trained
 //! on a thread of its own (two use both cores of a laptop: Burn's CPU kernels leave the second
 //! idle through much of a step). CUDA (cargo feature `cuda`): `Autodiff<Cuda<f32>>`, on the
-//! listed devices of one node. Weights and optimizer state are fp32 on both; `bf16` is
-//! mixed precision as PyTorch's autocast does it ([`crate::model::autocast`]), and needs no loss
-//! scaling (bf16 has fp32's range); `f16` would, and is refused until the runner has it.
+//! listed devices of one node. Weights and optimizer state are fp32 on both; `bf16` and `f16`
+//! are mixed precision as PyTorch's autocast does it ([`crate::model::autocast`]); f16 also
+//! scales the loss ([`super::loss_scale`]), bf16 needs not (it has fp32's range).
 //!
 //! Autodiff checkpoints "balanced": the outputs of cheap element-wise operations are recomputed
 //! in the backward pass instead of being kept from the forward. Same values, bit for bit; at
@@ -35,8 +35,6 @@ pub enum ComputeError {
     CudaUnavailable(String),
     #[error("runtime.devices lists {missing:?}, but this machine has {count} CUDA device(s), numbered from 0")]
     MissingDevices { missing: Vec<u32>, count: usize },
-    #[error("train.precision = {0}")]
-    Precision(&'static str),
 }
 
 impl ComputeError {
@@ -45,7 +43,6 @@ impl ComputeError {
         match self {
             ComputeError::CudaNotBuilt | ComputeError::CudaUnavailable(_) => "/runtime/backend",
             ComputeError::MissingDevices { .. } => "/runtime/devices",
-            ComputeError::Precision(_) => "/train/precision",
         }
     }
 }
@@ -70,21 +67,18 @@ impl Precision {
     }
 }
 
-/// Checks that this build and machine can run `backend` on `devices` at `precision`, without
-/// running anything (CUDA: the driver is loaded and the listed devices exist).
-pub fn check(runtime: &RuntimeConfig, precision: Precision) -> Result<(), ComputeError> {
-    if let Some(why) = precision.unsupported() {
-        return Err(ComputeError::Precision(why));
-    }
+/// Checks that this build and machine can run `backend` on `devices`, without running
+/// anything (CUDA: the driver is loaded and the listed devices exist).
+pub fn check(runtime: &RuntimeConfig) -> Result<(), ComputeError> {
     match runtime.backend {
         Backend::Cpu => Ok(()),
         Backend::Cuda => cuda::check(&runtime.devices),
     }
 }
 
-/// Runs `job` on the backend the runtime section and precision name, after [`check`].
-pub fn dispatch<J: OnBackend>(runtime: &RuntimeConfig, precision: Precision, job: J) -> Result<J::Output, ComputeError> {
-    check(runtime, precision)?;
+/// Runs `job` on the backend the runtime section names, after [`check`].
+pub fn dispatch<J: OnBackend>(runtime: &RuntimeConfig, job: J) -> Result<J::Output, ComputeError> {
+    check(runtime)?;
     match runtime.backend {
         Backend::Cpu => {
             let shards = runtime.devices.iter().map(|_| Default::default()).collect();

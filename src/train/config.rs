@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::loss_scale::LossScaleConfig;
+
 /// How training batches are drawn from a fold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -116,9 +118,14 @@ pub struct TrainConfig {
     pub batch_size: u32,
     pub optimizer: OptimizerConfig,
     pub schedule: ScheduleConfig,
-    /// Numeric precision: `fp32`, or `bf16` mixed precision as PyTorch's autocast (fp32 weights;
-    /// products and convolutions in bf16). `f16` is refused: it needs loss scaling.
+    /// Numeric precision: `fp32`, or mixed precision as PyTorch's autocast (fp32 weights;
+    /// products and convolutions in `bf16` or `f16`). `f16` trains with dynamic loss scaling.
     pub precision: Precision,
+    /// Dynamic loss scaling (PyTorch's `GradScaler`); `f16` only, which resolves it to these
+    /// defaults when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "LossScaleConfig")]
+    pub loss_scale: Option<LossScaleConfig>,
     /// Clip the global gradient norm to this value.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("exclusiveMinimum" = 0))]
@@ -133,6 +140,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerConfig::default(),
             schedule: ScheduleConfig::default(),
             precision: Precision::Fp32,
+            loss_scale: None,
             grad_clip: None,
         }
     }
@@ -246,11 +254,3 @@ pub enum Precision {
     F16,
 }
 
-impl Precision {
-    /// Why this runner cannot train at this precision, if it cannot (said by config validation
-    /// and by `bench`, whose flags reach the backend without a config).
-    pub fn unsupported(self) -> Option<&'static str> {
-        (self == Precision::F16)
-            .then_some("\"f16\": half precision needs loss scaling, which this runner does not have yet; use \"bf16\" (same range as fp32) or \"fp32\"")
-    }
-}

@@ -47,6 +47,8 @@ pub enum TrainError {
     Model(String),
     #[error("the loss is {loss} at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or clip gradients with train.grad_clip)")]
     Diverged { epoch: u32, batch: usize, loss: f64 },
+    #[error("the gradients overflow at every loss scale (it fell to {scale:e}) at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or train in \"bf16\")")]
+    Overflowed { epoch: u32, batch: usize, scale: f64 },
     #[error(transparent)]
     Lock(#[from] ResultsError),
 }

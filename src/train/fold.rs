@@ -16,9 +16,10 @@ use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
 use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
-use super::checkpoint::{self, Best, EpochRecord, LoopState, RecordBytes};
+use super::checkpoint::{self, Best, EpochRecord, EpochScaling, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
 use super::fit::{FoldResult, TrainError, io};
+use super::loss_scale::{LossScale, Stepped};
 use super::metrics::{Metrics, youden_threshold};
 use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
@@ -57,7 +58,7 @@ pub struct FoldInputs<'a> {
 pub fn fit_fold(inputs: &FoldInputs, k: usize, fold_dir: &Path, progress: &mut Progress) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
     let job = FoldJob { inputs, k, fold_dir, progress };
-    compute::dispatch(&exp.runtime, exp.train.precision, job).map_err(|e| TrainError::Plan(e.to_string()))?
+    compute::dispatch(&exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
 }
 
 struct FoldJob<'a, 'p> {
@@ -160,7 +161,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let epochs = exp.train.epochs;
         let val_labels: Vec<Class> = fold.val.iter().map(|&i| videos[i].class).collect();
 
-        let mut state = LoopState::default();
+        let mut state = LoopState { loss_scale: exp.train.loss_scale.as_ref().map(LossScale::new), ..Default::default() };
         let mut warnings = vec![];
         let restored = checkpoint::latest(fold_dir, &mut |w| warnings.push(w));
         for w in warnings {
@@ -197,12 +198,23 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 let keys: Vec<u64> = (0..members.len()).map(|j| (b * batch + j) as u64).collect();
                 let x = clips_tensor::<B>(exp, videos, frames, &members, &keys, DrawKey { fold: k, epoch }, true, device)?;
                 let labels: Vec<usize> = members.iter().map(|&i| videos[i].class.index()).collect();
-                let step = self.step.forward_backward(&model, x, &labels, batch_seed(seed, k, epoch, b))?;
+                let loss_scale = state.loss_scale.as_ref().map_or(1.0, |s| s.scale);
+                let step = self.step.forward_backward(&model, x, &labels, batch_seed(seed, k, epoch, b), loss_scale)?;
                 let (loss_value, probs) = (step.loss, step.probs);
                 if !loss_value.is_finite() {
                     return Err(TrainError::Diverged { epoch: epoch + 1, batch: b, loss: loss_value });
                 }
-                model = optim.step(lr, model, step.grads);
+                model = match (&mut state.loss_scale, &exp.train.loss_scale) {
+                    (Some(scaling), Some(config)) => {
+                        let (model, stepped) = scaling.step(config, &mut optim, lr, model, step.grads);
+                        if scaling.exhausted() {
+                            return Err(TrainError::Overflowed { epoch: epoch + 1, batch: b, scale: scaling.scale });
+                        }
+                        state.so_far.skipped_steps += u32::from(stepped == Stepped::Skipped);
+                        model
+                    }
+                    _ => optim.step(lr, model, step.grads),
+                };
 
                 let so_far = &mut state.so_far;
                 so_far.loss_sum += loss_value * members.len() as f64;
@@ -221,7 +233,9 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             let val = Metrics::compute(&val_labels, &probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
             let so_far = std::mem::take(&mut state.so_far);
             let train = Metrics::compute(&so_far.labels, &so_far.probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
-            let record = EpochRecord { epoch, lr, train_loss: so_far.loss_sum / so_far.labels.len().max(1) as f64, train, val };
+            let loss_scale = state.loss_scale.as_ref().map(|s| EpochScaling { scale: s.scale, skipped_steps: so_far.skipped_steps });
+            let train_loss = so_far.loss_sum / so_far.labels.len().max(1) as f64;
+            let record = EpochRecord { epoch, lr, train_loss, train, val, loss_scale };
             let score = record.val.select(exp.cv.select_by).unwrap_or(f64::NEG_INFINITY);
             if state.best.as_ref().is_none_or(|b| score > b.score) {
                 let weights_blake3 = save_weights(&valid, &fold_dir.join(BEST))?;
@@ -275,8 +289,11 @@ impl<B: AutodiffBackend> Fold<'_, B> {
 
 fn epoch_line(r: &EpochRecord, seconds: f64) -> String {
     let auroc = r.val.auroc.map_or("n/a".into(), |a| format!("{a:.3}"));
+    let scaling = r.loss_scale.as_ref().map_or(String::new(), |s| {
+        format!(", loss scale {} ({} step{} skipped)", s.scale, s.skipped_steps, if s.skipped_steps == 1 { "" } else { "s" })
+    });
     format!(
-        "lr {:.2e}, train loss {:.4}, acc {:.3}; val acc {:.3}, bal acc {:.3}, AUROC {auroc} ({seconds:.0} s)",
+        "lr {:.2e}, train loss {:.4}, acc {:.3}{scaling}; val acc {:.3}, bal acc {:.3}, AUROC {auroc} ({seconds:.0} s)",
         r.lr, r.train_loss, r.train.accuracy, r.val.accuracy, r.val.balanced_accuracy
     )
 }

@@ -61,11 +61,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// Forward and backward of `model` (on the first device) on clips `x` `[N, T, 3, S, S]`
     /// (on the first device) with class indices `labels`. `seed`: the batch's seed for the
     /// random layers' masks; shard `i` draws from `seed + i` (on one device, exactly `seed`).
-    pub fn forward_backward(&self, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], seed: u64) -> Result<StepOutput, TrainError> {
+    /// The gradients are those of the loss times `loss_scale` ([`super::loss_scale`]; 1 for
+    /// none); the loss returned is not scaled.
+    pub fn forward_backward(&self, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], seed: u64, loss_scale: f64) -> Result<StepOutput, TrainError> {
         let n = labels.len();
         let shards = shards::ranges(n, self.devices.len());
         if shards.len() == 1 {
-            return self.shard(0, model, x, labels, 1.0, seed);
+            return self.shard(0, model, x, labels, (1.0, loss_scale), seed);
         }
         materialize(model);
         let weight = |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
@@ -74,23 +76,23 @@ impl<B: AutodiffBackend> DataParallel<B> {
             let range = shards[i].clone();
             let xs = shards::slice(&x, range.clone(), &self.devices[i]);
             let ls = &labels[range];
-            (xs, ls, weight(ls) / total, seed.wrapping_add(i as u64))
+            (xs, ls, (weight(ls) / total, loss_scale), seed.wrapping_add(i as u64))
         };
         // The first shard runs on this thread, the others on threads of their own. BatchNorm's
         // running statistics are the first shard's: Burn's running state averages the updates
         // of all threads, in whatever order they come, so the others leave them alone.
         let others = (1..shards.len()).map(|i| {
             let replica = model.clone().fork(&self.devices[i]);
-            let (xs, ls, scale, seed) = inputs(i);
+            let (xs, ls, scales, seed) = inputs(i);
             move || {
-                let out = self.shard(i, &replica, xs, ls, scale, seed)?;
+                let out = self.shard(i, &replica, xs, ls, scales, seed)?;
                 // Gradients travel to the first device, keyed by the (shared) parameter ids.
                 Ok(StepOutput { grads: out.grads.to_device(&self.devices[0], &replica), ..out })
             }
         });
         let first = || {
-            let (xs, ls, scale, seed) = inputs(0);
-            self.shard(0, model, xs, ls, scale, seed)
+            let (xs, ls, scales, seed) = inputs(0);
+            self.shard(0, model, xs, ls, scales, seed)
         };
         let outputs: Vec<Result<StepOutput, TrainError>> = shards::side_by_side(first, others);
         let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
@@ -104,10 +106,11 @@ impl<B: AutodiffBackend> DataParallel<B> {
         Ok(StepOutput { loss, probs, grads: accumulator.grads() })
     }
 
-    /// One device's share: its loss is the shard's weighted mean times `scale`, so that the
-    /// shards' losses (and gradients) add up to the whole batch's. Its masks come from `seed`;
-    /// only the first shard updates BatchNorm's running statistics.
-    fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], scale: f64, seed: u64) -> Result<StepOutput, TrainError> {
+    /// One device's share: its loss is the shard's weighted mean times `share`, so that the
+    /// shards' losses (and gradients) add up to the whole batch's; its gradients are those of
+    /// the loss times `loss_scale`. Its masks come from `seed`; only the first shard updates
+    /// BatchNorm's running statistics.
+    fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], (share, loss_scale): (f64, f64), seed: u64) -> Result<StepOutput, TrainError> {
         let device = &self.devices[i];
         let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
@@ -117,10 +120,13 @@ impl<B: AutodiffBackend> DataParallel<B> {
             model.forward(x)
         };
         let mut loss = self.losses[i].forward(logits.clone(), y);
-        if scale != 1.0 {
-            loss = loss.mul_scalar(scale);
+        if share != 1.0 {
+            loss = loss.mul_scalar(share);
         }
         let value = loss.clone().into_scalar().elem::<f64>();
+        if loss_scale != 1.0 {
+            loss = loss.mul_scalar(loss_scale);
+        }
         let probs = abnormal_probs(logits.inner())?;
         let grads = GradientsParams::from_grads(loss.backward(), model);
         Ok(StepOutput { loss: value, probs, grads })
@@ -164,11 +170,11 @@ mod tests {
         // Two fresh models from one seed, with their parameters drawn in the same order.
         let model = small_model();
         materialize(&model);
-        let one = DataParallel::<AD>::new(vec![device], &loss, None).forward_backward(&model, x.clone(), &labels, 9).unwrap();
+        let one = DataParallel::<AD>::new(vec![device], &loss, None).forward_backward(&model, x.clone(), &labels, 9, 1.0).unwrap();
         // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs;
         // the replicas of a model no step has read yet start from its weights.
         let fresh = small_model();
-        let two = DataParallel::<AD>::new(vec![device, device], &loss, None).forward_backward(&fresh, x, &labels, 9).unwrap();
+        let two = DataParallel::<AD>::new(vec![device, device], &loss, None).forward_backward(&fresh, x, &labels, 9, 1.0).unwrap();
         assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
         for (a, b) in one.probs.iter().zip(&two.probs) {
             assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");

@@ -1,0 +1,223 @@
+//! Dynamic loss scaling for `train.precision = "f16"`, as PyTorch's `GradScaler` does it: the
+//! loss is multiplied by a scale before the backward pass, so that gradients too small for
+//! f16 (below 6·10⁻⁸) survive the half-precision products; the gradients are divided by it
+//! again before the optimizer sees them. A step whose gradients overflowed (inf or NaN) is
+//! skipped and the scale halved; after `growth_interval` good steps in a row it doubles.
+//!
+//! The scale and the count of good steps are part of the loop's state, checkpointed with it,
+//! so a resumed run scales exactly as an uninterrupted one. Growth and backoff by 2 keep the
+//! scale a power of two, and multiplying or dividing by one is exact: in fp32 the scaled and
+//! unscaled gradients are the same numbers.
+
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `train.loss_scale`: PyTorch's `GradScaler` settings and defaults. Only with
+/// `precision = "f16"`, where it is always on (these defaults when the section is absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossScaleConfig {
+    /// The first scale.
+    #[schemars(range(min = 1.0, max = 1e30))]
+    pub init: f64,
+    /// The scale is multiplied by this after `growth_interval` steps in a row without overflow.
+    #[schemars(extend("exclusiveMinimum" = 1), range(max = 1000.0))]
+    pub growth_factor: f64,
+    /// The scale is multiplied by this after a step whose gradients overflowed (the step is
+    /// skipped).
+    #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 1))]
+    pub backoff_factor: f64,
+    #[schemars(range(min = 1, max = 1000000))]
+    pub growth_interval: u32,
+}
+
+impl Default for LossScaleConfig {
+    fn default() -> Self {
+        Self { init: 65536.0, growth_factor: 2.0, backoff_factor: 0.5, growth_interval: 2000 }
+    }
+}
+
+/// Where the scaling stands: the loop's state carries it between steps and into checkpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LossScale {
+    pub scale: f64,
+    /// Steps in a row without overflow since the scale last changed.
+    pub good_steps: u32,
+}
+
+/// What [`LossScale::step`] did.
+#[derive(Debug, PartialEq)]
+pub enum Stepped {
+    /// The optimizer stepped on the unscaled gradients.
+    Yes,
+    /// The gradients overflowed: the model is unchanged and the scale backed off.
+    Skipped,
+}
+
+impl LossScale {
+    pub fn new(config: &LossScaleConfig) -> Self {
+        Self { scale: config.init, good_steps: 0 }
+    }
+
+    /// The optimizer step for `grads` of the loss times `self.scale`: divides them by the
+    /// scale and steps, or, where any is inf or NaN, leaves the model as it is. Then moves the
+    /// scale on.
+    pub fn step<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+        &mut self,
+        config: &LossScaleConfig,
+        optim: &mut O,
+        lr: f64,
+        model: M,
+        grads: GradientsParams,
+    ) -> (M, Stepped) {
+        let (grads, finite) = unscale(&model, grads, self.scale);
+        let (model, stepped) = if finite {
+            (optim.step(lr, model, grads), Stepped::Yes)
+        } else {
+            (model, Stepped::Skipped)
+        };
+        self.update(config, &stepped);
+        (model, stepped)
+    }
+
+    /// Whether the scale has backed off out of f32's normal range: the gradients overflow
+    /// whatever the scale, and training has diverged.
+    pub fn exhausted(&self) -> bool {
+        self.scale < f64::from(f32::MIN_POSITIVE)
+    }
+
+    fn update(&mut self, config: &LossScaleConfig, stepped: &Stepped) {
+        match stepped {
+            Stepped::Skipped => (self.scale, self.good_steps) = (self.scale * config.backoff_factor, 0),
+            Stepped::Yes if self.good_steps + 1 >= config.growth_interval => {
+                (self.scale, self.good_steps) = (self.scale * config.growth_factor, 0);
+            }
+            Stepped::Yes => self.good_steps += 1,
+        }
+    }
+}
+
+/// `grads` divided by `scale`, and whether every one of them is finite.
+fn unscale<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, scale: f64) -> (GradientsParams, bool) {
+    let mut visitor = Unscale::<B> { grads, inverse: 1.0 / scale, finite: vec![] };
+    model.visit(&mut visitor);
+    // One read of the device for all the parameters.
+    let finite = visitor.finite.is_empty() || Tensor::cat(visitor.finite, 0).all().into_scalar().to_bool();
+    (visitor.grads, finite)
+}
+
+struct Unscale<B: AutodiffBackend> {
+    grads: GradientsParams,
+    inverse: f64,
+    /// Per parameter with a gradient: whether all of it is finite.
+    finite: Vec<Tensor<B::InnerBackend, 1, Bool>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Unscale<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        // Frozen parameters have no gradient.
+        if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+            let grad = grad.mul_scalar(self.inverse);
+            self.finite.push(grad.clone().is_finite().all());
+            self.grads.register(param.id, grad);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::prelude::*;
+    use burn::tensor::{Distribution, FloatDType};
+
+    use super::{LossScale, LossScaleConfig, Stepped};
+    use crate::model::autocast;
+
+    type AD = Autodiff<Flex>;
+
+    /// The gradients of `factor · Σ linear(x)` with the products in `dtype` (`None`: fp32).
+    fn grads(layer: &Linear<AD>, x: &Tensor<AD, 2>, dtype: Option<FloatDType>, factor: f64) -> GradientsParams {
+        let _scope = autocast::scope(dtype);
+        let loss = autocast::linear(layer, x.clone()).sum().mul_scalar(factor);
+        GradientsParams::from_grads(loss.backward(), layer)
+    }
+
+    fn weight_grad(layer: &Linear<AD>, grads: &GradientsParams) -> Vec<f32> {
+        grads.get::<Flex, 2>(layer.weight.id).unwrap().into_data().to_vec().unwrap()
+    }
+
+    #[test]
+    fn scale_doubles_after_the_interval_and_halves_on_overflow() {
+        let config = LossScaleConfig { growth_interval: 3, ..Default::default() };
+        let mut s = LossScale::new(&config);
+        let mut seen = vec![];
+        for stepped in [Stepped::Yes, Stepped::Yes, Stepped::Skipped, Stepped::Yes, Stepped::Yes, Stepped::Yes, Stepped::Yes] {
+            s.update(&config, &stepped);
+            seen.push((s.scale, s.good_steps));
+        }
+        let k = 65536.0;
+        // An overflow restarts the count; the third good step in a row doubles the scale.
+        assert_eq!(seen, [(k, 1), (k, 2), (k / 2.0, 0), (k / 2.0, 1), (k / 2.0, 2), (k, 0), (k, 1)]);
+        assert!(!s.exhausted());
+        s.scale = 1e-39;
+        assert!(s.exhausted());
+    }
+
+    /// Why f16 needs the scale: a gradient below f16's smallest subnormal (6·10⁻⁸) is lost in
+    /// the half-precision product; scaled up by 2¹⁶ it survives, and comes back exact to f16's
+    /// precision once divided again.
+    #[test]
+    fn scaling_keeps_f16_gradients_that_would_underflow() {
+        let device = Default::default();
+        let layer = LinearConfig::new(16, 4).init::<AD>(&device);
+        let x = Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device);
+        let tiny = 1e-8;
+        let fp32 = weight_grad(&layer, &grads(&layer, &x, None, tiny));
+        assert!(fp32.iter().all(|g| *g > 1e-9), "{fp32:?}");
+        let unscaled = weight_grad(&layer, &grads(&layer, &x, Some(FloatDType::F16), tiny));
+        assert!(unscaled.iter().all(|g| *g == 0.0), "f16 without scaling: {unscaled:?}");
+
+        let scale = LossScale::new(&LossScaleConfig::default());
+        let (back, finite) = super::unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), tiny * scale.scale), scale.scale);
+        assert!(finite);
+        for (a, b) in weight_grad(&layer, &back).iter().zip(&fp32) {
+            assert!((a - b).abs() <= 2e-3 * b, "{a} against fp32's {b}");
+        }
+    }
+
+    #[test]
+    fn an_overflowing_step_is_skipped_and_a_finite_one_taken_unscaled() {
+        let device = Default::default();
+        let layer = LinearConfig::new(16, 4).init::<AD>(&device);
+        let x = Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device);
+        let config = LossScaleConfig::default();
+        let mut optim = SgdConfig::new().init();
+        let before: Vec<f32> = layer.weight.val().into_data().to_vec().unwrap();
+
+        // 2¹⁶ · 10 per output overflows f16 (65504) in the weight gradient's product.
+        let mut s = LossScale::new(&config);
+        let g = grads(&layer, &x, Some(FloatDType::F16), 10.0 * s.scale);
+        let (layer, stepped) = s.step(&config, &mut optim, 0.1, layer, g);
+        assert_eq!(stepped, Stepped::Skipped);
+        assert_eq!(layer.weight.val().into_data().to_vec::<f32>().unwrap(), before, "a skipped step leaves the weights");
+        assert_eq!((s.scale, s.good_steps), (32768.0, 0));
+
+        // At a scale the products hold, SGD steps by lr times the unscaled gradient.
+        s.scale = 1.0;
+        let plain = weight_grad(&layer, &grads(&layer, &x, Some(FloatDType::F16), 1.0));
+        let g = grads(&layer, &x, Some(FloatDType::F16), s.scale);
+        let (layer, stepped) = s.step(&config, &mut optim, 0.1, layer, g);
+        assert_eq!(stepped, Stepped::Yes);
+        assert_eq!((s.scale, s.good_steps), (1.0, 1));
+        let after: Vec<f32> = layer.weight.val().into_data().to_vec().unwrap();
+        for ((a, b), g) in after.iter().zip(&before).zip(&plain) {
+            assert!((b - a - 0.1 * g).abs() < 1e-6, "{b} − 0.1·{g} ≠ {a}");
+        }
+    }
+}
