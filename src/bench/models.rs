@@ -21,7 +21,8 @@ use crate::config::RuntimeConfig;
 use crate::model::{Classifier, ModelConfig, SwinPreset};
 use crate::model::{build, count_params, summary};
 use crate::train::Precision;
-use crate::train::loss_scale::{LossScale, LossScaleConfig, Stepped};
+use crate::train::grads::optimizer_step;
+use crate::train::loss_scale::{LossScale, LossScaleConfig};
 use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::shards;
 use crate::train::step::DataParallel;
@@ -122,14 +123,10 @@ impl<B: AutodiffBackend, O: Optimizer<Classifier<B>, B>> Trainer<B, O> {
     pub(super) fn step(&mut self, model: Classifier<B>, x: Tensor<B, 5>, labels: &[usize], lr: f64) -> (Classifier<B>, f64) {
         let loss_scale = self.scaling.as_ref().map_or(1.0, |s| s.scale);
         let out = self.step.forward_backward(&model, x, labels, 0, loss_scale).expect("a bench step");
-        let model = match &mut self.scaling {
-            Some(scaling) => {
-                let (model, stepped) = scaling.step(&LossScaleConfig::default(), &mut self.optim, lr, model, out.grads);
-                self.skipped += usize::from(stepped == Stepped::Skipped);
-                model
-            }
-            None => self.optim.step(lr, model, out.grads),
-        };
+        let config = LossScaleConfig::default();
+        let scaling = self.scaling.as_mut().map(|s| (s, &config));
+        let (model, stepped) = optimizer_step(&mut self.optim, lr, model, out.grads, scaling, None);
+        self.skipped += usize::from(!stepped);
         (model, out.loss)
     }
 }

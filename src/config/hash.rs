@@ -21,6 +21,9 @@ const NOT_HASHED: &[&str] = &["/runtime", "/experiment/description", "/data/sour
 pub const ADDED_LATER: &[(&str, fn() -> Value)] = &[
     ("/data/source/ef_margin", || Value::from(0.0)),
     ("/model/backbone/width", || Value::from(64)),
+    // What `grad_clip` did before the key: each parameter's own norm. Absent, it now resolves
+    // to "global", a new experiment.
+    ("/train/grad_clip_norm", || Value::from("per_parameter")),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

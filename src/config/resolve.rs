@@ -3,14 +3,14 @@
 
 use crate::data::{DataSource, SplitConfig};
 use crate::model::ModelConfig;
-use crate::train::{CvMode, Precision, ScheduleConfig};
+use crate::train::{ClipNorm, CvMode, Precision, ScheduleConfig};
 
 use super::experiment::Experiment;
 use super::schema::Violation;
 
 /// Makes every value that depends on another explicit: Swin presets become dimensions, the
-/// cosine period defaults to the epoch count, the temporal embedding to the clip length, and
-/// f16 gets its loss scaling.
+/// cosine period defaults to the epoch count, the temporal embedding to the clip length, f16
+/// gets its loss scaling and gradient clipping its norm.
 pub fn resolve(exp: &mut Experiment) {
     let frames = exp.data.clip.frames;
     match &mut exp.model {
@@ -29,6 +29,9 @@ pub fn resolve(exp: &mut Experiment) {
     }
     if exp.train.precision == Precision::F16 {
         exp.train.loss_scale.get_or_insert_with(Default::default);
+    }
+    if exp.train.grad_clip.is_some() {
+        exp.train.grad_clip_norm.get_or_insert(ClipNorm::Global);
     }
 }
 
@@ -80,6 +83,9 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             "/train/schedule/warmup_epochs",
             format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
         ));
+    }
+    if exp.train.grad_clip_norm.is_some() && exp.train.grad_clip.is_none() {
+        out.push(Violation::value("/train/grad_clip_norm", "says which norm train.grad_clip bounds, and train.grad_clip is not set"));
     }
     if exp.train.loss_scale.is_some() && exp.train.precision != Precision::F16 {
         out.push(Violation::value(

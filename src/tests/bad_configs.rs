@@ -143,6 +143,13 @@ const CASES: &[Case] = &[
     ),
     edit("heads that do not divide", &[("heads = 4", "heads = 5")], At::Line("heads = 5"), "/model/temporal/heads", "5 heads do not divide the feature width 256"),
     edit(
+        "clip norm without clipping",
+        &[("batch_size = 4", "batch_size = 4\ngrad_clip_norm = \"global\"")],
+        At::Line("grad_clip_norm ="),
+        "/train/grad_clip_norm",
+        "train.grad_clip is not set",
+    ),
+    edit(
         "loss scaling without f16",
         &[("batch_size = 4", "batch_size = 4\nprecision = \"bf16\"\nloss_scale = { init = 1024.0 }")],
         At::Line("loss_scale ="),

@@ -238,6 +238,25 @@ fn experiment_files_validate_and_keep_their_hashes() {
     assert_eq!(checked, all.len(), "golden_hashes.txt must list every experiment file");
 }
 
+/// `train.grad_clip` bounds the global norm since `grad_clip_norm` came; before, each
+/// parameter's. A config that says `per_parameter` is the experiment it was, same hash; one
+/// that says nothing is the new meaning, a new experiment.
+#[test]
+fn clipping_each_parameter_keeps_the_hash_grad_clip_had_before_global_clipping() {
+    let s = Scratch::new();
+    let hash = |file: &std::path::Path, set: &[&str]| digest(&s.runner(&[&["validate", file.to_str().unwrap(), "--print-hash"], set].concat(), &[]));
+    // The demo's hash at commit 95438ae, when its `grad_clip = 1.0` clipped each parameter;
+    // the file now says so.
+    let demo = repo().join("experiments/demo/phase3_hybrid.toml");
+    assert_eq!(hash(&demo, &[]), "897cc1febe7530963c479269b1a9e8e1c80cb42591a4d2f83dd5a9e7081b4db1");
+    assert_ne!(hash(&demo, &["--set", "train.grad_clip_norm=global"]), hash(&demo, &[]));
+    s.write("e.toml", VALID);
+    let file = s.path().join("e.toml");
+    let clipped = hash(&file, &["--set", "train.grad_clip=1.0"]);
+    assert_eq!(hash(&file, &["--set", "train.grad_clip=1.0", "--set", "train.grad_clip_norm=global"]), clipped);
+    assert_ne!(hash(&file, &["--set", "train.grad_clip=1.0", "--set", "train.grad_clip_norm=per_parameter"]), clipped);
+}
+
 fn walk_toml(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

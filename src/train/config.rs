@@ -126,10 +126,24 @@ pub struct TrainConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(with = "LossScaleConfig")]
     pub loss_scale: Option<LossScaleConfig>,
-    /// Clip the global gradient norm to this value.
+    /// Clip the gradients' L2 norm to this value (after f16's unscaling), the norm
+    /// `grad_clip_norm` says.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub grad_clip: Option<f64>,
+    /// Whose norm `grad_clip` bounds: `global` (all gradients as one vector, as PyTorch's
+    /// `clip_grad_norm_`; the default) or `per_parameter` (each parameter's gradient by its own
+    /// norm: Burn's clipping, which versions before this key had). Only with `grad_clip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ClipNorm")]
+    pub grad_clip_norm: Option<ClipNorm>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipNorm {
+    Global,
+    PerParameter,
 }
 
 impl Default for TrainConfig {
@@ -142,6 +156,7 @@ impl Default for TrainConfig {
             precision: Precision::Fp32,
             loss_scale: None,
             grad_clip: None,
+            grad_clip_norm: None,
         }
     }
 }

@@ -19,7 +19,8 @@ use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
 use super::checkpoint::{self, Best, EpochRecord, EpochScaling, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
 use super::fit::{FoldResult, TrainError, io};
-use super::loss_scale::{LossScale, Stepped};
+use super::grads::optimizer_step;
+use super::loss_scale::LossScale;
 use super::metrics::{Metrics, youden_threshold};
 use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
@@ -27,7 +28,7 @@ use super::schedule::{batch_seed, fold_seed, learning_rate};
 use super::split::CvPlan;
 use super::step::DataParallel;
 use super::stop::{StopFlag, StopReason};
-use super::OptimizerConfig;
+use super::{ClipNorm, OptimizerConfig};
 use crate::atomic;
 use crate::config::Experiment;
 use crate::data::labels::Class;
@@ -96,7 +97,12 @@ fn fit_fold_on<B: AutodiffBackend>(
         ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
     }
     let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce, exp.train.precision.autocast()), train_classes };
-    let clip = exp.train.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
+    // Clipping by the global norm is the loop's (`grads::optimizer_step`); Burn's optimizers
+    // clip each parameter's gradient by its own.
+    let clip = match (exp.train.grad_clip, exp.train.grad_clip_norm) {
+        (Some(c), Some(ClipNorm::PerParameter)) => Some(GradientClippingConfig::Norm(c as f32)),
+        _ => None,
+    };
     match exp.train.optimizer {
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
             let optim = AdamWConfig::new()
@@ -204,17 +210,16 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 if !loss_value.is_finite() {
                     return Err(TrainError::Diverged { epoch: epoch + 1, batch: b, loss: loss_value });
                 }
-                model = match (&mut state.loss_scale, &exp.train.loss_scale) {
-                    (Some(scaling), Some(config)) => {
-                        let (model, stepped) = scaling.step(config, &mut optim, lr, model, step.grads);
-                        if scaling.exhausted() {
-                            return Err(TrainError::Overflowed { epoch: epoch + 1, batch: b, scale: scaling.scale });
-                        }
-                        state.so_far.skipped_steps += u32::from(stepped == Stepped::Skipped);
-                        model
+                let clip = exp.train.grad_clip.filter(|_| exp.train.grad_clip_norm == Some(ClipNorm::Global));
+                let scaling = state.loss_scale.as_mut().zip(exp.train.loss_scale.as_ref());
+                let stepped;
+                (model, stepped) = optimizer_step(&mut optim, lr, model, step.grads, scaling, clip);
+                if let Some(scaling) = &state.loss_scale {
+                    if scaling.exhausted() {
+                        return Err(TrainError::Overflowed { epoch: epoch + 1, batch: b, scale: scaling.scale });
                     }
-                    _ => optim.step(lr, model, step.grads),
-                };
+                    state.so_far.skipped_steps += u32::from(!stepped);
+                }
 
                 let so_far = &mut state.so_far;
                 so_far.loss_sum += loss_value * members.len() as f64;

@@ -9,12 +9,14 @@
 //! scale a power of two, and multiplying or dividing by one is exact: in fp32 the scaled and
 //! unscaled gradients are the same numbers.
 
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::grads::{self, GradPass};
 
 /// `train.loss_scale`: PyTorch's `GradScaler` settings and defaults. Only with
 /// `precision = "f16"`, where it is always on (these defaults when the section is absent).
@@ -49,39 +51,28 @@ pub struct LossScale {
     pub good_steps: u32,
 }
 
-/// What [`LossScale::step`] did.
-#[derive(Debug, PartialEq)]
-pub enum Stepped {
-    /// The optimizer stepped on the unscaled gradients.
-    Yes,
-    /// The gradients overflowed: the model is unchanged and the scale backed off.
-    Skipped,
-}
-
 impl LossScale {
     pub fn new(config: &LossScaleConfig) -> Self {
         Self { scale: config.init, good_steps: 0 }
     }
 
-    /// The optimizer step for `grads` of the loss times `self.scale`: divides them by the
-    /// scale and steps, or, where any is inf or NaN, leaves the model as it is. Then moves the
-    /// scale on.
-    pub fn step<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
-        &mut self,
-        config: &LossScaleConfig,
-        optim: &mut O,
-        lr: f64,
-        model: M,
-        grads: GradientsParams,
-    ) -> (M, Stepped) {
-        let (grads, finite) = unscale(&model, grads, self.scale);
-        let (model, stepped) = if finite {
-            (optim.step(lr, model, grads), Stepped::Yes)
+    /// `grads` of the loss times `self.scale`, divided by it again; `None` where any of them
+    /// is inf or NaN (the step is to be skipped).
+    pub fn unscale<B: AutodiffBackend, M: AutodiffModule<B>>(&self, model: &M, grads: GradientsParams) -> Option<GradientsParams> {
+        let (grads, Unscale { finite, .. }) = grads::each(model, grads, Unscale { inverse: 1.0 / self.scale, finite: vec![] });
+        // One read of the device for all the parameters.
+        (finite.is_empty() || Tensor::cat(finite, 0).all().into_scalar().to_bool()).then_some(grads)
+    }
+
+    /// Moves the scale on after a step that was taken (`stepped`) or skipped.
+    pub fn update(&mut self, config: &LossScaleConfig, stepped: bool) {
+        if !stepped {
+            (self.scale, self.good_steps) = (self.scale * config.backoff_factor, 0);
+        } else if self.good_steps + 1 >= config.growth_interval {
+            (self.scale, self.good_steps) = (self.scale * config.growth_factor, 0);
         } else {
-            (model, Stepped::Skipped)
-        };
-        self.update(config, &stepped);
-        (model, stepped)
+            self.good_steps += 1;
+        }
     }
 
     /// Whether the scale has backed off out of f32's normal range: the gradients overflow
@@ -89,42 +80,19 @@ impl LossScale {
     pub fn exhausted(&self) -> bool {
         self.scale < f64::from(f32::MIN_POSITIVE)
     }
-
-    fn update(&mut self, config: &LossScaleConfig, stepped: &Stepped) {
-        match stepped {
-            Stepped::Skipped => (self.scale, self.good_steps) = (self.scale * config.backoff_factor, 0),
-            Stepped::Yes if self.good_steps + 1 >= config.growth_interval => {
-                (self.scale, self.good_steps) = (self.scale * config.growth_factor, 0);
-            }
-            Stepped::Yes => self.good_steps += 1,
-        }
-    }
 }
 
-/// `grads` divided by `scale`, and whether every one of them is finite.
-fn unscale<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, scale: f64) -> (GradientsParams, bool) {
-    let mut visitor = Unscale::<B> { grads, inverse: 1.0 / scale, finite: vec![] };
-    model.visit(&mut visitor);
-    // One read of the device for all the parameters.
-    let finite = visitor.finite.is_empty() || Tensor::cat(visitor.finite, 0).all().into_scalar().to_bool();
-    (visitor.grads, finite)
-}
-
-struct Unscale<B: AutodiffBackend> {
-    grads: GradientsParams,
+struct Unscale<B: Backend> {
     inverse: f64,
-    /// Per parameter with a gradient: whether all of it is finite.
-    finite: Vec<Tensor<B::InnerBackend, 1, Bool>>,
+    /// Per parameter: whether all of its gradient is finite.
+    finite: Vec<Tensor<B, 1, Bool>>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for Unscale<B> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        // Frozen parameters have no gradient.
-        if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            let grad = grad.mul_scalar(self.inverse);
-            self.finite.push(grad.clone().is_finite().all());
-            self.grads.register(param.id, grad);
-        }
+impl<B: Backend> GradPass<B> for Unscale<B> {
+    fn apply<const D: usize>(&mut self, grad: Tensor<B, D>) -> Tensor<B, D> {
+        let grad = grad.mul_scalar(self.inverse);
+        self.finite.push(grad.clone().is_finite().all());
+        grad
     }
 }
 
@@ -132,14 +100,19 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Unscale<B> {
 mod tests {
     use burn::backend::{Autodiff, Flex};
     use burn::nn::{Linear, LinearConfig};
-    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::optim::GradientsParams;
     use burn::prelude::*;
     use burn::tensor::{Distribution, FloatDType};
 
-    use super::{LossScale, LossScaleConfig, Stepped};
+    use super::{LossScale, LossScaleConfig};
     use crate::model::autocast;
 
     type AD = Autodiff<Flex>;
+
+    fn layer_and_input() -> (Linear<AD>, Tensor<AD, 2>) {
+        let device = Default::default();
+        (LinearConfig::new(16, 4).init::<AD>(&device), Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device))
+    }
 
     /// The gradients of `factor · Σ linear(x)` with the products in `dtype` (`None`: fp32).
     fn grads(layer: &Linear<AD>, x: &Tensor<AD, 2>, dtype: Option<FloatDType>, factor: f64) -> GradientsParams {
@@ -157,8 +130,8 @@ mod tests {
         let config = LossScaleConfig { growth_interval: 3, ..Default::default() };
         let mut s = LossScale::new(&config);
         let mut seen = vec![];
-        for stepped in [Stepped::Yes, Stepped::Yes, Stepped::Skipped, Stepped::Yes, Stepped::Yes, Stepped::Yes, Stepped::Yes] {
-            s.update(&config, &stepped);
+        for stepped in [true, true, false, true, true, true, true] {
+            s.update(&config, stepped);
             seen.push((s.scale, s.good_steps));
         }
         let k = 65536.0;
@@ -174,50 +147,29 @@ mod tests {
     /// precision once divided again.
     #[test]
     fn scaling_keeps_f16_gradients_that_would_underflow() {
-        let device = Default::default();
-        let layer = LinearConfig::new(16, 4).init::<AD>(&device);
-        let x = Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device);
+        let (layer, x) = layer_and_input();
         let tiny = 1e-8;
         let fp32 = weight_grad(&layer, &grads(&layer, &x, None, tiny));
         assert!(fp32.iter().all(|g| *g > 1e-9), "{fp32:?}");
         let unscaled = weight_grad(&layer, &grads(&layer, &x, Some(FloatDType::F16), tiny));
         assert!(unscaled.iter().all(|g| *g == 0.0), "f16 without scaling: {unscaled:?}");
 
-        let scale = LossScale::new(&LossScaleConfig::default());
-        let (back, finite) = super::unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), tiny * scale.scale), scale.scale);
-        assert!(finite);
+        let s = LossScale::new(&LossScaleConfig::default());
+        let back = s.unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), tiny * s.scale)).expect("finite");
         for (a, b) in weight_grad(&layer, &back).iter().zip(&fp32) {
             assert!((a - b).abs() <= 2e-3 * b, "{a} against fp32's {b}");
         }
     }
 
     #[test]
-    fn an_overflowing_step_is_skipped_and_a_finite_one_taken_unscaled() {
-        let device = Default::default();
-        let layer = LinearConfig::new(16, 4).init::<AD>(&device);
-        let x = Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device);
-        let config = LossScaleConfig::default();
-        let mut optim = SgdConfig::new().init();
-        let before: Vec<f32> = layer.weight.val().into_data().to_vec().unwrap();
-
+    fn overflowing_gradients_are_refused_and_finite_ones_divided_exactly() {
+        let (layer, x) = layer_and_input();
+        let s = LossScale::new(&LossScaleConfig::default());
         // 2¹⁶ · 10 per output overflows f16 (65504) in the weight gradient's product.
-        let mut s = LossScale::new(&config);
-        let g = grads(&layer, &x, Some(FloatDType::F16), 10.0 * s.scale);
-        let (layer, stepped) = s.step(&config, &mut optim, 0.1, layer, g);
-        assert_eq!(stepped, Stepped::Skipped);
-        assert_eq!(layer.weight.val().into_data().to_vec::<f32>().unwrap(), before, "a skipped step leaves the weights");
-        assert_eq!((s.scale, s.good_steps), (32768.0, 0));
-
-        // At a scale the products hold, SGD steps by lr times the unscaled gradient.
-        s.scale = 1.0;
-        let plain = weight_grad(&layer, &grads(&layer, &x, Some(FloatDType::F16), 1.0));
-        let g = grads(&layer, &x, Some(FloatDType::F16), s.scale);
-        let (layer, stepped) = s.step(&config, &mut optim, 0.1, layer, g);
-        assert_eq!(stepped, Stepped::Yes);
-        assert_eq!((s.scale, s.good_steps), (1.0, 1));
-        let after: Vec<f32> = layer.weight.val().into_data().to_vec().unwrap();
-        for ((a, b), g) in after.iter().zip(&before).zip(&plain) {
-            assert!((b - a - 0.1 * g).abs() < 1e-6, "{b} − 0.1·{g} ≠ {a}");
-        }
+        assert!(s.unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), 10.0 * s.scale)).is_none());
+        // In fp32, a power-of-two scale multiplies and divides exactly.
+        let plain = weight_grad(&layer, &grads(&layer, &x, None, 1.0));
+        let back = s.unscale(&layer, grads(&layer, &x, None, s.scale)).expect("finite");
+        assert_eq!(weight_grad(&layer, &back), plain);
     }
 }

@@ -7,6 +7,7 @@ mod config;
 pub mod crash;
 pub mod fit;
 mod fold;
+pub mod grads;
 pub mod loss_scale;
 pub mod metrics;
 pub mod progress;
