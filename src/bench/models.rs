@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, Optimizer};
+use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Value, json};
@@ -21,6 +21,7 @@ use crate::config::RuntimeConfig;
 use crate::model::{Classifier, ModelConfig, SwinPreset};
 use crate::model::{build, count_params, summary};
 use crate::train::Precision;
+use crate::train::adamw;
 use crate::train::grads::optimizer_step;
 use crate::train::loss_scale::{LossScale, LossScaleConfig};
 use crate::train::compute::{self, ComputeError, OnBackend};
@@ -111,7 +112,7 @@ pub(super) struct Trainer<B: AutodiffBackend, O> {
 pub(super) fn trainer<B: AutodiffBackend>(devices: Vec<B::Device>, precision: Precision) -> Trainer<B, impl Optimizer<Classifier<B>, B>> {
     Trainer {
         step: DataParallel::new(devices, &CrossEntropyLossConfig::new(), precision.autocast()),
-        optim: AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.01).init(),
+        optim: adamw::init(0.9, 0.999, 1e-8, 0.01, None),
         scaling: (precision == Precision::F16).then(|| LossScale::new(&LossScaleConfig::default())),
         skipped: 0,
     }

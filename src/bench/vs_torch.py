@@ -4,10 +4,15 @@ same workload, in one run: for each model, PyTorch then the runner, each in its 
 that its peak resident memory (GNU time's %M) is that model's alone. Prints the JSON lines of
 both and a Markdown table of the ratios (runner / PyTorch) for BENCHMARKS.md.
 
+On a noisy machine, `--rounds N` alternates the two N times per model and takes each ratio
+within its round (PyTorch, then the runner right after it): the table gives the median ratio
+and the range over the rounds, so that one slow or fast moment of the machine moves one round
+rather than the verdict.
+
   python3 src/bench/vs_torch.py --python .venv-torchref/bin/python \\
       --anchor ../shared/bench/torch_anchor.py --img 112 --frames 16 --batch 2 --reps 3
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, statistics, subprocess, sys, tempfile
 
 
 def timed_json(cmd):
@@ -31,21 +36,27 @@ def main():
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--devices", default="0", help="the runner's devices (on the CPU: 0,1 = two threads)")
+    p.add_argument("--rounds", type=int, default=1, help="PyTorch-then-runner rounds per model")
     a = p.parse_args()
     work = ["--img", str(a.img), "--frames", str(a.frames), "--batch", str(a.batch), "--reps", str(a.reps)]
-    rows = []
+    rows, rounds = [], {}
     for model in a.models.split(","):
-        torch, torch_peak = timed_json([a.python, a.anchor, "--models", model, *work])
-        ours, our_peak = timed_json([a.runner, "bench", "models", "--models", model, "--devices", a.devices, *work])
-        t, r = torch[0], ours[0]
-        t["process_peak_rss_mib"], r["process_peak_rss_mib"] = round(torch_peak, 1), round(our_peak, 1)
-        print(json.dumps(t), flush=True)
-        print(json.dumps(r), flush=True)
+        for _ in range(a.rounds):
+            torch, torch_peak = timed_json([a.python, a.anchor, "--models", model, *work])
+            ours, our_peak = timed_json([a.runner, "bench", "models", "--models", model, "--devices", a.devices, *work])
+            t, r = torch[0], ours[0]
+            t["process_peak_rss_mib"], r["process_peak_rss_mib"] = round(torch_peak, 1), round(our_peak, 1)
+            print(json.dumps(t), flush=True)
+            print(json.dumps(r), flush=True)
+            rounds.setdefault(model, []).append((t, r))
         rows.append((model, t, r))
     print()
     print(f"Workload: batch {a.batch} × {a.frames} frames at {a.img}×{a.img}, fp32, "
           f"{rows[0][2]['threads']} threads, runner devices {a.devices}; median (runner) / mean (PyTorch) of {a.reps} steps after a warm-up.")
     print()
+    if a.rounds > 1:
+        print_rounds(rounds)
+        return
     print("| model | params (runner / torch) | train clips/s runner | torch | ratio | infer clips/s runner | torch | ratio | peak RSS MiB runner | torch | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model, t, r in rows:
@@ -55,6 +66,25 @@ def main():
               f"| {r['train_clips_per_s']:.3f} | {t['train_clips_per_s']:.3f} | {tr:.2f}× "
               f"| {r['infer_clips_per_s']:.3f} | {t['infer_clips_per_s']:.3f} | {inf:.2f}× "
               f"| {r['process_peak_rss_mib']:.0f} | {t['process_peak_rss_mib']:.0f} | {mem:.2f}× |")
+
+
+
+def print_rounds(rounds):
+    """The ratios of each round, their median and range, per model."""
+    def ratios(pairs, key):
+        return sorted(r[key] / t[key] for t, r in pairs)
+
+    def cell(values):
+        return f"{statistics.median(values):.2f}× ({values[0]:.2f}–{values[-1]:.2f})"
+
+    n = len(next(iter(rounds.values())))
+    print(f"Ratios runner / PyTorch over {n} rounds, each PyTorch then the runner: median (lowest–highest).")
+    print()
+    print("| model | train | infer | peak RSS |")
+    print("|---|---|---|---|")
+    for model, pairs in rounds.items():
+        print(f"| {model} | {cell(ratios(pairs, 'train_clips_per_s'))} | {cell(ratios(pairs, 'infer_clips_per_s'))} "
+              f"| {cell(sorted(r['process_peak_rss_mib'] / t['process_peak_rss_mib'] for t, r in pairs))} |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ mod conv;
 mod dense;
 mod exp;
 mod flat;
-mod flex;
+pub(crate) mod flex;
 mod fresh;
 mod freeze;
 mod fused_attention;

@@ -9,12 +9,13 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamWConfig, Optimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{Optimizer, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
+use super::adamw;
 use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
 use super::checkpoint::{self, Best, EpochRecord, EpochScaling, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
@@ -105,13 +106,7 @@ fn fit_fold_on<B: AutodiffBackend>(
     };
     match exp.train.optimizer {
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
-            let optim = AdamWConfig::new()
-                .with_beta_1(beta1 as f32)
-                .with_beta_2(beta2 as f32)
-                .with_epsilon(eps as f32)
-                .with_weight_decay(weight_decay as f32)
-                .with_grad_clipping(clip)
-                .init();
+            let optim = adamw::init(beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32, clip);
             fold.train(model, optim, lr, progress)
         }
         OptimizerConfig::Sgd { lr, momentum, weight_decay, nesterov } => {

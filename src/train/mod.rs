@@ -1,5 +1,6 @@
 //! Train stage: folds, sampling, loss, optimisation, checkpoints and model selection.
 
+pub mod adamw;
 mod batches;
 pub mod checkpoint;
 pub mod compute;
