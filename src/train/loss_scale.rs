@@ -6,8 +6,8 @@
 //!
 //! The scale and the count of good steps are part of the loop's state, checkpointed with it,
 //! so a resumed run scales exactly as an uninterrupted one. Growth and backoff by 2 keep the
-//! scale a power of two, and multiplying or dividing by one is exact: in fp32 the scaled and
-//! unscaled gradients are the same numbers.
+//! scale a power of two, and multiplying or dividing by a power of two is exact: the fp32
+//! parts of the backward pass (weights, the f32 side of each cast) lose nothing to the scale.
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
