@@ -50,10 +50,10 @@ impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
     type State<const D: usize> = AdamWState<B, D>;
 
     fn step<const D: usize>(&self, lr: LearningRate, param: Tensor<B, D>, grad: Tensor<B, D>, state: Option<Self::State<D>>) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let dense = |t: &Tensor<B, D>| t.dtype() == DType::F32;
+        let f32s = |t: &Tensor<B, D>| t.dtype() == DType::F32;
         let on_cpu = matches!(OnFlex::of::<B>(), Some(OnFlex::Plain));
-        let states_dense = state.as_ref().is_none_or(|s| dense(&s.momentum.moment_1) && dense(&s.momentum.moment_2) && s.momentum.max_moment_2.is_none());
-        if !(on_cpu && dense(&param) && dense(&grad) && states_dense) {
+        let state_f32s = state.as_ref().is_none_or(|s| f32s(&s.momentum.moment_1) && f32s(&s.momentum.moment_2) && s.momentum.max_moment_2.is_none());
+        if !(on_cpu && f32s(&param) && f32s(&grad) && state_f32s) {
             return self.burn.step(lr, param, grad, state);
         }
         let shape = grad.dims();
