@@ -61,6 +61,14 @@ impl Geometry {
         if self.o > nb * self.p() { self.n } else { nb }
     }
 
+    /// The fewest `piece`-value pieces of a chunk's copies (im2col, col2im) one task takes:
+    /// where the chunk is the whole batch (its GEMM split over the cores), tasks of about 16 K
+    /// values spread over the cores; else the whole chunk on its own thread, beside the others.
+    /// Each value is written by one task, its terms added in the same order either way.
+    fn min_pieces(&self, piece: usize) -> usize {
+        if self.images_per_chunk() >= self.n { (1usize << 14).div_ceil(piece.max(1)) } else { usize::MAX }
+    }
+
     /// Stride 1 and an output the input's size (padding ⌊k/2⌋: most of ResNet's convolutions).
     fn keeps_size(&self) -> bool {
         self.stride == [1, 1] && (self.oh, self.ow) == (self.h, self.w)
@@ -89,11 +97,12 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
                 im2col(g, images, cols);
                 // y[o, nb·p] = weight[o, k] · cols[k, nb·p], then each image's planes in place.
                 g.product()(MatMut::rows(y, g.o, nb * p), weight, Mat::rows(cols, k, nb * p), 1.0, false);
-                for (b, image) in out.chunks_exact_mut(g.o * p).enumerate() {
+                let y = &*y;
+                out.par_chunks_mut(g.o * p).with_min_len(g.min_pieces(g.o * p)).enumerate().for_each(|(b, image)| {
                     for (o, plane) in image.chunks_exact_mut(p).enumerate() {
                         plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
                     }
-                }
+                });
             });
         }
         if let Some(bias) = bias {
@@ -110,7 +119,7 @@ pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     fresh::par_zeroed(g.n * g.image_len(), nb * g.image_len(), dy.par_chunks(nb * g.o * p), |dx, dy| {
         let nb = dy.len() / (g.o * p);
         with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
-            let dy_cols = columns(dy, g.o, p, scratch);
+            let dy_cols = columns(g, dy, g.o, p, scratch);
             // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
             g.product()(MatMut::rows(cols, k, nb * p), Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), 1.0, false);
             col2im(g, cols, dx);
@@ -131,7 +140,7 @@ pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 let nb = images.len() / g.image_len();
                 with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
                     im2col(g, images, cols);
-                    let dy_cols = columns(dy, g.o, p, scratch);
+                    let dy_cols = columns(g, dy, g.o, p, scratch);
                     // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
                     g.product()(MatMut::rows(&mut acc, g.o, k), Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), 1.0, true);
                 });
@@ -159,89 +168,95 @@ pub fn grad_bias(g: &Geometry, dy: &[f32]) -> Vec<f32> {
 
 /// `blocks` `[nb, rows, p]` (one `[rows, p]` block per image) as a `[rows, nb·p]` matrix: the
 /// blocks themselves for one image, else written into `out`.
-fn columns<'a>(blocks: &'a [f32], rows: usize, p: usize, out: &'a mut [f32]) -> &'a [f32] {
+fn columns<'a>(g: &Geometry, blocks: &'a [f32], rows: usize, p: usize, out: &'a mut [f32]) -> &'a [f32] {
     let nb = blocks.len() / (rows * p);
     if nb == 1 {
         return blocks;
     }
-    for (b, block) in blocks.chunks_exact(rows * p).enumerate() {
-        for (r, row) in block.chunks_exact(p).enumerate() {
-            out[r * nb * p + b * p..][..p].copy_from_slice(row);
+    out[..rows * nb * p].par_chunks_mut(nb * p).with_min_len(g.min_pieces(nb * p)).enumerate().for_each(|(r, row)| {
+        for (b, piece) in row.chunks_exact_mut(p).enumerate() {
+            piece.copy_from_slice(&blocks[(b * rows + r) * p..][..p]);
         }
-    }
+    });
     out
 }
 
 /// `cols[(ci, ky, kx), (b, oy, ox)]` = `images[b, ci, oy·s + ky − pad, ox·s + kx − pad]`, zero
-/// in the padding.
+/// in the padding; an im2col row (all of the chunk's images) at a time.
 fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
-    if g.keeps_size() {
-        return im2col_same_size(g, images, cols);
-    }
-    im2col_by_rows(g, images, cols);
-}
-
-/// [`im2col`] row by row of the output.
-fn im2col_by_rows(g: &Geometry, images: &[f32], cols: &mut [f32]) {
-    taps(g, images.len() / g.image_len(), |col, input, span| {
-        let out = &mut cols[col..][..g.ow];
-        match input {
-            Some(at) => span.gather(&images[at..][..g.w], out),
-            None => out.fill(0.0),
-        }
+    let row = images.len() / g.image_len() * g.p();
+    cols[..g.k() * row].par_chunks_mut(row).with_min_len(g.min_pieces(row)).enumerate().for_each(|(r, out)| {
+        if g.keeps_size() { im2col_same_size(g, images, r, out) } else { im2col_by_rows(g, images, r, out) }
     });
 }
 
-/// [`im2col`] where the output plane has the input's size (stride 1, padding ⌊k/2⌋: most of
-/// ResNet's convolutions). Each im2col row of an image is then the input plane shifted by one
-/// offset: one copy of the whole plane, then zeros where a row or a column fell in the padding
-/// (where the copy ran over from the neighbouring row). Row by row, the copies are a few to a
-/// few dozen values each, and their calls cost more than the values.
-fn im2col_same_size(g: &Geometry, images: &[f32], cols: &mut [f32]) {
-    let nb = images.len() / g.image_len();
-    for (r, tap) in PlaneShift::all(g) {
-        for b in 0..nb {
-            let plane = &images[(b * g.c + tap.ci) * g.p()..][..g.p()];
-            let out = &mut cols[(r * nb + b) * g.p()..][..g.p()];
-            out[..tap.lo].fill(0.0);
-            out[tap.hi..].fill(0.0);
-            out[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
-            tap.clear_padding(g, out);
-        }
+/// [`im2col`]'s row `r`, row by row of the output.
+fn im2col_by_rows(g: &Geometry, images: &[f32], r: usize, row: &mut [f32]) {
+    for (b, image) in images.chunks_exact(g.image_len()).enumerate() {
+        taps(g, r, b, |col, input, span| {
+            let out = &mut row[col..][..g.ow];
+            match input {
+                Some(at) => span.gather(&image[at..][..g.w], out),
+                None => out.fill(0.0),
+            }
+        });
     }
 }
 
-/// The adjoint of [`im2col`]: adds each column entry back onto the input position it came from.
-/// `cols` is scratch: a size-keeping convolution clears its padding entries in place.
+/// [`im2col`]'s row `r` where the output plane has the input's size (stride 1, padding ⌊k/2⌋:
+/// most of ResNet's convolutions). Each image's part is then the input plane shifted by one
+/// offset: one copy of the whole plane, then zeros where a row or a column fell in the
+/// padding (where the copy ran over from the neighbouring row). Row by row of the output, the
+/// copies are a few to a few dozen values each, and their calls cost more than the values.
+fn im2col_same_size(g: &Geometry, images: &[f32], r: usize, row: &mut [f32]) {
+    let tap = PlaneShift::of(g, r);
+    for (image, out) in images.chunks_exact(g.image_len()).zip(row.chunks_exact_mut(g.p())) {
+        let plane = &image[tap.ci * g.p()..][..g.p()];
+        out[..tap.lo].fill(0.0);
+        out[tap.hi..].fill(0.0);
+        out[tap.lo..tap.hi].copy_from_slice(&plane[tap.source()]);
+        tap.clear_padding(g, out);
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each column entry back onto the input position it came
+/// from, an image at a time, each value's terms in im2col's row order. `cols` is scratch: a
+/// size-keeping convolution first clears its padding entries in place.
 fn col2im(g: &Geometry, cols: &mut [f32], images: &mut [f32]) {
+    let row_len = images.len() / g.image_len() * g.p();
+    let cols = &mut cols[..g.k() * row_len];
+    let shifts: Vec<PlaneShift> = if g.keeps_size() { (0..g.k()).map(|r| PlaneShift::of(g, r)).collect() } else { Vec::new() };
     if g.keeps_size() {
-        return col2im_same_size(g, cols, images);
+        cols.par_chunks_mut(row_len).with_min_len(g.min_pieces(row_len)).zip(&shifts).for_each(|(row, tap)| {
+            row.chunks_exact_mut(g.p()).for_each(|part| tap.clear_padding(g, part));
+        });
     }
-    col2im_by_rows(g, cols, images);
-}
-
-/// [`col2im`] row by row of the output.
-fn col2im_by_rows(g: &Geometry, cols: &[f32], images: &mut [f32]) {
-    taps(g, images.len() / g.image_len(), |col, input, span| {
-        if let Some(at) = input {
-            span.scatter_add(&cols[col..][..g.ow], &mut images[at..][..g.w]);
+    let cols = &*cols;
+    images.par_chunks_mut(g.image_len()).with_min_len(g.min_pieces(g.image_len())).enumerate().for_each(|(b, image)| {
+        for (r, row) in cols.chunks_exact(row_len).enumerate() {
+            match shifts.get(r) {
+                Some(tap) => col2im_same_size(g, tap, &row[b * g.p()..][..g.p()], image),
+                None => col2im_by_rows(g, r, b, row, image),
+            }
         }
     });
 }
 
-/// [`col2im`] as [`im2col_same_size`] runs backwards: each im2col row, its padding entries
-/// cleared, added onto its input plane shifted back in one pass. Each input value gets its
-/// terms in the order [`col2im_by_rows`] adds them, so the sums are the same.
-fn col2im_same_size(g: &Geometry, cols: &mut [f32], images: &mut [f32]) {
-    let nb = images.len() / g.image_len();
-    for (r, tap) in PlaneShift::all(g) {
-        for b in 0..nb {
-            let row = &mut cols[(r * nb + b) * g.p()..][..g.p()];
-            tap.clear_padding(g, row);
-            let plane = &mut images[(b * g.c + tap.ci) * g.p()..][..g.p()];
-            plane[tap.source()].iter_mut().zip(&row[tap.lo..tap.hi]).for_each(|(x, v)| *x += v);
+/// Image `b`'s part of im2col row `r`, added back row by row of the output.
+fn col2im_by_rows(g: &Geometry, r: usize, b: usize, row: &[f32], image: &mut [f32]) {
+    taps(g, r, b, |col, input, span| {
+        if let Some(at) = input {
+            span.scatter_add(&row[col..][..g.ow], &mut image[at..][..g.w]);
         }
-    }
+    });
+}
+
+/// [`col2im`] as [`im2col_same_size`] runs backwards: an image's part of an im2col row, its
+/// padding entries cleared, added onto its input plane shifted back in one pass. Each input
+/// value gets its terms in the order [`col2im_by_rows`] adds them, so the sums are the same.
+fn col2im_same_size(g: &Geometry, tap: &PlaneShift, part: &[f32], image: &mut [f32]) {
+    let plane = &mut image[tap.ci * g.p()..][..g.p()];
+    plane[tap.source()].iter_mut().zip(&part[tap.lo..tap.hi]).for_each(|(x, v)| *x += v);
 }
 
 /// How an im2col row of a size-keeping convolution reads its input plane: output `(oy, ox)`
@@ -258,15 +273,13 @@ struct PlaneShift {
 }
 
 impl PlaneShift {
-    /// Each im2col row `r` (input channel, kernel row, kernel column) with its shift.
-    fn all(g: &Geometry) -> impl Iterator<Item = (usize, Self)> + '_ {
-        (0..g.k()).map(|r| {
-            let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
-            let (dy, dx) = (ky as isize - g.pad[0] as isize, kx as isize - g.pad[1] as isize);
-            let (p, shift) = (g.p() as isize, dy * g.w as isize + dx);
-            let (lo, hi) = ((-shift).clamp(0, p) as usize, (p - shift).clamp(0, p) as usize);
-            (r, Self { ci, dy, dx, shift, lo, hi: hi.max(lo) })
-        })
+    /// The shift of im2col row `r` (input channel, kernel row, kernel column).
+    fn of(g: &Geometry, r: usize) -> Self {
+        let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let (dy, dx) = (ky as isize - g.pad[0] as isize, kx as isize - g.pad[1] as isize);
+        let (p, shift) = (g.p() as isize, dy * g.w as isize + dx);
+        let (lo, hi) = ((-shift).clamp(0, p) as usize, (p - shift).clamp(0, p) as usize);
+        Self { ci, dy, dx, shift, lo, hi: hi.max(lo) }
     }
 
     /// The plane positions that output positions `lo..hi` read (empty where none do).
@@ -291,21 +304,15 @@ impl PlaneShift {
     }
 }
 
-/// Every output row of every im2col row, for `nb` images: `visit(col, input, span)` with `col`
-/// the offset of its `ow` entries in the `[k, nb·p]` matrix, `input` the offset of the input
+/// Image `b`'s output rows of im2col row `r`: `visit(col, input, span)` with `col` the offset
+/// of their `ow` entries in the row (`[nb·p]`), `input` the offset in the image of the input
 /// row it reads (`None`: a padding row) and `span` how that row's columns meet it. The one walk
 /// that [`im2col`] and [`col2im`] share, which keeps them adjoint.
-fn taps(g: &Geometry, nb: usize, mut visit: impl FnMut(usize, Option<usize>, Span)) {
-    let (p, plane) = (g.p(), g.h * g.w);
-    for r in 0..g.k() {
-        let (ci, ky, span) = (r / (g.kh * g.kw), r / g.kw % g.kh, Span::new(g, r % g.kw));
-        for b in 0..nb {
-            let image_plane = (b * g.c + ci) * plane;
-            for oy in 0..g.oh {
-                let iy = (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h);
-                visit((r * nb + b) * p + oy * g.ow, iy.map(|iy| image_plane + iy * g.w), span);
-            }
-        }
+fn taps(g: &Geometry, r: usize, b: usize, mut visit: impl FnMut(usize, Option<usize>, Span)) {
+    let (ci, ky, span) = (r / (g.kh * g.kw), r / g.kw % g.kh, Span::new(g, r % g.kw));
+    for oy in 0..g.oh {
+        let iy = (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h);
+        visit(b * g.p() + oy * g.ow, iy.map(|iy| (ci * g.h + iy) * g.w), span);
     }
 }
 
@@ -422,6 +429,7 @@ mod tests {
             ([1, 1, 2, 3], [1, 1, 5, 7], [1, 1], [2, 3]),
             // More output channels than a chunk has columns: the whole batch in one GEMM.
             ([6, 3, 4, 4], [40, 3, 3, 3], [2, 2], [1, 1]),
+            ([6, 3, 4, 4], [40, 3, 3, 3], [1, 1], [1, 1]),
         ]
         .into_iter()
         .map(|(x, w, s, p)| Geometry::new(x, w, s, p).unwrap())
@@ -463,12 +471,14 @@ mod tests {
     #[test]
     fn same_size_im2col_is_the_row_by_row_one() {
         let same: Vec<Geometry> = shapes().into_iter().filter(Geometry::keeps_size).collect();
-        assert_eq!(same.len(), 4);
+        assert_eq!(same.len(), 5);
         for g in same {
             let x = values(g.n * g.image_len(), 7);
             let (mut fast, mut rows) = (vec![f32::NAN; g.k() * g.n * g.p()], vec![f32::NAN; g.k() * g.n * g.p()]);
-            im2col_same_size(&g, &x, &mut fast);
-            im2col_by_rows(&g, &x, &mut rows);
+            im2col(&g, &x, &mut fast);
+            for (r, row) in rows.chunks_exact_mut(g.n * g.p()).enumerate() {
+                im2col_by_rows(&g, &x, r, row);
+            }
             assert_eq!(fast, rows, "{g:?}");
         }
     }
@@ -480,8 +490,12 @@ mod tests {
         for g in shapes().into_iter().filter(Geometry::keeps_size) {
             let cols = values(g.k() * g.n * g.p(), 8);
             let (mut fast, mut rows) = (vec![0.0; g.n * g.image_len()], vec![0.0; g.n * g.image_len()]);
-            col2im_same_size(&g, &mut cols.clone(), &mut fast);
-            col2im_by_rows(&g, &cols, &mut rows);
+            col2im(&g, &mut cols.clone(), &mut fast);
+            for (b, image) in rows.chunks_exact_mut(g.image_len()).enumerate() {
+                for (r, row) in cols.chunks_exact(g.n * g.p()).enumerate() {
+                    col2im_by_rows(&g, r, b, row, image);
+                }
+            }
             assert_eq!(fast, rows, "{g:?}");
         }
     }
@@ -492,9 +506,14 @@ mod tests {
     fn whole_batch_products_match_the_definition_on_any_thread_count() {
         let g = Geometry::new([12, 16, 8, 8], [256, 16, 3, 3], [2, 2], [1, 1]).unwrap();
         assert_eq!((g.images_per_chunk(), g.o * g.k() * g.n * g.p()), (12, 192 * 192 * 192), "one chunk, at gemm's threshold");
-        let (x, w, dy) = (wave(g.n * g.image_len(), 0.37), wave(g.o * g.k(), 0.11), wave(g.n * g.o * g.p(), 0.53));
-        close(&forward(&g, &x, &w, None), &direct(&g, &x, &w), "forward");
-        assert_same_on_1_and_3_threads(|| (forward(&g, &x, &w, None), grad_input(&g, &w, &dy), grad_weight(&g, &x, &dy)));
+        // And a size-keeping one (ResNet-18's last stage at 112 px), whose copies split too.
+        let same = Geometry::new([12, 16, 4, 4], [256, 16, 3, 3], [1, 1], [1, 1]).unwrap();
+        assert!(same.keeps_size() && same.images_per_chunk() == 12 && same.min_pieces(same.n * same.p()) < same.k());
+        for g in [g, same] {
+            let (x, w, dy) = (wave(g.n * g.image_len(), 0.37), wave(g.o * g.k(), 0.11), wave(g.n * g.o * g.p(), 0.53));
+            close(&forward(&g, &x, &w, None), &direct(&g, &x, &w), "forward");
+            assert_same_on_1_and_3_threads(|| (forward(&g, &x, &w, None), grad_input(&g, &w, &dy), grad_weight(&g, &x, &dy)));
+        }
     }
 
     #[test]
