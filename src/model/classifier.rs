@@ -11,6 +11,7 @@ use super::weights::{LoadReport, WeightsError};
 
 use super::config::{CnnLstmConfig, ModelConfig, Readout, SwinGlobalConfig, SwinHybridConfig};
 use super::head::Head;
+use super::lstm;
 use super::resnet::ResNet;
 use super::swin::Swin;
 use super::temporal::TemporalEncoder;
@@ -100,7 +101,7 @@ impl<B: Backend> CnnLstm<B> {
         let features = self.backbone.forward(clips.reshape([b * t, c, h, w]));
         let mut x = features.reshape([b, t, self.backbone.num_features]);
         for layer in &self.lstm {
-            x = layer.forward(x, None).0;
+            x = lstm::sequence(layer, x);
         }
         let [_, _, d] = x.dims();
         let pooled = if self.mean_readout {

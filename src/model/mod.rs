@@ -22,6 +22,7 @@ mod init;
 mod kernel_checks;
 mod lanes;
 mod layer_norm;
+mod lstm;
 mod max_pool;
 mod norm;
 mod random;
