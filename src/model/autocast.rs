@@ -3,8 +3,8 @@
 //! (linear layers, the attention products) and the convolutions multiply copies of their
 //! operands cast to the compute dtype, and hand back fp32. Each parameter's gradient flows back
 //! through its cast, so gradients are fp32 too. Norms, softmax, activations and the loss stay
-//! fp32, as autocast keeps them. Burn's `Lstm` (phase 1's LSTM, a few percent of its FLOPs)
-//! also stays fp32: its products are inside Burn.
+//! fp32, as autocast keeps them. Phase 1's LSTM (a few percent of its FLOPs) also stays fp32:
+//! under autocast it runs Burn's `Lstm`, whose products are inside Burn (`super::lstm`).
 //!
 //! As in PyTorch, the compute dtype is a scope around the forward ([`scope`]), per thread.
 
