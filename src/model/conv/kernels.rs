@@ -234,10 +234,7 @@ fn col2im(g: &Geometry, cols: &mut [f32], images: &mut [f32]) {
     let cols = &*cols;
     images.par_chunks_mut(g.image_len()).with_min_len(g.min_pieces(g.image_len())).enumerate().for_each(|(b, image)| {
         for (r, row) in cols.chunks_exact(row_len).enumerate() {
-            match shifts.get(r) {
-                Some(tap) => col2im_same_size(g, tap, &row[b * g.p()..][..g.p()], image),
-                None => col2im_by_rows(g, r, b, row, image),
-            }
+            if g.keeps_size() { col2im_same_size(g, &shifts[r], &row[b * g.p()..][..g.p()], image) } else { col2im_by_rows(g, r, b, row, image) }
         }
     });
 }

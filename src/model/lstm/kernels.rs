@@ -174,7 +174,10 @@ mod tests {
         }
     }
 
-    fn case() -> (Shape, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    /// A shape, then `x`, `w_ih`, `w_hh`, `bias` and a weighting `dh` of the hidden states.
+    type Case = (Shape, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    fn case() -> Case {
         let s = Shape { batch: 2, steps: 4, input: 3, hidden: 5 };
         let (g, rows) = (s.gates(), s.rows());
         let x = wave(rows * s.input, 0.7);

@@ -35,7 +35,7 @@ use kernels::Shape;
 /// zero states: `lstm.forward(x, None).0`.
 pub fn sequence<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let on = OnFlex::of::<B>().filter(|_| x.dtype() == DType::F32 && autocast::compute_dtype().is_none());
-    let (Some(on), Some((w_ih, w_hh, bias))) = (on, stacked(lstm)) else {
+    let Some((on, (w_ih, w_hh, bias))) = on.and_then(|on| Some((on, stacked(lstm)?))) else {
         return lstm.forward(x, None).0;
     };
     let [batch, steps, input] = x.dims();
