@@ -39,21 +39,24 @@ fn result_dir(s: &Scratch) -> PathBuf {
     s.path().join("results").join(&dirs[0])
 }
 
-/// The uninterrupted run every test compares with.
-static REFERENCE: LazyLock<PathBuf> = LazyLock::new(|| {
-    let s = Scratch::new();
+/// The uninterrupted run every test compares with (its folder kept: a static is never dropped).
+static REFERENCE: LazyLock<(Scratch, PathBuf)> = LazyLock::new(|| {
+    let s = Scratch::for_static("resume-reference-");
     s.write("e.toml", VALID);
     let r = run(&s, &[], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let dir = result_dir(&s);
-    std::mem::forget(s);
-    dir
+    (s, dir)
 });
+
+fn reference() -> &'static Path {
+    &REFERENCE.1
+}
 
 fn assert_same_as_reference(dir: &Path) {
     for file in COMPARED {
         let ours = fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(ours == fs::read(REFERENCE.join(file)).unwrap(), "{file} differs from the uninterrupted run's");
+        assert!(ours == fs::read(reference().join(file)).unwrap(), "{file} differs from the uninterrupted run's");
     }
 }
 
@@ -238,8 +241,8 @@ fn folds_of_one_directory_run_in_parallel_and_the_last_run_summarises() {
 }
 
 /// `toml`, run whole and killed again and again mid-epoch, ends byte-identical; returns the
-/// whole run's result directory.
-fn killed_ends_as_whole(toml: &str) -> PathBuf {
+/// whole run's scratch folder and result directory.
+fn killed_ends_as_whole(toml: &str) -> (Scratch, PathBuf) {
     let whole = Scratch::new();
     whole.write("e.toml", toml);
     let r = run(&whole, &[], &[]);
@@ -252,17 +255,16 @@ fn killed_ends_as_whole(toml: &str) -> PathBuf {
     for file in COMPARED {
         assert!(fs::read(a.join(file)).unwrap() == fs::read(b.join(file)).unwrap(), "{file} differs from the uninterrupted run's");
     }
-    std::mem::forget(whole);
-    a
+    (whole, a)
 }
 
 #[test]
 fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
-    let dir = killed_ends_as_whole(&VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1));
-    assert_ne!(dir.file_name(), REFERENCE.file_name(), "the precision is part of the experiment");
+    let (_whole, dir) = killed_ends_as_whole(&VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1));
+    assert_ne!(dir.file_name(), reference().file_name(), "the precision is part of the experiment");
     // Products in bf16 train other weights than fp32's.
     let best = "fold-0/best.safetensors";
-    assert!(fs::read(dir.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
+    assert!(fs::read(dir.join(best)).unwrap() != fs::read(reference().join(best)).unwrap());
 }
 
 /// f16 with a loss scale at first too large for some steps' gradients, growing after every
@@ -270,8 +272,8 @@ fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
 #[test]
 fn an_f16_run_killed_mid_epoch_resumes_its_loss_scale_and_ends_identical() {
     let f16 = "[train]\nprecision = \"f16\"\nloss_scale = { init = 131072.0, growth_interval = 2 }\n";
-    let dir = killed_ends_as_whole(&VALID.replacen("[train]\n", f16, 1));
-    assert_ne!(dir.file_name(), REFERENCE.file_name(), "the precision is part of the experiment");
+    let (_whole, dir) = killed_ends_as_whole(&VALID.replacen("[train]\n", f16, 1));
+    assert_ne!(dir.file_name(), reference().file_name(), "the precision is part of the experiment");
     let (mut skipped, mut grew) = (0, false);
     for fold in ["fold-0", "fold-1"] {
         let history: serde_json::Value = serde_json::from_slice(&fs::read(dir.join(fold).join("history.json")).unwrap()).unwrap();
@@ -291,9 +293,9 @@ fn an_f16_run_killed_mid_epoch_resumes_its_loss_scale_and_ends_identical() {
 /// the same time as the other: the masks must not depend on which thread draws first.
 #[test]
 fn a_run_on_two_cpu_threads_killed_mid_epoch_ends_identical_to_an_uninterrupted_one() {
-    let dir = killed_ends_as_whole(&VALID.replacen("[runtime]\n", "[runtime]\ndevices = [0, 1]\n", 1));
-    assert_eq!(dir.file_name(), REFERENCE.file_name(), "the devices are not part of the experiment");
+    let (_whole, dir) = killed_ends_as_whole(&VALID.replacen("[runtime]\n", "[runtime]\ndevices = [0, 1]\n", 1));
+    assert_eq!(dir.file_name(), reference().file_name(), "the devices are not part of the experiment");
     // Per-shard BatchNorm statistics and masks: other weights than one thread's.
     let best = "fold-0/best.safetensors";
-    assert!(fs::read(dir.join(best)).unwrap() != fs::read(REFERENCE.join(best)).unwrap());
+    assert!(fs::read(dir.join(best)).unwrap() != fs::read(reference().join(best)).unwrap());
 }

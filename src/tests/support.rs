@@ -25,6 +25,19 @@ impl Scratch {
         Scratch { dir: tempfile::tempdir().expect("temp dir") }
     }
 
+    /// A scratch folder for a static, kept for the whole test process (a static is never
+    /// dropped, so one in the system's temporary folder would outlive every run): under
+    /// target/tmp, named `prefix…`; the copies earlier processes left there are removed first.
+    pub fn for_static(prefix: &str) -> Self {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for e in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Scratch { dir: tempfile::Builder::new().prefix(prefix).tempdir_in(root).expect("temp dir") }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -45,16 +45,7 @@ fn dir_of(s: &Scratch, file: &str) -> PathBuf {
 pub fn trained() -> &'static Trained {
     static TRAINED: OnceLock<Trained> = OnceLock::new();
     TRAINED.get_or_init(|| {
-        // Kept for the whole test process (a static is never dropped), under target/tmp;
-        // the previous process's copy is removed first.
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        if let Ok(entries) = fs::read_dir(root) {
-            for e in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("trained-")) {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-        let dir = tempfile::Builder::new().prefix("trained-").tempdir_in(root).expect("temp dir");
-        let scratch = Scratch { dir };
+        let scratch = Scratch::for_static("trained-");
         scratch.write("e.toml", VALID);
         scratch.write("f.toml", "base = \"e.toml\"\n\n[model.temporal]\ndwconv_kernel = 5\n");
         for args in [&["run", "e.toml"][..], &["run", "f.toml", "--fold", "0"]] {
