@@ -26,6 +26,14 @@ pub struct FusedAdamW {
     weight_decay: f32,
 }
 
+impl FusedAdamW {
+    /// `AdamWConfig::new()`'s optimizer with these settings.
+    fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
+        let config = AdamWConfig::new().with_beta_1(beta_1).with_beta_2(beta_2).with_epsilon(epsilon).with_weight_decay(weight_decay);
+        FusedAdamW { burn: config.build(), beta_1, beta_2, epsilon, weight_decay }
+    }
+}
+
 /// The optimizer of `AdamWConfig::new()` with these settings and, if given, Burn's
 /// per-parameter clipping.
 pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
@@ -35,8 +43,7 @@ pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
     weight_decay: f32,
     clip: Option<GradientClippingConfig>,
 ) -> OptimizerAdaptor<FusedAdamW, M, B> {
-    let config = AdamWConfig::new().with_beta_1(beta_1).with_beta_2(beta_2).with_epsilon(epsilon).with_weight_decay(weight_decay);
-    let optim = OptimizerAdaptor::from(FusedAdamW { burn: config.build(), beta_1, beta_2, epsilon, weight_decay });
+    let optim = OptimizerAdaptor::from(FusedAdamW::new(beta_1, beta_2, epsilon, weight_decay));
     match clip {
         Some(clip) => optim.with_grad_clipping(clip.init()),
         None => optim,
@@ -157,9 +164,8 @@ mod tests {
     fn the_fused_step_gives_burns_bits() {
         let device = Default::default();
         for weight_decay in [0.0, 0.05] {
-            let config = AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(weight_decay);
-            let burn = config.build();
-            let fused = FusedAdamW { burn: config.build(), beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay };
+            let burn = AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(weight_decay).build();
+            let fused = FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay);
             let check = |shape: [usize; 4]| {
                 let start = Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
                 let (mut a, mut b) = (start.clone(), start);

@@ -35,14 +35,11 @@ use kernels::Shape;
 /// zero states: `lstm.forward(x, None).0`.
 pub fn sequence<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let on = OnFlex::of::<B>().filter(|_| x.dtype() == DType::F32 && autocast::compute_dtype().is_none());
-    let Some((on, (w_ih, w_hh, bias))) = on.and_then(|on| Some((on, stacked(lstm)?))) else {
+    let [batch, steps, input] = x.dims();
+    let Some((on, (w_ih, w_hh, bias))) = on.and_then(|on| Some((on, stacked(lstm, input)?))) else {
         return lstm.forward(x, None).0;
     };
-    let [batch, steps, input] = x.dims();
     let s = Shape { batch, steps, input, hidden: lstm.d_hidden };
-    if w_ih.dims() != [input, 4 * s.hidden] || w_hh.dims() != [s.hidden, 4 * s.hidden] || w_ih.dtype() != DType::F32 {
-        return lstm.forward(x, None).0;
-    }
     match on {
         OnFlex::Plain => tensor(forward(primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias), s).0),
         OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>([primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias)], s)),
@@ -52,17 +49,22 @@ pub fn sequence<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
 
 /// The gates' input weights `[input, 4·hidden]`, hidden weights `[hidden, 4·hidden]` and
 /// summed biases `[4·hidden]` side by side (input, forget, output, cell gate), where the layer
-/// is one the kernels compute.
+/// is one the kernels compute on `input`-wide rows (f32 weights in Burn's row layout).
 #[allow(clippy::type_complexity)]
-fn stacked<B: Backend>(lstm: &Lstm<B>) -> Option<(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>)> {
+fn stacked<B: Backend>(lstm: &Lstm<B>, input: usize) -> Option<(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>)> {
     let plain = lstm.batch_first && !lstm.reverse && lstm.clip.is_none() && !lstm.input_forget;
     let activations = matches!(lstm.gate_activation, Activation::Sigmoid(_))
         && matches!(lstm.cell_activation, Activation::Tanh(_))
         && matches!(lstm.hidden_activation, Activation::Tanh(_));
-    if !(plain && activations) {
+    let gates: [&GateController<B>; 4] = [&lstm.input_gate, &lstm.forget_gate, &lstm.output_gate, &lstm.cell_gate];
+    let hidden = lstm.d_hidden;
+    let rows = gates.iter().all(|g| {
+        let (wi, wh) = (&g.input_transform.weight, &g.hidden_transform.weight);
+        wi.dims() == [input, hidden] && wh.dims() == [hidden, hidden] && wi.dtype() == DType::F32 && wh.dtype() == DType::F32
+    });
+    if !(plain && activations && rows) {
         return None;
     }
-    let gates: [&GateController<B>; 4] = [&lstm.input_gate, &lstm.forget_gate, &lstm.output_gate, &lstm.cell_gate];
     let mut biases = Vec::with_capacity(4);
     for gate in gates {
         let (Some(bi), Some(bh)) = (&gate.input_transform.bias, &gate.hidden_transform.bias) else { return None };
@@ -134,7 +136,7 @@ mod tests {
         type A<C> = Autodiff<Flex, C>;
         let device = Default::default();
         let lstm = LstmConfig::new(6, 5, true).init::<A<C>>(&device);
-        assert!(super::stacked(&lstm).is_some(), "a layer the kernels compute");
+        assert!(super::stacked(&lstm, 6).is_some(), "a layer the kernels compute");
         let x0 = Tensor::<Flex, 3>::random([2, 7, 6], Distribution::Default, &device);
         let weights = Tensor::<Flex, 3>::random([2, 7, 5], Distribution::Default, &device);
         let run = |ours: bool| {
@@ -169,7 +171,7 @@ mod tests {
         let lstm = LstmConfig::new(6, 5, true).init::<Flex>(&device);
         assert_close(super::sequence(&lstm, x.clone()), lstm.forward(x.clone(), None).0, "inference");
         let reversed = LstmConfig::new(6, 5, true).with_reverse(true).init::<Flex>(&device);
-        assert!(super::stacked(&reversed).is_none());
+        assert!(super::stacked(&reversed, 6).is_none());
         assert_eq!(super::sequence(&reversed, x.clone()).into_data(), reversed.forward(x, None).0.into_data());
     }
 }
