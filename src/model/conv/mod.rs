@@ -1,7 +1,7 @@
 //! 2-D convolution on the CPU backend (flex), forward and backward, as im2col + GEMM over
 //! chunks of images ([`kernels`]); 3×3 convolutions of stride 1 on planes of 7×7 or more
-//! compute their output and both gradients by Winograd's F(2×2, 3×3) instead ([`winograd`]),
-//! with 2.25× fewer multiplications. Burn 0.21's flex convolution ran ResNet-18's layers 3–7×
+//! compute their output and both gradients by Winograd's F(4×4, 3×3) or F(2×2, 3×3) instead
+//! ([`winograd`]), with 4× or 2.25× fewer multiplications. Burn 0.21's flex convolution ran ResNet-18's layers 3–7×
 //! slower than PyTorch's (forward + backward, 2 cores): its input gradient is a transposed
 //! convolution with one small GEMM per image and a single-threaded scatter, and its weight
 //! gradient a convolution with batch and channels swapped, whose GEMMs are nine columns wide.
