@@ -37,8 +37,7 @@ pub const F2: Minimal = Minimal {
 };
 
 /// F(4×4, 3×3): 36 products per 16 outputs (4×), from the points 0, ±1, ±2 and ∞. Its larger
-/// coefficients round more: within the tests' 10⁻⁴ of the definition, as cuDNN's and oneDNN's
-/// F(4×4, 3×3) in single precision.
+/// coefficients round more, still within the tests' 10⁻⁴ of the definition.
 pub const F4: Minimal = Minimal {
     m: 4,
     bt: &[

@@ -4,7 +4,7 @@
 //! m·ty − 1 … m·ty + m, that is rows of phase 0…m−1 of block ty, then phases 0 and 1 of block
 //! ty + 1, and the same along the columns; with rows stored by phase, then block, a tile row's
 //! inputs are runs one block apart. (One pass per plane, or per tile row, ran the loops' set-up
-//! and scalar tails most of the time: two to three times slower on ResNet's planes.)
+//! and scalar tails most of the time: 1.3 to 2.5 times slower on ResNet's planes.)
 
 use super::Tiles;
 use super::minimal::{Minimal, combine};
@@ -44,9 +44,9 @@ impl Layout {
         self.tiles.count() * self.images
     }
 
-    /// The column of image `b`'s tile `(ty, tx)`.
-    fn col(self, ty: usize, b: usize, tx: usize) -> usize {
-        (ty * self.images + b) * self.tiles.cols + tx
+    /// The column of image `b`'s first tile in tile row `ty` (the row's others follow it).
+    fn row_start(self, ty: usize, b: usize) -> usize {
+        (ty * self.images + b) * self.tiles.cols
     }
 }
 
@@ -68,7 +68,7 @@ pub fn input_channel(f: &Minimal, g: &Geometry, at: Layout, images: &[f32], chan
         for r in 0..=at.tiles.rows {
             let y = (m * r + k).checked_sub(1).filter(|&y| y < g.h);
             for b in 0..at.images {
-                let at_row = (r * at.images + b) * tw;
+                let at_row = at.row_start(r, b);
                 let Some(y) = y else {
                     (0..t).for_each(|s| gathered[(k * t + s) * len + at_row..][..tw].fill(0.0));
                     continue;
@@ -92,15 +92,14 @@ pub fn input_channel(f: &Minimal, g: &Geometry, at: Layout, images: &[f32], chan
     }
     // Down the columns: tile row ty reads input row m·ty − 1 + a, phase a mod m of block
     // ty + a div m.
-    let shift: Vec<(usize, usize)> = (0..t).map(|a| (a % m, a / m * block)).collect();
     for a in 0..t {
         for j in 0..t {
-            combine(&mut v[(t * a + j) * cols..][..cols], t, |r| f.bt(a, r), |r| &along[(shift[r].0 * t + j) * len + shift[r].1..]);
+            combine(&mut v[(t * a + j) * cols..][..cols], t, |r| f.bt(a, r), |r| &along[((r % m) * t + j) * len + r / m * block..]);
         }
     }
 }
 
-/// Output channel `oi`'s tiles, Aᵀ·M·A, from their products `prods` (entry ξ of every tile a
+/// One output channel's tiles, Aᵀ·M·A, from their products `prods` (entry ξ of every tile a
 /// run, runs `stride` apart) into `ends` (`[m, m, cols]`: the value at row p and column q of
 /// each tile): down the columns, then along the rows. [`output_plane`] puts them in place.
 #[multiversion::multiversion(targets = "simd")]
@@ -127,7 +126,7 @@ pub fn output_plane(f: &Minimal, g: &Geometry, at: Layout, ends: &[f32], b: usiz
     let (m, n) = (f.m, at.cols());
     for (oy, row) in y.chunks_exact_mut(g.w).enumerate() {
         let (ty, p) = (oy / m, oy % m);
-        let ends = &ends[p * m * n + at.col(ty, b, 0)..];
+        let ends = &ends[p * m * n + at.row_start(ty, b)..];
         match m {
             2 => interleave::<2>(row, ends, n, shift),
             4 => interleave::<4>(row, ends, n, shift),
@@ -136,12 +135,12 @@ pub fn output_plane(f: &Minimal, g: &Geometry, at: Layout, ends: &[f32], b: usiz
     }
 }
 
-/// `out[s·len + at + i] = row[M·i + s]` for s < T and i < `count`: each tile's T values of a
-/// row (tiles M apart) dealt out to T runs, in one pass.
+/// `out[s·len + start + i] = row[M·i + s]` for s < T and i < `count`: each tile's T values of
+/// a row (tiles M apart) dealt out to T runs, in one pass.
 #[inline(always)]
-fn deal<const M: usize, const T: usize>(row: &[f32], out: &mut [f32], at: usize, len: usize, count: usize) {
+fn deal<const M: usize, const T: usize>(row: &[f32], out: &mut [f32], start: usize, len: usize, count: usize) {
     let row = &row[..M * (count - 1) + T];
-    let Ok(mut runs) = out.get_disjoint_mut(std::array::from_fn::<_, T, _>(|s| s * len + at..s * len + at + count)) else {
+    let Ok(mut runs) = out.get_disjoint_mut(std::array::from_fn::<_, T, _>(|s| s * len + start..s * len + start + count)) else {
         unreachable!("runs {len} apart hold {count} values");
     };
     for i in 0..count {
@@ -179,7 +178,7 @@ pub fn output_gradient_channel(f: &Minimal, g: &Geometry, at: Layout, dy: &[f32]
         for ty in 0..at.tiles.rows {
             let y = Some(m * ty + p).filter(|&y| y < g.h);
             for b in 0..at.images {
-                let at_row = at.col(ty, b, 0);
+                let at_row = at.row_start(ty, b);
                 let Some(y) = y else {
                     (0..m).for_each(|q| gathered[(p * m + q) * n + at_row..][..tw].fill(0.0));
                     continue;
