@@ -85,14 +85,15 @@ mod tests {
 
     /// Through autodiff, the convolution and its three gradients are the kernels' (bit for bit:
     /// this path was taken; Winograd's for the output and the input and weight gradients at
-    /// stride 1) and agree with Burn's own convolution.
-    fn gradients_on<C: CheckpointStrategy>(stride: usize) {
+    /// stride 1, F(2×2, 3×3) on 11×11 planes and F(4×4, 3×3) on 12×12) and agree with Burn's
+    /// own convolution.
+    fn gradients_on<C: CheckpointStrategy>(stride: usize, size: usize) {
         type F = Flex;
         let device = Default::default();
-        let x0 = Tensor::<F, 4>::random([3, 4, 11, 11], Distribution::Default, &device);
+        let x0 = Tensor::<F, 4>::random([3, 4, size, size], Distribution::Default, &device);
         let w0 = Tensor::<F, 4>::random([5, 4, 3, 3], Distribution::Default, &device);
         let b0 = Tensor::<F, 1>::random([5], Distribution::Default, &device);
-        let g = Geometry::new([3, 4, 11, 11], [5, 4, 3, 3], [stride, stride], [1, 1]).unwrap();
+        let g = Geometry::new([3, 4, size, size], [5, 4, 3, 3], [stride, stride], [1, 1]).unwrap();
         assert_eq!(winograd::fits(&g), stride == 1);
         let grads = |conv: fn(Tensor<Autodiff<F, C>, 4>, Tensor<Autodiff<F, C>, 4>, Option<Tensor<Autodiff<F, C>, 1>>, PaddedConvOptions<2>) -> Tensor<Autodiff<F, C>, 4>| {
             let x = Tensor::<Autodiff<F, C>, 4>::from_inner(x0.clone()).require_grad();
@@ -125,9 +126,9 @@ mod tests {
 
     #[test]
     fn gradients_are_the_kernels_and_agree_with_burns() {
-        for stride in [1, 2] {
-            gradients_on::<BalancedCheckpointing>(stride);
-            gradients_on::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(stride);
+        for (stride, size) in [(1, 11), (1, 12), (2, 11)] {
+            gradients_on::<BalancedCheckpointing>(stride, size);
+            gradients_on::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(stride, size);
         }
     }
 

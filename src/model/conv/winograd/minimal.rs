@@ -37,7 +37,8 @@ pub const F2: Minimal = Minimal {
 };
 
 /// F(4×4, 3×3): 36 products per 16 outputs (4×), from the points 0, ±1, ±2 and ∞. Its larger
-/// coefficients round more, still within the tests' 10⁻⁴ of the definition.
+/// coefficients round more: over ResNet's 576-term sums, errors of 1–3·10⁻⁵ of the result's
+/// largest value, against about 10⁻⁶ for F(2×2) and im2col (measured in the tests).
 pub const F4: Minimal = Minimal {
     m: 4,
     bt: &[

@@ -249,6 +249,26 @@ mod tests {
         }
     }
 
+    /// At ResNet's channel counts (576 terms a sum), the error against the definition, as a
+    /// share of the result's largest value: about 10⁻⁶ for F(2×2, 3×3) (im2col's too), 1–3·10⁻⁵
+    /// for F(4×4, 3×3), whose larger coefficients round more (measured here), for the output
+    /// and both gradients. Single values where the sum cancels are off by more, relatively,
+    /// than the element-wise tolerance above allows.
+    #[test]
+    fn rounding_over_many_channels_stays_small_beside_the_results() {
+        let g = Geometry::new([2, 64, 28, 28], [64, 64, 3, 3], [1, 1], [1, 1]).unwrap();
+        let (x, w, dy) = (wave(2 * 64 * 28 * 28, 0.37), wave(64 * 64 * 9, 0.71), wave(2 * 64 * 28 * 28, 0.53));
+        let (want_y, want_dx, want_dw) = direct(&g, &x, &w, &dy);
+        let error = |got: Vec<f32>, want: &[f64]| {
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            got.iter().zip(want).fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs())) / scale
+        };
+        for (f, bound) in [(&F2, 1e-5), (&F4, 1e-4)] {
+            let errors = [error(forward_by(f, &g, &x, &w, None), &want_y), error(grad_input_by(f, &g, &w, &dy), &want_dx), error(grad_weight_by(f, &g, &x, &dy), &want_dw)];
+            assert!(errors.iter().all(|&e| e <= bound), "F({}): errors {errors:?} beside the results' largest values", f.m);
+        }
+    }
+
     #[test]
     fn the_larger_tile_takes_planes_it_covers_exactly() {
         let m = |h: usize, w: usize| Minimal::for_plane(&Geometry::new([1, 2, h, w], [2, 2, 3, 3], [1, 1], [1, 1]).unwrap()).m;
