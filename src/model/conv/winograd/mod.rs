@@ -34,10 +34,10 @@ impl Minimal {
     /// The algorithm for `g`'s planes: F(4×4, 3×3) where its tiles cover them exactly (sides
     /// that are multiples of 4: ResNet's 56², 28² at 224 px, 28² at 112 px), else F(2×2, 3×3).
     /// Measured per layer (16 images, 2 threads): F(4×4) took 18–33% less time than F(2×2) on
-    /// 28² planes and about the same on 56²; on 14² planes, whose tiles overhang by a sixth on
-    /// each side, it was slower, and on 7² planes of 512 channels, where the transformed
-    /// kernels and the weight gradient's sums (t²·c·o values) outweigh 64 tiles, several times
-    /// slower.
+    /// 28² planes and about the same on 56²; on 14² planes, where its tiles cover 16² (31%
+    /// more positions than the plane), it was slower, and on 7² planes of 512 channels, where
+    /// the transformed kernels and the weight gradient's sums (t²·c·o values) outweigh 64
+    /// tiles, several times slower.
     fn for_plane(g: &Geometry) -> &'static Minimal {
         if g.h.is_multiple_of(F4.m) && g.w.is_multiple_of(F4.m) { &F4 } else { &F2 }
     }
