@@ -63,27 +63,8 @@ pub fn input_channel(f: &Minimal, g: &Geometry, at: Layout, images: &[f32], chan
     let (gathered, rest) = work.split_at_mut(m * t * len);
     let (along, row) = rest.split_at_mut(m * t * len);
     // gathered[k][s][r, b, i] = x_b(m·r + k − 1, m·i + s − 1), zero outside the plane.
-    row[0] = 0.0;
-    for k in 0..m {
-        for r in 0..=at.tiles.rows {
-            let y = (m * r + k).checked_sub(1).filter(|&y| y < g.h);
-            for b in 0..at.images {
-                let at_row = at.row_start(r, b);
-                let Some(y) = y else {
-                    (0..t).for_each(|s| gathered[(k * t + s) * len + at_row..][..tw].fill(0.0));
-                    continue;
-                };
-                // row[1 + x] = x_b(y, x), zero past either end.
-                row[1..1 + g.w].copy_from_slice(&images[((b * g.c + channel) * g.h + y) * g.w..][..g.w]);
-                row[1 + g.w..].fill(0.0);
-                match m {
-                    2 => deal::<2, 4>(row, &mut gathered[k * t * len..], at_row, len, tw),
-                    4 => deal::<4, 6>(row, &mut gathered[k * t * len..], at_row, len, tw),
-                    _ => unreachable!("F(2×2) and F(4×4) only"),
-                }
-            }
-        }
-    }
+    let plane = |b: usize| &images[(b * g.c + channel) * g.h * g.w..][..g.h * g.w];
+    gather(g, at, m, t, 1, at.tiles.rows + 1, plane, row, gathered, len);
     // along[k][j] = Σ_s Bᵀ[j][s]·gathered[k][s]: every row's tiles transformed.
     for k in 0..m {
         for j in 0..t {
@@ -135,6 +116,39 @@ pub fn output_plane(f: &Minimal, g: &Geometry, at: Layout, ends: &[f32], b: usiz
     }
 }
 
+/// One channel's tile values dealt out by row phase: `gathered[k][s][r, b, i]` (runs `len`
+/// apart) = image b's `plane` at (m·r + k − `shift`, m·i + s − `shift`), for phase k < m,
+/// s < `values`, block r < `blocks`; zero outside the plane. `row` holds one padded row,
+/// m·(tiles − 1) + `values` long.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gather<'a>(g: &Geometry, at: Layout, m: usize, values: usize, shift: usize, blocks: usize, plane: impl Fn(usize) -> &'a [f32], row: &mut [f32], gathered: &mut [f32], len: usize) {
+    let tw = at.tiles.cols;
+    row[..shift].fill(0.0);
+    for k in 0..m {
+        for r in 0..blocks {
+            let y = (m * r + k).checked_sub(shift).filter(|&y| y < g.h);
+            let out = &mut gathered[k * values * len..];
+            for b in 0..at.images {
+                let start = at.row_start(r, b);
+                let Some(y) = y else {
+                    (0..values).for_each(|s| out[s * len + start..][..tw].fill(0.0));
+                    continue;
+                };
+                row[shift..shift + g.w].copy_from_slice(&plane(b)[y * g.w..][..g.w]);
+                row[shift + g.w..].fill(0.0);
+                match (m, values) {
+                    (2, 2) => deal::<2, 2>(row, out, start, len, tw),
+                    (2, 4) => deal::<2, 4>(row, out, start, len, tw),
+                    (4, 4) => deal::<4, 4>(row, out, start, len, tw),
+                    (4, 6) => deal::<4, 6>(row, out, start, len, tw),
+                    _ => unreachable!("F(2×2) and F(4×4) only"),
+                }
+            }
+        }
+    }
+}
+
 /// `out[s·len + start + i] = row[M·i + s]` for s < T and i < `count`: each tile's T values of
 /// a row (tiles M apart) dealt out to T runs, in one pass.
 #[inline(always)]
@@ -174,25 +188,8 @@ pub fn output_gradient_channel(f: &Minimal, g: &Geometry, at: Layout, dy: &[f32]
     let (gathered, rest) = work.split_at_mut(m * m * n);
     let (along, row) = rest.split_at_mut(m * t * n);
     // gathered[p][q][ty, b, tx] = dy_b(m·ty + p, m·tx + q), zero outside the plane.
-    for p in 0..m {
-        for ty in 0..at.tiles.rows {
-            let y = Some(m * ty + p).filter(|&y| y < g.h);
-            for b in 0..at.images {
-                let at_row = at.row_start(ty, b);
-                let Some(y) = y else {
-                    (0..m).for_each(|q| gathered[(p * m + q) * n + at_row..][..tw].fill(0.0));
-                    continue;
-                };
-                row[..g.w].copy_from_slice(&dy[((b * g.o + channel) * g.h + y) * g.w..][..g.w]);
-                row[g.w..].fill(0.0);
-                match m {
-                    2 => deal::<2, 2>(row, &mut gathered[p * m * n..], at_row, n, tw),
-                    4 => deal::<4, 4>(row, &mut gathered[p * m * n..], at_row, n, tw),
-                    _ => unreachable!("F(2×2) and F(4×4) only"),
-                }
-            }
-        }
-    }
+    let plane = |b: usize| &dy[(b * g.o + channel) * g.h * g.w..][..g.h * g.w];
+    gather(g, at, m, m, 0, at.tiles.rows, plane, row, gathered, n);
     // along[p][j] = Σ_q dy[p][q]·Aᵀ[q][j], then out[a][j] = Σ_p Aᵀ[p][a]·along[p][j].
     for p in 0..m {
         for j in 0..t {
