@@ -26,7 +26,11 @@ use echo_runner::train::stop::parse_wall;
 const EXIT_INVALID: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "runner", version, about = "Declarative experiment runner for echocardiogram video classification")]
+#[command(
+    name = "runner",
+    version,
+    about = "Declarative experiment runner for echocardiogram video classification"
+)]
 #[command(after_help = "`runner FILE` is short for `runner run FILE`.")]
 struct Cli {
     #[command(subcommand)]
@@ -325,8 +329,20 @@ struct ValidateArgs {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "run", "validate", "schema", "data-check", "prepare", "synth", "bench", "fetch-echonet", "report", "status", "predict",
-    "plot", "slurm", "help",
+    "run",
+    "validate",
+    "schema",
+    "data-check",
+    "prepare",
+    "synth",
+    "bench",
+    "fetch-echonet",
+    "report",
+    "status",
+    "predict",
+    "plot",
+    "slurm",
+    "help",
 ];
 
 /// `runner FILE …` → `runner run FILE …`.
@@ -364,8 +380,10 @@ pub fn main() -> ExitCode {
 fn bench(what: BenchCommand) -> ExitCode {
     match what {
         BenchCommand::Data { videos, size, frames, reads } => {
-            let scratch = std::env::temp_dir().join(format!("echo-runner-bench-{}", std::process::id()));
-            let options = echo_runner::bench::DataBench { videos, size, clip_frames: frames, reads, scratch };
+            let scratch =
+                std::env::temp_dir().join(format!("echo-runner-bench-{}", std::process::id()));
+            let options =
+                echo_runner::bench::DataBench { videos, size, clip_frames: frames, reads, scratch };
             match echo_runner::bench::data(&options) {
                 Ok(lines) => {
                     for line in lines {
@@ -389,7 +407,9 @@ fn bench(what: BenchCommand) -> ExitCode {
 }
 
 /// Runs a benchmark that prints JSON lines as it measures them.
-fn print_lines<E: std::fmt::Display>(run: impl FnOnce(&mut dyn FnMut(serde_json::Value)) -> Result<(), E>) -> ExitCode {
+fn print_lines<E: std::fmt::Display>(
+    run: impl FnOnce(&mut dyn FnMut(serde_json::Value)) -> Result<(), E>,
+) -> ExitCode {
     match run(&mut |line| println!("{line}")) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(e),
@@ -403,7 +423,11 @@ fn print_lines<E: std::fmt::Display>(run: impl FnOnce(&mut dyn FnMut(serde_json:
 fn bench_models_apart(options: &echo_runner::bench::ModelBench) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
-        Err(e) => return failed(format!("cannot find this runner's executable to run each model apart: {e}")),
+        Err(e) => {
+            return failed(format!(
+                "cannot find this runner's executable to run each model apart: {e}"
+            ));
+        }
     };
     let mut args = std::env::args_os().skip(1);
     let mut others = Vec::new();
@@ -415,7 +439,10 @@ fn bench_models_apart(options: &echo_runner::bench::ModelBench) -> ExitCode {
         }
     }
     for model in &options.models {
-        let status = std::process::Command::new(&exe).args(&others).args(["--models", model.name()]).status();
+        let status = std::process::Command::new(&exe)
+            .args(&others)
+            .args(["--models", model.name()])
+            .status();
         match status {
             Ok(s) if s.success() => {}
             Ok(s) => return ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
@@ -426,7 +453,10 @@ fn bench_models_apart(options: &echo_runner::bench::ModelBench) -> ExitCode {
 }
 
 /// The workload of `bench models` / `bench steps`; `reps`: timed repetitions (`models` only).
-fn model_bench(args: ModelBenchArgs, reps: usize) -> Result<echo_runner::bench::ModelBench, ExitCode> {
+fn model_bench(
+    args: ModelBenchArgs,
+    reps: usize,
+) -> Result<echo_runner::bench::ModelBench, ExitCode> {
     // The same words as the experiment file's keys, read by the same types.
     let (swin, backend, precision) = match (
         word("--swin", &args.swin),
@@ -436,7 +466,8 @@ fn model_bench(args: ModelBenchArgs, reps: usize) -> Result<echo_runner::bench::
         (Ok(s), Ok(b), Ok(p)) => (s, b, p),
         (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return Err(code),
     };
-    let runtime = echo_runner::config::RuntimeConfig { backend, devices: args.devices, ..Default::default() };
+    let runtime =
+        echo_runner::config::RuntimeConfig { backend, devices: args.devices, ..Default::default() };
     let options = echo_runner::bench::ModelBench {
         models: args.models,
         swin,
@@ -447,15 +478,22 @@ fn model_bench(args: ModelBenchArgs, reps: usize) -> Result<echo_runner::bench::
         runtime,
         precision,
     };
-    let dims = options.models.iter().find_map(|m| m.config(swin).check_dims(args.img, args.frames).into_iter().next());
+    let dims = options
+        .models
+        .iter()
+        .find_map(|m| m.config(swin).check_dims(args.img, args.frames).into_iter().next());
     if let Some(v) = dims {
-        return Err(invalid(&format!("--img {} --frames {}: {} {}", args.img, args.frames, v.pointer, v.message)));
+        return Err(invalid(&format!(
+            "--img {} --frames {}: {} {}",
+            args.img, args.frames, v.pointer, v.message
+        )));
     }
     Ok(options)
 }
 
 fn word<T: serde::de::DeserializeOwned>(flag: &str, value: &str) -> Result<T, ExitCode> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned())).map_err(|e| invalid(&format!("{flag} {value}: {e}")))
+    serde_json::from_value(serde_json::Value::String(value.to_owned()))
+        .map_err(|e| invalid(&format!("{flag} {value}: {e}")))
 }
 
 fn invalid(message: &str) -> ExitCode {
@@ -477,9 +515,15 @@ fn data_check(args: ConfigArgs) -> ExitCode {
     match stage::load(&exp.data, &exp.runtime.cache_dir()) {
         Ok(dataset) => {
             print!("{}", dataset.scan.report);
-            println!("labels: {} normal, {} abnormal", dataset.labels.normal, dataset.labels.abnormal);
+            println!(
+                "labels: {} normal, {} abnormal",
+                dataset.labels.normal, dataset.labels.abnormal
+            );
             if !dataset.labels.skipped_missing_ef.is_empty() {
-                println!("skipped for a missing EF: {}", dataset.labels.skipped_missing_ef.join(", "));
+                println!(
+                    "skipped for a missing EF: {}",
+                    dataset.labels.skipped_missing_ef.join(", ")
+                );
             }
             ExitCode::SUCCESS
         }
@@ -501,7 +545,12 @@ fn prepare(args: ConfigArgs) -> ExitCode {
     match stage::prepare(&exp.data, &dataset, &cache_dir) {
         Ok(summary) => {
             let what = if summary.reused { "up to date" } else { "written" };
-            println!("clip cache {what}: {} ({} videos, {} frames)", summary.path.display(), summary.videos, summary.frames);
+            println!(
+                "clip cache {what}: {} ({} videos, {} frames)",
+                summary.path.display(),
+                summary.videos,
+                summary.frames
+            );
             for (name, why) in &summary.skipped {
                 println!("skipped {name}: {why}");
             }
@@ -546,11 +595,13 @@ fn fetch(args: FetchArgs) -> ExitCode {
 /// pretrained file); a plain `validate` checks the config, not the machine.
 fn load(file: &PathBuf, layering: &Layering, for_run: bool) -> Result<Loaded, ExitCode> {
     let checks = |exp: &echo_runner::config::Experiment| pipeline::disk_checks(exp, for_run);
-    config::load_checked(file, &Overrides::from_process(&layering.sets), &checks).map_err(|diagnostics| {
-        eprintln!("{diagnostics}");
-        eprintln!("{}: {} error(s); nothing was written", file.display(), diagnostics.len());
-        ExitCode::from(EXIT_INVALID)
-    })
+    config::load_checked(file, &Overrides::from_process(&layering.sets), &checks).map_err(
+        |diagnostics| {
+            eprintln!("{diagnostics}");
+            eprintln!("{}: {} error(s); nothing was written", file.display(), diagnostics.len());
+            ExitCode::from(EXIT_INVALID)
+        },
+    )
 }
 
 fn validate(args: ValidateArgs) -> ExitCode {
@@ -575,7 +626,11 @@ fn validate(args: ValidateArgs) -> ExitCode {
                             let _ = writeln!(
                                 out,
                                 "model: {} parameters, {} trainable; {:.2} GFLOPs per {frames}-frame clip at {}×{}",
-                                m.total_params, m.trainable_params, m.gflops_per_clip, exp.data.resize, exp.data.resize
+                                m.total_params,
+                                m.trainable_params,
+                                m.gflops_per_clip,
+                                exp.data.resize,
+                                exp.data.resize
                             );
                         }
                         Err(violations) => {
@@ -665,7 +720,11 @@ fn status(args: StatusArgs) -> ExitCode {
     let dir = match locate(&args.input, &Overrides::from_process(&args.layering.sets)) {
         Ok(d) => d,
         Err(ViewError::NotRun { config, dir }) => {
-            println!("{}: not started (no result directory {} yet)", config.display(), dir.display());
+            println!(
+                "{}: not started (no result directory {} yet)",
+                config.display(),
+                dir.display()
+            );
             return ExitCode::SUCCESS;
         }
         Err(e) => return view_error(e),
@@ -697,11 +756,20 @@ fn predict(args: PredictArgs) -> ExitCode {
         Err(e) => return failed(e),
     };
     let explain = !args.no_explain;
-    let plots_dir = args.out.clone().unwrap_or_else(|| match args.csv.as_ref().and_then(|c| c.parent()) {
-        Some(parent) => parent.to_path_buf(),
-        None => PathBuf::from(format!("predict-{}", dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))),
-    });
-    println!("model: {} of {}; threshold {:.4}", predictor.description, dir.display(), predictor.threshold);
+    let plots_dir =
+        args.out.clone().unwrap_or_else(|| match args.csv.as_ref().and_then(|c| c.parent()) {
+            Some(parent) => parent.to_path_buf(),
+            None => PathBuf::from(format!(
+                "predict-{}",
+                dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            )),
+        });
+    println!(
+        "model: {} of {}; threshold {:.4}",
+        predictor.description,
+        dir.display(),
+        predictor.threshold
+    );
     let (videos, errors) = predicting::videos(&args.videos);
     let total = videos.len() + errors.len();
     let mut failures = errors.len();
@@ -807,7 +875,11 @@ fn slurm(args: SlurmArgs) -> ExitCode {
     }
     let scripts = &written.scripts;
     let mut out = std::io::stdout().lock();
-    for (path, text) in [(&written.folds, &scripts.folds), (&written.summary, &scripts.summary), (&written.submit, &scripts.submit)] {
+    for (path, text) in [
+        (&written.folds, &scripts.folds),
+        (&written.summary, &scripts.summary),
+        (&written.submit, &scripts.submit),
+    ] {
         let _ = writeln!(out, "# ==> {} <==\n{text}", path.display());
     }
     let _ = writeln!(out, "# submit with: bash {}", written.submit.display());

@@ -9,8 +9,8 @@ pub mod config;
 pub mod data;
 pub mod hpc;
 pub mod model;
-pub mod train;
 pub mod results;
 pub mod run;
+pub mod train;
 
 mod atomic;

@@ -8,13 +8,13 @@ use std::time::Duration;
 use crate::atomic;
 use crate::config::{Experiment, Loaded, Violation};
 use crate::data::cache::{CacheError, ClipCache};
+use crate::data::stage::{self, StageReport};
 use crate::results::plots::{self, PLOTS};
+use crate::results::{DirLock, ResultDir, ResultsError, RunRecord};
+use crate::train::CvMode;
 use crate::train::fit::{DONE, FitOptions, RunSummary, SUMMARY, TrainError, fit};
 use crate::train::progress::Progress;
 use crate::train::stop::{EXIT_RESUMABLE, StopFlag, StopReason};
-use crate::data::stage::{self, StageReport};
-use crate::results::{DirLock, ResultDir, ResultsError, RunRecord};
-use crate::train::CvMode;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -49,8 +49,12 @@ pub enum RunError {
 }
 
 fn failed_folds(failed: &[(usize, String)]) -> String {
-    let lines: Vec<String> = failed.iter().map(|(k, why)| format!("fold {k} failed: {why}")).collect();
-    format!("{}\n(fix the cause, then rerun with --retry-failed to take the fold up from its last checkpoint, or --force --fold K to start it over)", lines.join("\n"))
+    let lines: Vec<String> =
+        failed.iter().map(|(k, why)| format!("fold {k} failed: {why}")).collect();
+    format!(
+        "{}\n(fix the cause, then rerun with --retry-failed to take the fold up from its last checkpoint, or --force --fold K to start it over)",
+        lines.join("\n")
+    )
 }
 
 impl RunError {
@@ -59,7 +63,11 @@ impl RunError {
         match self {
             RunError::FoldOutOfRange { .. } => 2,
             RunError::Results(ResultsError::Busy { .. }) => 3,
-            RunError::Results(_) | RunError::Data(_) | RunError::Train(_) | RunError::FoldsFailed(_) | RunError::Signals(_) => 1,
+            RunError::Results(_)
+            | RunError::Data(_)
+            | RunError::Train(_)
+            | RunError::FoldsFailed(_)
+            | RunError::Signals(_) => 1,
         }
     }
 }
@@ -98,22 +106,47 @@ impl fmt::Display for Outcome {
             self.cache.display()
         )?;
         if let Some(reason) = &self.stopped {
-            write!(f, "\nstopped early ({reason}) with a checkpoint: rerun the same command to resume")?;
+            write!(
+                f,
+                "\nstopped early ({reason}) with a checkpoint: rerun the same command to resume"
+            )?;
         }
         let Some(s) = &self.summary else { return Ok(()) };
-        let show = |m: &Option<crate::train::metrics::MeanStd>| m.as_ref().map_or("n/a".into(), |m| match m.std {
-            Some(sd) => format!("{:.3} ± {:.3}", m.mean, sd),
-            None => format!("{:.3}", m.mean),
-        });
+        let show = |m: &Option<crate::train::metrics::MeanStd>| {
+            m.as_ref().map_or("n/a".into(), |m| match m.std {
+                Some(sd) => format!("{:.3} ± {:.3}", m.mean, sd),
+                None => format!("{:.3}", m.mean),
+            })
+        };
         writeln!(f)?;
-        writeln!(f, "{:<28} {:>15} {:>15} {:>15} {:>15}", "", "accuracy", "bal. accuracy", "abn. recall", "AUROC")?;
-        for (name, sum) in [("validation (best epochs)", &s.validation), ("test (each fold)", &s.test)] {
-            writeln!(f, "{name:<28} {:>15} {:>15} {:>15} {:>15}", show(&sum.accuracy), show(&sum.balanced_accuracy), show(&sum.sensitivity), show(&sum.auroc))?;
+        writeln!(
+            f,
+            "{:<28} {:>15} {:>15} {:>15} {:>15}",
+            "", "accuracy", "bal. accuracy", "abn. recall", "AUROC"
+        )?;
+        for (name, sum) in
+            [("validation (best epochs)", &s.validation), ("test (each fold)", &s.test)]
+        {
+            writeln!(
+                f,
+                "{name:<28} {:>15} {:>15} {:>15} {:>15}",
+                show(&sum.accuracy),
+                show(&sum.balanced_accuracy),
+                show(&sum.sensitivity),
+                show(&sum.auroc)
+            )?;
         }
-        for (name, m) in [("test (fold ensemble)", &s.ensemble_test), (&format!("test (best fold, {})", s.best_fold) as &str, &s.best_fold_test)] {
+        for (name, m) in [
+            ("test (fold ensemble)", &s.ensemble_test),
+            (&format!("test (best fold, {})", s.best_fold) as &str, &s.best_fold_test),
+        ] {
             if let Some(m) = m {
                 let auroc = m.auroc.map_or("n/a".into(), |a| format!("{a:.3}"));
-                writeln!(f, "{name:<28} {:>15.3} {:>15.3} {:>15.3} {:>15}", m.accuracy, m.balanced_accuracy, m.sensitivity, auroc)?;
+                writeln!(
+                    f,
+                    "{name:<28} {:>15.3} {:>15.3} {:>15.3} {:>15}",
+                    m.accuracy, m.balanced_accuracy, m.sensitivity, auroc
+                )?;
             }
         }
         Ok(())
@@ -145,7 +178,8 @@ fn fold_check(exp: &Experiment) -> Vec<Violation> {
     if exp.cv.mode != CvMode::Kfold {
         return vec![];
     }
-    let Some([normal, abnormal]) = stage::known_pool_classes(&exp.data, &exp.runtime.cache_dir()) else {
+    let Some([normal, abnormal]) = stage::known_pool_classes(&exp.data, &exp.runtime.cache_dir())
+    else {
         return vec![];
     };
     let smallest = normal.min(abnormal);
@@ -229,20 +263,32 @@ fn wall_margin(budget: Duration) -> Duration {
     (budget / 20).clamp(Duration::from_secs(10).min(budget / 2), Duration::from_secs(600))
 }
 
-fn stages(loaded: &Loaded, dir: &ResultDir, created: bool, options: &RunOptions, stop: &StopFlag) -> Result<Outcome, RunError> {
+fn stages(
+    loaded: &Loaded,
+    dir: &ResultDir,
+    created: bool,
+    options: &RunOptions,
+    stop: &StopFlag,
+) -> Result<Outcome, RunError> {
     let exp = &loaded.experiment;
     let cache_dir = exp.runtime.cache_dir();
     let dataset = stage::load(&exp.data, &cache_dir).map_err(CacheError::from)?;
     let cache = stage::prepare(&exp.data, &dataset, &cache_dir)?;
-    let report = StageReport { data: &dataset.scan.report, labels: &dataset.labels, cache: Some(&cache) };
+    let report =
+        StageReport { data: &dataset.scan.report, labels: &dataset.labels, cache: Some(&cache) };
     let path = dir.file("data-report.json");
     let text = serde_json::to_string_pretty(&report).expect("a report is JSON") + "\n";
-    atomic::write_file(&path, text.as_bytes()).map_err(|source| ResultsError::Io { path, source })?;
+    atomic::write_file(&path, text.as_bytes())
+        .map_err(|source| ResultsError::Io { path, source })?;
     let clips = ClipCache::open(&cache.path)?;
     let log_path = dir.file("train.log");
     let io = |source| RunError::Results(ResultsError::Io { path: log_path.clone(), source });
     let mut progress = Progress::new(exp.runtime.progress, &log_path).map_err(io)?;
-    let fit_options = FitOptions { only: options.fold.map(|k| k as usize), retry_failed: options.retry_failed, wait: options.wait };
+    let fit_options = FitOptions {
+        only: options.fold.map(|k| k as usize),
+        retry_failed: options.retry_failed,
+        wait: options.wait,
+    };
     let fitted = fit(exp, &dataset.labelled, clips, &dir.path, &fit_options, stop, &mut progress)?;
     draw_figures(dir, fitted.summary.is_some(), &mut progress).map_err(io)?;
     drop(progress);

@@ -32,7 +32,12 @@ pub struct DataBench {
 pub fn data(opts: &DataBench) -> Result<Vec<serde_json::Value>, CacheError> {
     let root = opts.scratch.join("EchoNet-Dynamic");
     let _ = std::fs::remove_dir_all(&opts.scratch);
-    let synth_cfg = SynthConfig { videos: opts.videos, seed: 1, frame_size: opts.size, ..SynthConfig::default() };
+    let synth_cfg = SynthConfig {
+        videos: opts.videos,
+        seed: 1,
+        frame_size: opts.size,
+        ..SynthConfig::default()
+    };
     synth::generate(&synth_cfg, &root)?;
     let result = measure(opts, &root);
     let _ = std::fs::remove_dir_all(&opts.scratch);
@@ -41,9 +46,14 @@ pub fn data(opts: &DataBench) -> Result<Vec<serde_json::Value>, CacheError> {
 
 fn measure(opts: &DataBench, root: &Path) -> Result<Vec<serde_json::Value>, CacheError> {
     let threads = rayon::current_num_threads();
-    let scan = scan_echonet(root, ScanOptions { on_bad_video: OnBadVideo::Error, decode_all_frames: false })?;
+    let scan = scan_echonet(
+        root,
+        ScanOptions { on_bad_video: OnBadVideo::Error, decode_all_frames: false },
+    )?;
     let paths: Vec<&Path> = scan.videos.iter().map(|v| v.path.as_path()).collect();
-    let decode = |path: &&Path| -> Result<usize, CacheError> { Ok(AviFile::open(path)?.read_all_frames()?.len()) };
+    let decode = |path: &&Path| -> Result<usize, CacheError> {
+        Ok(AviFile::open(path)?.read_all_frames()?.len())
+    };
 
     let t = Instant::now();
     let frames: usize = paths.iter().map(decode).sum::<Result<usize, _>>()?;
@@ -52,7 +62,8 @@ fn measure(opts: &DataBench, root: &Path) -> Result<Vec<serde_json::Value>, Cach
     let _: usize = paths.par_iter().map(decode).sum::<Result<usize, _>>()?;
     let all_cores = frames as f64 / t.elapsed().as_secs_f64();
 
-    let (labelled, _) = label_videos(scan.videos.clone(), &LabelRule::default(), OnBadVideo::Error)?;
+    let (labelled, _) =
+        label_videos(scan.videos.clone(), &LabelRule::default(), OnBadVideo::Error)?;
     let path = opts.scratch.join("clips.h5");
     let t = Instant::now();
     cache::prepare(&labelled, &scan, &LabelRule::default(), opts.size, OnBadVideo::Error, &path)?;
@@ -74,7 +85,9 @@ fn measure(opts: &DataBench, root: &Path) -> Result<Vec<serde_json::Value>, Cach
     }
     let hdf5_one = windows.len() as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    windows.par_iter().try_for_each(|(name, start)| clips.read_range(name, *start, start + n).map(drop))?;
+    windows
+        .par_iter()
+        .try_for_each(|(name, start)| clips.read_range(name, *start, start + n).map(drop))?;
     let hdf5_all = windows.len() as f64 / t.elapsed().as_secs_f64();
 
     let memory = clips.load_all()?;
@@ -87,7 +100,11 @@ fn measure(opts: &DataBench, root: &Path) -> Result<Vec<serde_json::Value>, Cach
         })
         .sum();
     let memory_all = windows.len() as f64 / t.elapsed().as_secs_f64();
-    assert_eq!(copied, windows.len() * n * (opts.size as usize).pow(2), "every window lies in its video");
+    assert_eq!(
+        copied,
+        windows.len() * n * (opts.size as usize).pow(2),
+        "every window lies in its video"
+    );
 
     let line = |metric: &str, value: f64, unit: &str| {
         json!({"bench": "data", "metric": metric, "value": (value * 10.0).round() / 10.0, "unit": unit,

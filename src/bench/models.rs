@@ -22,9 +22,9 @@ use crate::model::{Classifier, ModelConfig, SwinPreset};
 use crate::model::{build, count_params, summary};
 use crate::train::Precision;
 use crate::train::adamw;
+use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::grads::optimizer_step;
 use crate::train::loss_scale::{LossScale, LossScaleConfig};
-use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::shards;
 use crate::train::step::DataParallel;
 
@@ -51,10 +51,14 @@ impl BenchModel {
         let temporal = json!({"layers": 2, "heads": 8, "ffn": 512, "dropout": 0.1});
         let head = json!({"hidden": 512, "dropout": 0.4});
         let value = match self {
-            BenchModel::CnnLstm => json!({"kind": "cnn_lstm", "freeze": "none", "backbone": {"depth": "18"},
-                                          "lstm": {"hidden": 512, "layers": 1}, "head": head}),
-            _ => json!({"kind": self.name(), "freeze": "none", "pooling": "mean", "backbone": {"preset": swin},
-                        "temporal": temporal, "head": head}),
+            BenchModel::CnnLstm => {
+                json!({"kind": "cnn_lstm", "freeze": "none", "backbone": {"depth": "18"},
+                                          "lstm": {"hidden": 512, "layers": 1}, "head": head})
+            }
+            _ => {
+                json!({"kind": self.name(), "freeze": "none", "pooling": "mean", "backbone": {"preset": swin},
+                        "temporal": temporal, "head": head})
+            }
         };
         let mut config: ModelConfig = serde_json::from_value(value).expect("a valid model section");
         match &mut config {
@@ -109,7 +113,10 @@ pub(super) struct Trainer<B: AutodiffBackend, O> {
     pub(super) skipped: usize,
 }
 
-pub(super) fn trainer<B: AutodiffBackend>(devices: Vec<B::Device>, precision: Precision) -> Trainer<B, impl Optimizer<Classifier<B>, B>> {
+pub(super) fn trainer<B: AutodiffBackend>(
+    devices: Vec<B::Device>,
+    precision: Precision,
+) -> Trainer<B, impl Optimizer<Classifier<B>, B>> {
     Trainer {
         step: DataParallel::new(devices, &CrossEntropyLossConfig::new(), precision.autocast()),
         optim: adamw::init(0.9, 0.999, 1e-8, 0.01, None),
@@ -121,9 +128,16 @@ pub(super) fn trainer<B: AutodiffBackend>(devices: Vec<B::Device>, precision: Pr
 impl<B: AutodiffBackend, O: Optimizer<Classifier<B>, B>> Trainer<B, O> {
     /// One training step at learning rate `lr` on clips `x` of classes `labels`: the model
     /// after it, and the batch's loss.
-    pub(super) fn step(&mut self, model: Classifier<B>, x: Tensor<B, 5>, labels: &[usize], lr: f64) -> (Classifier<B>, f64) {
+    pub(super) fn step(
+        &mut self,
+        model: Classifier<B>,
+        x: Tensor<B, 5>,
+        labels: &[usize],
+        lr: f64,
+    ) -> (Classifier<B>, f64) {
         let loss_scale = self.scaling.as_ref().map_or(1.0, |s| s.scale);
-        let out = self.step.forward_backward(&model, x, labels, 0, loss_scale).expect("a bench step");
+        let out =
+            self.step.forward_backward(&model, x, labels, 0, loss_scale).expect("a bench step");
         let config = LossScaleConfig::default();
         let scaling = self.scaling.as_mut().map(|s| (s, &config));
         let (model, stepped) = optimizer_step(&mut self.optim, lr, model, out.grads, scaling, None);
@@ -137,12 +151,18 @@ pub(super) fn labels(batch: usize) -> Vec<usize> {
     (0..batch).map(|i| i % 2).collect()
 }
 
-fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[B::Device], backend: &str) -> Value {
+fn measure<B: AutodiffBackend>(
+    opts: &ModelBench,
+    which: BenchModel,
+    devices: &[B::Device],
+    backend: &str,
+) -> Value {
     let config = which.config(opts.swin);
     let device = &devices[0];
     B::seed(device, 0);
     reset_peak_rss();
-    let (mut model, _) = build::<B>(&config, opts.img, opts.frames, device).expect("the bench models are valid");
+    let (mut model, _) =
+        build::<B>(&config, opts.img, opts.frames, device).expect("the bench models are valid");
     let params = count_params(&model);
     let mut trainer = trainer::<B>(devices.to_vec(), opts.precision);
     let shape = [opts.batch, opts.frames, 3, opts.img, opts.img];
@@ -157,7 +177,9 @@ fn measure<B: AutodiffBackend>(opts: &ModelBench, which: BenchModel, devices: &[
     let valid = model.valid();
     let x = x.inner();
     let mut infer = || {
-        std::hint::black_box(shards::forward(&valid, x.clone(), devices, opts.precision.autocast()).into_data());
+        std::hint::black_box(
+            shards::forward(&valid, x.clone(), devices, opts.precision.autocast()).into_data(),
+        );
     };
     let infer_s = median_seconds(opts.reps, &mut infer);
 
@@ -222,7 +244,8 @@ mod tests {
     #[test]
     fn bench_models_have_the_reference_parameter_counts() {
         // torch_anchor.py's counts at 112 px, 16 frames (timm's swin_tiny and resnet18).
-        let params = |m: BenchModel| summary(&m.config(SwinPreset::Tiny), 112, 16).unwrap().total_params;
+        let params =
+            |m: BenchModel| summary(&m.config(SwinPreset::Tiny), 112, 16).unwrap().total_params;
         assert_eq!(params(BenchModel::SwinGlobal), 34_228_476);
         assert_eq!(params(BenchModel::SwinHybrid), 34_237_692);
         // The seed's phase-1 head has a 512-wide hidden layer; the reference's is one Linear(512, 2).

@@ -18,21 +18,37 @@ use super::models::{ModelBench, labels, trainer};
 use crate::config::RuntimeConfig;
 use crate::model::{ModelConfig, build};
 use crate::train::Precision;
-use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::checkpoint::RecordBytes;
-
+use crate::train::compute::{self, ComputeError, OnBackend};
 
 /// `opts.models` on `opts.runtime` / `opts.precision` against the CPU in fp32, `steps` steps
 /// at learning rate `lr`; each model's line goes to `emit`.
-pub fn steps(opts: &ModelBench, steps: usize, lr: f64, emit: &mut dyn FnMut(Value)) -> Result<(), ComputeError> {
+pub fn steps(
+    opts: &ModelBench,
+    steps: usize,
+    lr: f64,
+    emit: &mut dyn FnMut(Value),
+) -> Result<(), ComputeError> {
     compute::check(&opts.runtime)?;
     for &which in &opts.models {
         let config = deterministic(which.config(opts.swin));
-        let work = Work { config: &config, opts, precision: Precision::Fp32, steps, lr, weights: None };
+        let work =
+            Work { config: &config, opts, precision: Precision::Fp32, steps, lr, weights: None };
         let (cpu, weights, _) = compute::dispatch(&RuntimeConfig::default(), work)?;
-        let work = Work { config: &config, opts, precision: opts.precision, steps, lr, weights: Some(weights) };
+        let work = Work {
+            config: &config,
+            opts,
+            precision: opts.precision,
+            steps,
+            lr,
+            weights: Some(weights),
+        };
         let (other, _, skipped) = compute::dispatch(&opts.runtime, work)?;
-        let max_rel = cpu.iter().zip(&other).map(|(a, b)| (a - b).abs() / a.abs().max(1e-12)).fold(0.0, f64::max);
+        let max_rel = cpu
+            .iter()
+            .zip(&other)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-12))
+            .fold(0.0, f64::max);
         emit(json!({
             "bench": "steps", "model": which.name(), "backend": format!("{:?}", opts.runtime.backend).to_lowercase(),
             "devices": opts.runtime.devices.len(), "precision": opts.precision.name(),
@@ -75,18 +91,22 @@ impl OnBackend for Work<'_> {
         let device = &devices[0];
         B::seed(device, 0);
         let (o, config) = (self.opts, self.config);
-        let (mut model, _) = build::<B>(config, o.img, o.frames, device).expect("the bench models are valid");
+        let (mut model, _) =
+            build::<B>(config, o.img, o.frames, device).expect("the bench models are valid");
         // Burn initialises parameters lazily, when first read: recording a clone draws its own
         // values, so the model is loaded from the record on both sides.
         let weights = match self.weights {
             Some(bytes) => bytes,
             None => RecordBytes::new().record(model.clone().into_record(), ()).expect("a record"),
         };
-        model = model.load_record(RecordBytes::new().load(weights.clone(), device).expect("a record this build wrote"));
+        model = model.load_record(
+            RecordBytes::new().load(weights.clone(), device).expect("a record this build wrote"),
+        );
         let mut trainer = trainer::<B>(devices.clone(), self.precision);
         let shape = [o.batch, o.frames, 3, o.img, o.img];
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let values: Vec<f32> = (0..shape.iter().product()).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let values: Vec<f32> =
+            (0..shape.iter().product()).map(|_| StandardNormal.sample(&mut rng)).collect();
         let x = Tensor::<B, 5>::from_data(TensorData::new(values, shape), device);
         let labels = labels(o.batch);
         let losses = (0..self.steps)

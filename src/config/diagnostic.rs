@@ -90,9 +90,5 @@ pub fn push_pointer(pointer: &str, token: &str) -> String {
 
 /// The unescaped tokens of a JSON pointer.
 pub fn pointer_tokens(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect()
+    pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
 }

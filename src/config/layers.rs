@@ -21,7 +21,10 @@ const MAX_BASE_DEPTH: usize = 32;
 pub enum Source {
     /// The defaults of the sections that have them (the lowest layer).
     Defaults,
-    File { path: PathBuf, spans: SpanIndex },
+    File {
+        path: PathBuf,
+        spans: SpanIndex,
+    },
     Env(String),
     Flag(String),
 }
@@ -157,7 +160,10 @@ fn read_file(
             return Err(Diagnostics::single(
                 base_origin,
                 "/base",
-                format!("expected a string (path of the base experiment file), found {}", describe(&base)),
+                format!(
+                    "expected a string (path of the base experiment file), found {}",
+                    describe(&base)
+                ),
             ));
         };
         let base_path = path.parent().unwrap_or(Path::new(".")).join(&rel);
@@ -196,7 +202,8 @@ pub fn env_layers(vars: &[(String, String)]) -> Result<Vec<Layer>, Diagnostics> 
     let mut layers = Vec::new();
     let mut problems = Vec::new();
     for (var, value) in vars {
-        let keys: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_lowercase).collect();
+        let keys: Vec<String> =
+            var[ENV_PREFIX.len()..].split("__").map(str::to_lowercase).collect();
         match nest(&keys, parse_value(value)) {
             Some(dict) => layers.push(Layer { source: Source::Env(var.clone()), dict }),
             None => problems.push(Diagnostic {
@@ -239,7 +246,10 @@ pub fn flag_layers(sets: &[String]) -> Result<Vec<Layer>, Diagnostics> {
 fn parse_value(text: &str) -> Value {
     let value: Value = text.parse().unwrap_or_else(|never| match never {});
     match &value {
-        Value::String(..) if text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.') => {
+        Value::String(..)
+            if text
+                .starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.') =>
+        {
             text.parse::<f64>().ok().filter(|f| f.is_finite()).map_or(value, Value::from)
         }
         _ => value,
@@ -314,7 +324,9 @@ pub fn non_finite(dict: &Dict) -> Vec<(String, f64)> {
                     out.push((pointer.to_owned(), f));
                 }
             }
-            Value::Dict(_, d) => d.iter().for_each(|(k, v)| walk(&push_pointer(pointer, k), v, out)),
+            Value::Dict(_, d) => {
+                d.iter().for_each(|(k, v)| walk(&push_pointer(pointer, k), v, out))
+            }
             Value::Array(_, items) => items
                 .iter()
                 .enumerate()

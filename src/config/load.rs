@@ -79,11 +79,10 @@ pub fn load_checked(
     }
     layers::drop_switched_variants(&mut layers, &tagged_tables(&schema));
 
-    let merged: Dict = layers
-        .iter()
-        .fold(Figment::new(), |f, l| f.merge(l))
-        .extract()
-        .map_err(|e| Diagnostics::single(Origin::Path(path.to_path_buf()), "", e.to_string()))?;
+    let merged: Dict =
+        layers.iter().fold(Figment::new(), |f, l| f.merge(l)).extract().map_err(|e| {
+            Diagnostics::single(Origin::Path(path.to_path_buf()), "", e.to_string())
+        })?;
 
     // NaN and infinities become JSON null: report them as such, with the schema's other
     // findings, all at once.
@@ -91,10 +90,14 @@ pub fn load_checked(
     let json = serde_json::to_value(&merged).expect("a merged document is JSON");
     let mut found: Vec<Violation> = non_finite
         .iter()
-        .map(|(pointer, f)| Violation::value(pointer.clone(), format!("{f} is not a finite number")))
+        .map(|(pointer, f)| {
+            Violation::value(pointer.clone(), format!("{f} is not a finite number"))
+        })
         .collect();
     found.extend(
-        violations(&schema, &json).into_iter().filter(|v| !non_finite.iter().any(|(p, _)| *p == v.pointer)),
+        violations(&schema, &json)
+            .into_iter()
+            .filter(|v| !non_finite.iter().any(|(p, _)| *p == v.pointer)),
     );
     if !found.is_empty() {
         return Err(located(&layers, found));
@@ -114,7 +117,11 @@ pub fn load_checked(
 fn located(layers: &[Layer], found: Vec<Violation>) -> Diagnostics {
     let mut out: Vec<Diagnostic> = Vec::new();
     for v in found {
-        let d = Diagnostic { origin: origin_of(layers, &v.pointer, v.at_key), pointer: v.pointer, message: v.message };
+        let d = Diagnostic {
+            origin: origin_of(layers, &v.pointer, v.at_key),
+            pointer: v.pointer,
+            message: v.message,
+        };
         if !out.contains(&d) {
             out.push(d);
         }

@@ -47,7 +47,10 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             ));
         }
         if train <= 0.0 {
-            out.push(Violation::value("/data/split/train", "0 leaves nothing to train on, expected > 0"));
+            out.push(Violation::value(
+                "/data/split/train",
+                "0 leaves nothing to train on, expected > 0",
+            ));
         }
         if exp.cv.mode == CvMode::Single && val <= 0.0 {
             out.push(Violation::value(
@@ -66,7 +69,10 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
     }
     for (i, s) in exp.data.normalize.std.iter().enumerate() {
         if *s <= 0.0 {
-            out.push(Violation::value(format!("/data/normalize/std/{i}"), format!("{s}, expected > 0")));
+            out.push(Violation::value(
+                format!("/data/normalize/std/{i}"),
+                format!("{s}, expected > 0"),
+            ));
         }
     }
     // The model's own rules (dimensions, windows, heads, positions); its pretrained file is
@@ -76,16 +82,23 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
         out.push(Violation::value(v.pointer, v.message));
     }
     let warmup = match exp.train.schedule {
-        ScheduleConfig::Cosine { warmup_epochs, .. } | ScheduleConfig::Constant { warmup_epochs } => warmup_epochs,
+        ScheduleConfig::Cosine { warmup_epochs, .. }
+        | ScheduleConfig::Constant { warmup_epochs } => warmup_epochs,
     };
     if warmup >= exp.train.epochs && warmup > 0 {
         out.push(Violation::value(
             "/train/schedule/warmup_epochs",
-            format!("{warmup}, expected fewer warm-up epochs than train.epochs = {}", exp.train.epochs),
+            format!(
+                "{warmup}, expected fewer warm-up epochs than train.epochs = {}",
+                exp.train.epochs
+            ),
         ));
     }
     if exp.train.grad_clip_norm.is_some() && exp.train.grad_clip.is_none() {
-        out.push(Violation::value("/train/grad_clip_norm", "says which norm train.grad_clip bounds, and train.grad_clip is not set"));
+        out.push(Violation::value(
+            "/train/grad_clip_norm",
+            "says which norm train.grad_clip bounds, and train.grad_clip is not set",
+        ));
     }
     if exp.train.loss_scale.is_some() && exp.train.precision != Precision::F16 {
         out.push(Violation::value(

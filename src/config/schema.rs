@@ -85,7 +85,8 @@ fn explain(
                 Some((tag, names)) => {
                     let given = here.and_then(|v| v.get(&tag));
                     let given_str = given.and_then(Value::as_str);
-                    let choices = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+                    let choices =
+                        names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
                     match given_str.and_then(|g| names.iter().position(|n| n == g)) {
                         Some(i) => {
                             for e in context.get(i).into_iter().flatten() {
@@ -94,7 +95,10 @@ fn explain(
                         }
                         None if !here.is_some_and(Value::is_object) => out.push(Violation::value(
                             pointer,
-                            format!("expected a table with `{tag}` = one of {choices}, found {}", short(here)),
+                            format!(
+                                "expected a table with `{tag}` = one of {choices}, found {}",
+                                short(here)
+                            ),
                         )),
                         None if given.is_none() => out.push(Violation {
                             pointer,
@@ -210,7 +214,11 @@ fn short(value: Option<&Value>) -> String {
         None => "nothing".into(),
         Some(v) => {
             let s = v.to_string();
-            if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s }
+            if s.chars().count() > 60 {
+                format!("{}…", s.chars().take(60).collect::<String>())
+            } else {
+                s
+            }
         }
     }
 }

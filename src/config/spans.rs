@@ -19,9 +19,8 @@ pub struct SpanIndex {
 
 impl SpanIndex {
     pub fn new(text: &str, table: &Spanned<DeTable<'_>>) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         let mut index = SpanIndex { line_starts, text: text.to_owned(), entries: HashMap::new() };
         index.walk_table("", table.get_ref());
         index
@@ -67,7 +66,8 @@ impl SpanIndex {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts[line - 1];
-        let col = self.text.get(start..offset.min(self.text.len())).map_or(1, |s| s.chars().count() + 1);
+        let col =
+            self.text.get(start..offset.min(self.text.len())).map_or(1, |s| s.chars().count() + 1);
         (line, col)
     }
 }

@@ -79,7 +79,11 @@ fn manifest(dataset: &EchoNetDataset) -> Result<String, DataError> {
         .into_iter()
         .map(|(name, path)| {
             let meta = fs::metadata(&path).map_err(|e| DataError::io(&path, e))?;
-            let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            let mtime_ns = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
             Ok(Source { name, bytes: meta.len(), mtime_ns })
         })
         .collect::<Result<Vec<_>, DataError>>()?;
@@ -99,12 +103,20 @@ pub fn prepare(
     if let Ok(cache) = ClipCache::open(path) {
         if cache.size == size && cache.manifest == manifest {
             let frames = cache.videos.iter().map(|v| v.frames).sum();
-            return Ok(PrepareSummary { path: path.to_path_buf(), reused: true, videos: cache.videos.len(), frames, skipped: vec![] });
+            return Ok(PrepareSummary {
+                path: path.to_path_buf(),
+                reused: true,
+                videos: cache.videos.len(),
+                frames,
+                skipped: vec![],
+            });
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    let tmp = dir.join(crate::atomic::tmp_name(&path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
+    let tmp = dir.join(crate::atomic::tmp_name(
+        &path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    ));
     let result = build(labelled, rule, size, policy, &manifest, &tmp);
     match result {
         Ok((videos, frames, skipped)) => {
@@ -166,16 +178,35 @@ fn build(
                 .map_err(h5(tmp))?;
             ds.write_raw(&pixels).map_err(h5(tmp))?;
             let v = &lv.video;
-            let text = |s: &str| s.parse::<VarLenUnicode>().map_err(|e| CacheError::Hdf5 { path: tmp.to_path_buf(), message: e.to_string() });
+            let text = |s: &str| {
+                s.parse::<VarLenUnicode>().map_err(|e| CacheError::Hdf5 {
+                    path: tmp.to_path_buf(),
+                    message: e.to_string(),
+                })
+            };
             let put_str = |name: &str, value: &str| -> Result<(), CacheError> {
-                ds.new_attr::<VarLenUnicode>().create(name).map_err(h5(tmp))?.write_scalar(&text(value)?).map_err(h5(tmp))
+                ds.new_attr::<VarLenUnicode>()
+                    .create(name)
+                    .map_err(h5(tmp))?
+                    .write_scalar(&text(value)?)
+                    .map_err(h5(tmp))
             };
             put_str("file_name", &v.row.file_name)?;
             put_str("split", v.row.split.as_str())?;
-            let put_f64 = |name: &str, value: f64| ds.new_attr::<f64>().create(name).and_then(|a| a.write_scalar(&value)).map_err(h5(tmp));
+            let put_f64 = |name: &str, value: f64| {
+                ds.new_attr::<f64>()
+                    .create(name)
+                    .and_then(|a| a.write_scalar(&value))
+                    .map_err(h5(tmp))
+            };
             put_f64("ef", v.row.ef.unwrap_or(f64::NAN))?;
             put_f64("fps", v.fps)?;
-            let put_u32 = |name: &str, value: u32| ds.new_attr::<u32>().create(name).and_then(|a| a.write_scalar(&value)).map_err(h5(tmp));
+            let put_u32 = |name: &str, value: u32| {
+                ds.new_attr::<u32>()
+                    .create(name)
+                    .and_then(|a| a.write_scalar(&value))
+                    .map_err(h5(tmp))
+            };
             put_u32("label", lv.class.index() as u32)?;
             put_u32("original_height", v.height)?;
             put_u32("original_width", v.width)?;
@@ -192,9 +223,16 @@ fn build(
         .map_err(h5(tmp))?;
     file.new_attr::<u32>().create("size").and_then(|a| a.write_scalar(&size)).map_err(h5(tmp))?;
     let rule_json = serde_json::to_string(rule).expect("a label rule is JSON");
-    for (name, value) in [("label_rule", rule_json.as_str()), ("runner_version", env!("CARGO_PKG_VERSION"))] {
-        let value = value.parse::<VarLenUnicode>().map_err(|e| CacheError::Hdf5 { path: tmp.to_path_buf(), message: e.to_string() })?;
-        file.new_attr::<VarLenUnicode>().create(name).and_then(|a| a.write_scalar(&value)).map_err(h5(tmp))?;
+    for (name, value) in
+        [("label_rule", rule_json.as_str()), ("runner_version", env!("CARGO_PKG_VERSION"))]
+    {
+        let value = value
+            .parse::<VarLenUnicode>()
+            .map_err(|e| CacheError::Hdf5 { path: tmp.to_path_buf(), message: e.to_string() })?;
+        file.new_attr::<VarLenUnicode>()
+            .create(name)
+            .and_then(|a| a.write_scalar(&value))
+            .map_err(h5(tmp))?;
     }
     file.close().map_err(h5(tmp))?;
     Ok((videos, frames, skipped))
@@ -234,7 +272,8 @@ impl ClipCache {
     pub fn open(path: &Path) -> Result<ClipCache, CacheError> {
         let file = hdf5::File::open(path).map_err(h5(path))?;
         let size = file.attr("size").and_then(|a| a.read_scalar::<u32>()).map_err(h5(path))?;
-        let manifest_bytes = file.dataset("manifest").and_then(|d| d.read_raw::<u8>()).map_err(h5(path))?;
+        let manifest_bytes =
+            file.dataset("manifest").and_then(|d| d.read_raw::<u8>()).map_err(h5(path))?;
         let manifest = String::from_utf8_lossy(&manifest_bytes).into_owned();
         let group = file.group("videos").map_err(h5(path))?;
         let mut videos = Vec::new();
@@ -294,10 +333,20 @@ impl ClipCache {
     pub fn read_range(&self, name: &str, start: usize, end: usize) -> Result<Vec<u8>, CacheError> {
         use std::io::Read;
         use std::os::unix::fs::FileExt;
-        let bad = |message: String| CacheError::Hdf5 { path: self.path.clone(), message: format!("videos/{name}: {message}") };
-        let video = self.index.get(name).map(|&i| &self.videos[i]).ok_or_else(|| bad("no such video".into()))?;
+        let bad = |message: String| CacheError::Hdf5 {
+            path: self.path.clone(),
+            message: format!("videos/{name}: {message}"),
+        };
+        let video = self
+            .index
+            .get(name)
+            .map(|&i| &self.videos[i])
+            .ok_or_else(|| bad("no such video".into()))?;
         if start > end || end > video.frames {
-            return Err(bad(format!("frames {start}..{end} requested, the video has {}", video.frames)));
+            return Err(bad(format!(
+                "frames {start}..{end} requested, the video has {}",
+                video.frames
+            )));
         }
         let frame = (self.size as usize).pow(2);
         let mut out = Vec::with_capacity((end - start) * frame);
@@ -305,7 +354,9 @@ impl ClipCache {
         let mut chunk = Vec::new();
         for c in video.chunks.iter().filter(|c| c.first < end && c.first + CHUNK_FRAMES > start) {
             stored.resize(c.bytes, 0);
-            self.raw.read_exact_at(&mut stored, c.addr).map_err(|e| DataError::io(&self.path, e))?;
+            self.raw
+                .read_exact_at(&mut stored, c.addr)
+                .map_err(|e| DataError::io(&self.path, e))?;
             chunk.clear();
             if c.deflated {
                 flate2::read::ZlibDecoder::new(stored.as_slice())
@@ -316,7 +367,9 @@ impl ClipCache {
             }
             let from = start.max(c.first) - c.first;
             let to = end.min(c.first + CHUNK_FRAMES) - c.first;
-            let bytes = chunk.get(from * frame..to * frame).ok_or_else(|| bad(format!("short chunk at frame {}", c.first)))?;
+            let bytes = chunk
+                .get(from * frame..to * frame)
+                .ok_or_else(|| bad(format!("short chunk at frame {}", c.first)))?;
             out.extend_from_slice(bytes);
         }
         Ok(out)
@@ -348,10 +401,18 @@ mod tests {
     const SIZE: u32 = 24;
 
     fn dataset(dir: &Path) -> (EchoNetDataset, Vec<LabelledVideo>) {
-        let cfg = SynthConfig { videos: 5, seed: 9, frame_size: 32, min_frames: 16, max_frames: 30, ..SynthConfig::default() };
+        let cfg = SynthConfig {
+            videos: 5,
+            seed: 9,
+            frame_size: 32,
+            min_frames: 16,
+            max_frames: 30,
+            ..SynthConfig::default()
+        };
         generate(&cfg, dir).unwrap();
         let scan = scan_echonet(dir, ScanOptions::default()).unwrap();
-        let (labelled, _) = label_videos(scan.videos.clone(), &LabelRule::default(), OnBadVideo::Error).unwrap();
+        let (labelled, _) =
+            label_videos(scan.videos.clone(), &LabelRule::default(), OnBadVideo::Error).unwrap();
         (scan, labelled)
     }
 
@@ -410,10 +471,13 @@ mod tests {
         fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         assert!(!build(&scan, &labelled, &path).reused);
         assert_eq!(ClipCache::open(&path).unwrap().videos.len(), 5);
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().filter_map(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            name.contains(".tmp-").then_some(name)
-        }).collect();
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                name.contains(".tmp-").then_some(name)
+            })
+            .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

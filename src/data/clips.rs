@@ -71,9 +71,7 @@ pub fn linspace_indices(n: usize, count: usize) -> Vec<usize> {
         return vec![0];
     }
     let step = stop as f64 / (count as f64 - 1.0);
-    (0..count)
-        .map(|i| if i + 1 == count { stop } else { (i as f64 * step) as usize })
-        .collect()
+    (0..count).map(|i| if i + 1 == count { stop } else { (i as f64 * step) as usize }).collect()
 }
 
 /// The `cfg.frames` video frame indices of one clip from a video of `n` frames.
@@ -124,11 +122,7 @@ pub fn covering_range(indices: &[usize]) -> Range<usize> {
 /// the clip is then that range of the video as it is, with nothing read in vain.
 pub fn contiguous_range(indices: &[usize]) -> Option<Range<usize>> {
     let &start = indices.first()?;
-    indices
-        .iter()
-        .enumerate()
-        .all(|(k, &i)| i == start + k)
-        .then(|| start..start + indices.len())
+    indices.iter().enumerate().all(|(k, &i)| i == start + k).then(|| start..start + indices.len())
 }
 
 /// Which frames a clip takes from its video, and the one range of frames to read for them.
@@ -228,7 +222,14 @@ pub fn make_clip<R: Rng + ?Sized>(
     }
     let plan = ClipPlan::new(n_frames, cfg, sampling, rng)?;
     let pixels = size * size;
-    render_clip(&plan, &video[plan.read.start * pixels..plan.read.end * pixels], size, norm, aug, rng)
+    render_clip(
+        &plan,
+        &video[plan.read.start * pixels..plan.read.end * pixels],
+        size,
+        norm,
+        aug,
+        rng,
+    )
 }
 
 const INV_255: f32 = 1.0 / 255.0;
@@ -359,7 +360,8 @@ impl Warp {
     /// Warps one u8 frame into `out`, scaled to [0, 1].
     fn apply(&self, src: &[u8], out: &mut [f32]) {
         for (o, tap) in out.iter_mut().zip(&self.taps) {
-            let sum: f32 = (0..4).map(|k| tap.weight[k] * f32::from(src[tap.index[k] as usize])).sum();
+            let sum: f32 =
+                (0..4).map(|k| tap.weight[k] * f32::from(src[tap.index[k] as usize])).sum();
             *o = sum * INV_255;
         }
     }
@@ -392,14 +394,17 @@ mod tests {
     #[test]
     fn uniform_matches_numpy_linspace() {
         // Values printed by numpy 2.4: np.linspace(0, n - 1, T).astype(int).
-        assert_eq!(linspace_indices(100, 16), [0, 6, 13, 19, 26, 33, 39, 46, 52, 59, 66, 72, 79, 85, 92, 99]);
+        assert_eq!(
+            linspace_indices(100, 16),
+            [0, 6, 13, 19, 26, 33, 39, 46, 52, 59, 66, 72, 79, 85, 92, 99]
+        );
         assert_eq!(linspace_indices(10, 16), [0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 8, 9]);
         assert_eq!(linspace_indices(1, 1), [0]);
         assert_eq!(linspace_indices(1, 16), [0; 16]);
         let expected_112_60 = [
-            0, 1, 3, 5, 7, 9, 11, 13, 15, 16, 18, 20, 22, 24, 26, 28, 30, 31, 33, 35, 37, 39, 41, 43, 45, 47, 48, 50,
-            52, 54, 56, 58, 60, 62, 63, 65, 67, 69, 71, 73, 75, 77, 79, 80, 82, 84, 86, 88, 90, 92, 94, 95, 97, 99,
-            101, 103, 105, 107, 109, 111,
+            0, 1, 3, 5, 7, 9, 11, 13, 15, 16, 18, 20, 22, 24, 26, 28, 30, 31, 33, 35, 37, 39, 41,
+            43, 45, 47, 48, 50, 52, 54, 56, 58, 60, 62, 63, 65, 67, 69, 71, 73, 75, 77, 79, 80, 82,
+            84, 86, 88, 90, 92, 94, 95, 97, 99, 101, 103, 105, 107, 109, 111,
         ];
         assert_eq!(linspace_indices(112, 60), expected_112_60);
         let uniform = |n, t| frame_indices(n, &clip_cfg(t, 1), FrameSampling::Uniform, &mut rng());
@@ -409,9 +414,13 @@ mod tests {
     #[test]
     fn short_videos_loop_from_frame_zero() {
         // The seed tiles arange(n) for any video shorter than the clip, even at evaluation.
-        let looped = |n, frames, period, sampling| frame_indices(n, &clip_cfg(frames, period), sampling, &mut rng());
+        let looped = |n, frames, period, sampling| {
+            frame_indices(n, &clip_cfg(frames, period), sampling, &mut rng())
+        };
         let tiled = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5];
-        for sampling in [FrameSampling::Uniform, FrameSampling::RandomWindow, FrameSampling::CenterWindow] {
+        for sampling in
+            [FrameSampling::Uniform, FrameSampling::RandomWindow, FrameSampling::CenterWindow]
+        {
             assert_eq!(looped(10, 16, 1, sampling), Ok(tiled.clone()), "{sampling:?}");
             assert_eq!(looped(1, 16, 1, sampling), Ok(vec![0; 16]), "{sampling:?}");
         }
@@ -427,8 +436,13 @@ mod tests {
             let mut seen = vec![false; n - span + 1];
             let mut r = rng();
             for _ in 0..2000 {
-                let idx = frame_indices(n, &clip_cfg(frames, period as u32), FrameSampling::RandomWindow, &mut r)
-                    .expect("indices");
+                let idx = frame_indices(
+                    n,
+                    &clip_cfg(frames, period as u32),
+                    FrameSampling::RandomWindow,
+                    &mut r,
+                )
+                .expect("indices");
                 assert_eq!(idx.len(), frames as usize);
                 assert!(idx.windows(2).all(|w| w[1] == w[0] + period), "{idx:?}");
                 assert!(idx[idx.len() - 1] < n);
@@ -440,11 +454,13 @@ mod tests {
 
     #[test]
     fn center_window_and_ranges() {
-        let idx = frame_indices(100, &clip_cfg(16, 1), FrameSampling::CenterWindow, &mut rng()).expect("indices");
+        let idx = frame_indices(100, &clip_cfg(16, 1), FrameSampling::CenterWindow, &mut rng())
+            .expect("indices");
         assert_eq!(idx, (42..58).collect::<Vec<_>>());
         assert_eq!(contiguous_range(&idx), Some(42..58));
         assert_eq!(covering_range(&idx), 42..58);
-        let strided = frame_indices(100, &clip_cfg(4, 3), FrameSampling::CenterWindow, &mut rng()).expect("indices");
+        let strided = frame_indices(100, &clip_cfg(4, 3), FrameSampling::CenterWindow, &mut rng())
+            .expect("indices");
         assert_eq!(strided, [45, 48, 51, 54]);
         assert_eq!(contiguous_range(&strided), None);
         assert_eq!(covering_range(&strided), 45..55);
@@ -453,7 +469,8 @@ mod tests {
         assert_eq!(covering_range(&looped), 0..5);
         assert_eq!(covering_range(&[]), 0..0);
         assert_eq!(contiguous_range(&[]), None);
-        let plan = ClipPlan::new(100, &clip_cfg(4, 3), FrameSampling::CenterWindow, &mut rng()).expect("plan");
+        let plan = ClipPlan::new(100, &clip_cfg(4, 3), FrameSampling::CenterWindow, &mut rng())
+            .expect("plan");
         assert_eq!((plan.indices(), plan.read()), (&[45, 48, 51, 54][..], 45..55));
     }
 
@@ -513,7 +530,9 @@ mod tests {
         let video: Vec<u8> = (0..n).flat_map(|i| vec![(10 * i) as u8; size * size]).collect();
         let norm = NormalizeConfig::default();
         let cfg = clip_cfg(6, 1);
-        let clip = make_clip(&video, n, size, &cfg, &norm, None, FrameSampling::Uniform, &mut rng()).expect("clip");
+        let clip =
+            make_clip(&video, n, size, &cfg, &norm, None, FrameSampling::Uniform, &mut rng())
+                .expect("clip");
         let pixels = size * size;
         assert_eq!(clip.len(), 6 * 3 * pixels);
         for (t, &index) in linspace_indices(n, 6).iter().enumerate() {
@@ -523,34 +542,57 @@ mod tests {
                 assert!(plane.iter().all(|&v| (f64::from(v) - want).abs() < 1e-5), "t {t} c {c}");
             }
         }
-        let short = make_clip(&video[..pixels], n, size, &cfg, &norm, None, FrameSampling::Uniform, &mut rng());
+        let short = make_clip(
+            &video[..pixels],
+            n,
+            size,
+            &cfg,
+            &norm,
+            None,
+            FrameSampling::Uniform,
+            &mut rng(),
+        );
         assert!(matches!(short, Err(ClipError::FrameBytes { .. })));
         let plan = ClipPlan::new(n, &cfg, FrameSampling::Uniform, &mut rng()).expect("plan");
         let wrong = render_clip(&plan, &video[..pixels], size, &norm, None, &mut rng());
         assert!(matches!(wrong, Err(ClipError::FrameBytes { .. })));
-        assert_eq!(make_clip(&[], n, 0, &cfg, &norm, None, FrameSampling::Uniform, &mut rng()), Ok(vec![]));
+        assert_eq!(
+            make_clip(&[], n, 0, &cfg, &norm, None, FrameSampling::Uniform, &mut rng()),
+            Ok(vec![])
+        );
     }
 
     /// A training clip for sample `index` of `epoch`, through the read-only-what-is-needed path.
     fn training_clip(video: &[u8], n: usize, size: usize, epoch: u64, index: u64) -> Vec<f32> {
         let mut r = sample_rng(42, 3, epoch, index);
-        let plan = ClipPlan::new(n, &clip_cfg(8, 1), FrameSampling::RandomWindow, &mut r).expect("plan");
+        let plan =
+            ClipPlan::new(n, &clip_cfg(8, 1), FrameSampling::RandomWindow, &mut r).expect("plan");
         let read = plan.read();
         let frames = &video[read.start * size * size..read.end * size * size];
-        render_clip(&plan, frames, size, &NormalizeConfig::default(), Some(&AugmentConfig::default()), &mut r)
-            .expect("clip")
+        render_clip(
+            &plan,
+            frames,
+            size,
+            &NormalizeConfig::default(),
+            Some(&AugmentConfig::default()),
+            &mut r,
+        )
+        .expect("clip")
     }
 
     #[test]
     fn clips_depend_on_the_sample_key_only() {
         let (n, size) = (40usize, 24usize);
         let video = video(n, size);
-        let forward: Vec<Vec<f32>> = (0..24).map(|i| training_clip(&video, n, size, 5, i)).collect();
-        let mut backward: Vec<Vec<f32>> = (0..24).rev().map(|i| training_clip(&video, n, size, 5, i)).collect();
+        let forward: Vec<Vec<f32>> =
+            (0..24).map(|i| training_clip(&video, n, size, 5, i)).collect();
+        let mut backward: Vec<Vec<f32>> =
+            (0..24).rev().map(|i| training_clip(&video, n, size, 5, i)).collect();
         backward.reverse();
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
-        let threaded: Vec<Vec<f32>> =
-            pool.install(|| (0..24u64).into_par_iter().map(|i| training_clip(&video, n, size, 5, i)).collect());
+        let threaded: Vec<Vec<f32>> = pool.install(|| {
+            (0..24u64).into_par_iter().map(|i| training_clip(&video, n, size, 5, i)).collect()
+        });
         let bits = |clips: &[Vec<f32>]| -> Vec<Vec<u32>> {
             clips.iter().map(|c| c.iter().map(|v| v.to_bits()).collect()).collect()
         };
@@ -559,7 +601,8 @@ mod tests {
         // Another epoch or another sample draws another augmentation.
         assert_ne!(forward[0], training_clip(&video, n, size, 6, 0));
         assert_ne!(forward[0], forward[1]);
-        let draw = |epoch| Augmentation::draw(&AugmentConfig::default(), &mut sample_rng(42, 3, epoch, 0));
+        let draw =
+            |epoch| Augmentation::draw(&AugmentConfig::default(), &mut sample_rng(42, 3, epoch, 0));
         assert_ne!(draw(5), draw(6));
     }
 
@@ -567,9 +610,14 @@ mod tests {
     fn augmentation_draws_stay_in_range() {
         let cfg = AugmentConfig::default();
         let mut r = rng();
-        let draws: Vec<Augmentation> = (0..2000).map(|_| Augmentation::draw(&cfg, &mut r)).collect();
+        let draws: Vec<Augmentation> =
+            (0..2000).map(|_| Augmentation::draw(&cfg, &mut r)).collect();
         assert!(draws.iter().all(|a| a.angle_deg.abs() <= 15.0));
-        assert!(draws.iter().all(|a| (0.8..=1.2).contains(&a.brightness) && (0.8..=1.2).contains(&a.contrast)));
+        assert!(
+            draws
+                .iter()
+                .all(|a| (0.8..=1.2).contains(&a.brightness) && (0.8..=1.2).contains(&a.contrast))
+        );
         let flips = draws.iter().filter(|a| a.flip).count();
         assert!((850..1150).contains(&flips), "{flips} flips in 2000");
         assert!(draws.iter().any(|a| a.contrast_first) && draws.iter().any(|a| !a.contrast_first));
@@ -580,7 +628,9 @@ mod tests {
         let (n, size) = (10usize, 9usize);
         let video = video(n, size);
         let (cfg, norm) = (clip_cfg(4, 2), NormalizeConfig::default());
-        let clip = |aug| make_clip(&video, n, size, &cfg, &norm, aug, FrameSampling::CenterWindow, &mut rng());
+        let clip = |aug| {
+            make_clip(&video, n, size, &cfg, &norm, aug, FrameSampling::CenterWindow, &mut rng())
+        };
         assert_eq!(clip(Some(&none)), clip(None));
     }
 }

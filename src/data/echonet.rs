@@ -15,17 +15,8 @@ use walkdir::WalkDir;
 use super::avi::AviFile;
 use super::error::DataError;
 
-pub const FILE_LIST_HEADER: [&str; 9] = [
-    "FileName",
-    "EF",
-    "ESV",
-    "EDV",
-    "FrameHeight",
-    "FrameWidth",
-    "FPS",
-    "NumberOfFrames",
-    "Split",
-];
+pub const FILE_LIST_HEADER: [&str; 9] =
+    ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"];
 pub const VOLUME_TRACINGS_HEADER: [&str; 6] = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"];
 
 /// How many names of each problem kind the report keeps.
@@ -180,40 +171,22 @@ impl fmt::Display for DataReport {
         writeln!(f, "EchoNet-Dynamic folder {}", self.root.display())?;
         writeln!(f, "  FileList.csv rows: {}", self.file_list_rows)?;
         writeln!(f, "  video files:       {}", self.video_files)?;
-        let splits: Vec<String> = self
-            .usable_by_split
-            .iter()
-            .map(|(s, n)| format!("{} {n}", s.as_str()))
-            .collect();
-        writeln!(
-            f,
-            "  usable videos:     {} ({})",
-            self.usable_videos,
-            splits.join(", ")
-        )?;
+        let splits: Vec<String> =
+            self.usable_by_split.iter().map(|(s, n)| format!("{} {n}", s.as_str())).collect();
+        writeln!(f, "  usable videos:     {} ({})", self.usable_videos, splits.join(", "))?;
         writeln!(f, "  frames in usable videos: {}", self.total_frames)?;
         writeln!(
             f,
             "  VolumeTracings.csv: {}",
-            if self.has_volume_tracings {
-                "present"
-            } else {
-                "absent"
-            }
+            if self.has_volume_tracings { "present" } else { "absent" }
         )?;
         let kinds = [
             ("missing video (skipped)", &self.missing_video),
             ("unreadable video (skipped)", &self.unreadable_video),
             ("missing or NaN EF", &self.missing_ef),
             ("duplicate FileList row", &self.duplicate_row),
-            (
-                "video without a FileList row (ignored)",
-                &self.unlisted_video,
-            ),
-            (
-                "NumberOfFrames differs from the file",
-                &self.frame_count_mismatch,
-            ),
+            ("video without a FileList row (ignored)", &self.unlisted_video),
+            ("NumberOfFrames differs from the file", &self.frame_count_mismatch),
             ("frame size differs from the file", &self.size_mismatch),
             ("FPS differs from the file", &self.fps_mismatch),
             ("video without tracings", &self.without_tracings),
@@ -222,11 +195,7 @@ impl fmt::Display for DataReport {
         for (what, p) in kinds {
             if p.count > 0 {
                 clean = false;
-                let more = if p.count > p.examples.len() {
-                    ", …"
-                } else {
-                    ""
-                };
+                let more = if p.count > p.examples.len() { ", …" } else { "" };
                 writeln!(f, "  {what}: {} ({}{more})", p.count, p.examples.join(", "))?;
             }
         }
@@ -243,17 +212,11 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     let file_list = root.join("FileList.csv");
     let rows = read_file_list(&file_list)?;
     let tracings_path = root.join("VolumeTracings.csv");
-    let tracings = if tracings_path.is_file() {
-        Some(read_volume_tracings(&tracings_path)?)
-    } else {
-        None
-    };
+    let tracings =
+        if tracings_path.is_file() { Some(read_volume_tracings(&tracings_path)?) } else { None };
     let videos_dir = root.join("Videos");
     if !videos_dir.is_dir() {
-        return Err(DataError::Dataset {
-            path: videos_dir,
-            detail: "no Videos folder".into(),
-        });
+        return Err(DataError::Dataset { path: videos_dir, detail: "no Videos folder".into() });
     }
 
     let mut report = DataReport {
@@ -266,23 +229,17 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     let mut files: HashMap<String, PathBuf> = HashMap::new();
     for entry in WalkDir::new(&videos_dir).sort_by_file_name() {
         let entry = entry.map_err(|e| {
-            let path = e
-                .path()
-                .map_or_else(|| videos_dir.clone(), Path::to_path_buf);
+            let path = e.path().map_or_else(|| videos_dir.clone(), Path::to_path_buf);
             DataError::io(path, e.into())
         })?;
         let path = entry.path();
-        let is_avi = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("avi"));
+        let is_avi = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi"));
         if entry.file_type().is_file()
             && is_avi
             && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
         {
             report.video_files += 1;
-            files
-                .entry(stem.to_owned())
-                .or_insert_with(|| path.to_path_buf());
+            files.entry(stem.to_owned()).or_insert_with(|| path.to_path_buf());
         }
     }
 
@@ -290,9 +247,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     let mut listed = Vec::with_capacity(rows.len());
     for row in &rows {
         if !seen.insert(&row.file_name) {
-            report
-                .duplicate_row
-                .add(format!("{} (line {})", row.file_name, row.line));
+            report.duplicate_row.add(format!("{} (line {})", row.file_name, row.line));
             continue;
         }
         if row.ef.is_none() {
@@ -300,10 +255,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         }
         listed.push(row);
     }
-    let mut unlisted: Vec<&String> = files
-        .keys()
-        .filter(|k| !seen.contains(k.as_str()))
-        .collect();
+    let mut unlisted: Vec<&String> = files.keys().filter(|k| !seen.contains(k.as_str())).collect();
     unlisted.sort();
     for name in unlisted {
         report.unlisted_video.add(format!("{name}.avi"));
@@ -314,16 +266,13 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         .map(|row| {
             let Some(path) = files.get(&row.file_name) else {
                 let path = videos_dir.join(format!("{}.avi", row.file_name));
-                let detail = format!(
-                    "listed in FileList.csv line {} but the file does not exist",
-                    row.line
-                );
+                let detail =
+                    format!("listed in FileList.csv line {} but the file does not exist", row.line);
                 return Err((BadVideo::Missing, DataError::Dataset { path, detail }));
             };
             let avi = AviFile::open(path).map_err(|e| (BadVideo::Unreadable, e))?;
             if options.decode_all_frames {
-                avi.read_all_frames()
-                    .map_err(|e| (BadVideo::Unreadable, e))?;
+                avi.read_all_frames().map_err(|e| (BadVideo::Unreadable, e))?;
             }
             Ok(VideoRecord {
                 row: (*row).clone(),
@@ -347,10 +296,9 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
                     BadVideo::Unreadable => &mut report.unreadable_video,
                 };
                 problem.add(row.file_name.clone());
-                report.skipped.push(Skipped {
-                    file_name: row.file_name.clone(),
-                    reason: error.to_string(),
-                });
+                report
+                    .skipped
+                    .push(Skipped { file_name: row.file_name.clone(), reason: error.to_string() });
             }
         }
     }
@@ -358,10 +306,9 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
     for v in &videos {
         let name = &v.row.file_name;
         if v.frames != v.row.number_of_frames as usize {
-            report.frame_count_mismatch.add(format!(
-                "{name} (row {}, file {})",
-                v.row.number_of_frames, v.frames
-            ));
+            report
+                .frame_count_mismatch
+                .add(format!("{name} (row {}, file {})", v.row.number_of_frames, v.frames));
         }
         if (v.width, v.height) != (v.row.frame_width, v.row.frame_height) {
             report.size_mismatch.add(format!(
@@ -370,9 +317,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
             ));
         }
         if (v.fps - f64::from(v.row.fps)).abs() > 0.5 {
-            report
-                .fps_mismatch
-                .add(format!("{name} (row {}, file {:.2})", v.row.fps, v.fps));
+            report.fps_mismatch.add(format!("{name} (row {}, file {:.2})", v.row.fps, v.fps));
         }
         if let Some(t) = &tracings
             && !t.contains_key(name)
@@ -383,12 +328,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         report.total_frames += v.frames;
     }
     report.usable_videos = videos.len();
-    Ok(EchoNetDataset {
-        root: root.to_path_buf(),
-        videos,
-        tracings,
-        report,
-    })
+    Ok(EchoNetDataset { root: root.to_path_buf(), videos, tracings, report })
 }
 
 enum BadVideo {
@@ -404,9 +344,7 @@ fn open_csv(path: &Path, header: &[&str]) -> Result<csv::Reader<std::fs::File>, 
         .from_path(path)
         .map_err(|e| csv_error(path, e))?;
     let mut first = csv::StringRecord::new();
-    let found = reader
-        .read_record(&mut first)
-        .map_err(|e| csv_error(path, e))?;
+    let found = reader.read_record(&mut first).map_err(|e| csv_error(path, e))?;
     let got: Vec<&str> = first.iter().map(str::trim).collect();
     if !found || got != header {
         return Err(DataError::Csv {
@@ -456,8 +394,7 @@ impl Fields<'_> {
 
     fn parse<T: std::str::FromStr>(&self, column: usize, what: &str) -> Result<T, DataError> {
         let text = self.text(column);
-        text.parse()
-            .map_err(|_| self.error(column, format!("`{text}` is not {what}")))
+        text.parse().map_err(|_| self.error(column, format!("`{text}` is not {what}")))
     }
 
     /// A finite float, or `None` for an empty or NaN field.
@@ -477,8 +414,7 @@ impl Fields<'_> {
     }
 
     fn f64(&self, column: usize) -> Result<f64, DataError> {
-        self.optional_f64(column)?
-            .ok_or_else(|| self.error(column, "missing number".into()))
+        self.optional_f64(column)?.ok_or_else(|| self.error(column, "missing number".into()))
     }
 
     fn file_name(&self, column: usize) -> Result<String, DataError> {
@@ -504,20 +440,12 @@ fn for_each_record(
 ) -> Result<(), DataError> {
     let mut reader = open_csv(path, header)?;
     let mut record = csv::StringRecord::new();
-    while reader
-        .read_record(&mut record)
-        .map_err(|e| csv_error(path, e))?
-    {
+    while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
         let line = record.position().map_or(0, csv::Position::line);
         if record.len() == 1 && record.get(0).is_some_and(|s| s.trim().is_empty()) {
             continue;
         }
-        let fields = Fields {
-            path,
-            line,
-            record: &record,
-            header,
-        };
+        let fields = Fields { path, line, record: &record, header };
         if record.len() != header.len() {
             return Err(fields.error(
                 record.len().min(header.len()),
@@ -618,22 +546,14 @@ mod tests {
         assert_eq!(rows[0].file_name, "0X100009310A3BD7FC");
         assert_eq!(rows[0].ef, Some(78.49840597));
         assert_eq!(
-            (
-                rows[0].fps,
-                rows[0].number_of_frames,
-                rows[0].split,
-                rows[0].line
-            ),
+            (rows[0].fps, rows[0].number_of_frames, rows[0].split, rows[0].line),
             (50, 174, Split::Val, 2)
         );
         assert_eq!(
             (rows[1].file_name.as_str(), rows[1].ef, rows[1].split),
             ("0X1002E8FBACD08477", None, Split::Train)
         );
-        assert_eq!(
-            (rows[2].ef, rows[2].frame_width, rows[2].frame_height),
-            (None, 1024, 768)
-        );
+        assert_eq!((rows[2].ef, rows[2].frame_width, rows[2].frame_height), (None, 1024, 768));
     }
 
     #[test]
@@ -657,36 +577,19 @@ mod tests {
                 ),
                 "line 3, column Split",
             ),
-            (
-                &format!("{HEADER}0XAA,inf,1,2,112,112,50,100,TRAIN\n"),
-                "line 2, column EF",
-            ),
-            (
-                &format!("{HEADER}0XAA,50,1,2,112,-1,50,100,TRAIN\n"),
-                "line 2, column FrameWidth",
-            ),
+            (&format!("{HEADER}0XAA,inf,1,2,112,112,50,100,TRAIN\n"), "line 2, column EF"),
+            (&format!("{HEADER}0XAA,50,1,2,112,-1,50,100,TRAIN\n"), "line 2, column FrameWidth"),
             (&format!("{HEADER}0XAA,50,1,2,112,112,50\n"), "line 2"),
         ];
         for (text, want) in cases {
             write(&path, text);
             let e = read_file_list(&path).expect_err(want).to_string();
-            assert!(
-                e.contains(want) && e.contains("FileList.csv"),
-                "{e} (want {want})"
-            );
+            assert!(e.contains(want) && e.contains("FileList.csv"), "{e} (want {want})");
         }
         let tracings = dir.path().join("VolumeTracings.csv");
-        write(
-            &tracings,
-            "FileName,X1,Y1,X2,Y2,Frame\n0XAA.avi,1,2,3,4,46\n0XAA.avi,1,x,3,4,46\n",
-        );
-        let e = read_volume_tracings(&tracings)
-            .expect_err("bad Y1")
-            .to_string();
-        assert!(
-            e.contains("line 3, column Y1") && e.contains("VolumeTracings.csv"),
-            "{e}"
-        );
+        write(&tracings, "FileName,X1,Y1,X2,Y2,Frame\n0XAA.avi,1,2,3,4,46\n0XAA.avi,1,x,3,4,46\n");
+        let e = read_volume_tracings(&tracings).expect_err("bad Y1").to_string();
+        assert!(e.contains("line 3, column Y1") && e.contains("VolumeTracings.csv"), "{e}");
     }
 
     #[test]
@@ -694,24 +597,16 @@ mod tests {
         let dir = dataset(6);
         let root = dir.path();
         let rows = read_file_list(&root.join("FileList.csv")).expect("rows");
-        let video = |i: usize| {
-            root.join("Videos")
-                .join(format!("{}.avi", rows[i].file_name))
-        };
+        let video = |i: usize| root.join("Videos").join(format!("{}.avi", rows[i].file_name));
         fs::remove_file(video(0)).expect("remove");
         fs::write(video(1), b"RIFF garbage").expect("corrupt");
         fs::copy(video(2), root.join("Videos/0XDEADBEEFDEADBEEF.avi")).expect("copy");
         let mut text = fs::read_to_string(root.join("FileList.csv")).expect("read");
         let wrong = format!(",{},{}", rows[3].number_of_frames, rows[3].split.as_str());
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(&rows[3].file_name))
-            .expect("row")
-            .to_owned();
-        text = text.replace(
-            &line,
-            &line.replace(&wrong, &format!(",999,{}", rows[3].split.as_str())),
-        );
+        let line =
+            text.lines().find(|l| l.starts_with(&rows[3].file_name)).expect("row").to_owned();
+        text =
+            text.replace(&line, &line.replace(&wrong, &format!(",999,{}", rows[3].split.as_str())));
         let dup = text.lines().nth(5).expect("row 5").to_owned();
         text.push_str(&format!("{dup}\n"));
         fs::write(root.join("FileList.csv"), text).expect("write");
@@ -719,25 +614,14 @@ mod tests {
         let skip = ScanOptions { on_bad_video: OnBadVideo::Skip, ..ScanOptions::default() };
         let data = scan_echonet(root, skip).expect("skip policy");
         let r = &data.report;
-        assert_eq!(
-            (r.file_list_rows, r.video_files, r.usable_videos),
-            (7, 6, 4),
-            "{r}"
-        );
+        assert_eq!((r.file_list_rows, r.video_files, r.usable_videos), (7, 6, 4), "{r}");
         assert_eq!(r.missing_video.examples, vec![rows[0].file_name.clone()]);
         assert_eq!(r.unreadable_video.examples, vec![rows[1].file_name.clone()]);
-        assert_eq!(
-            r.unlisted_video.examples,
-            vec!["0XDEADBEEFDEADBEEF.avi".to_owned()]
-        );
+        assert_eq!(r.unlisted_video.examples, vec!["0XDEADBEEFDEADBEEF.avi".to_owned()]);
         assert_eq!(r.frame_count_mismatch.count, 1);
         assert_eq!(r.duplicate_row.count, 1);
         assert_eq!(r.skipped.len(), 2);
-        assert!(
-            r.skipped[1].reason.contains(&rows[1].file_name),
-            "{:?}",
-            r.skipped
-        );
+        assert!(r.skipped[1].reason.contains(&rows[1].file_name), "{:?}", r.skipped);
         let shown = r.to_string();
         assert!(
             shown.contains("missing video (skipped): 1") && shown.contains("0XDEADBEEFDEADBEEF"),
@@ -746,24 +630,13 @@ mod tests {
         let json = serde_json::to_value(r).expect("json");
         assert_eq!(json["unreadable_video"]["count"], 1);
         assert_eq!(
-            data.videos
-                .iter()
-                .find(|v| v.row.file_name == rows[3].file_name)
-                .map(|v| v.frames),
+            data.videos.iter().find(|v| v.row.file_name == rows[3].file_name).map(|v| v.frames),
             Some(rows[3].number_of_frames as usize)
         );
 
-        let strict = ScanOptions {
-            on_bad_video: OnBadVideo::Error,
-            decode_all_frames: false,
-        };
-        let e = scan_echonet(root, strict)
-            .expect_err("error policy")
-            .to_string();
-        assert!(
-            e.contains(&rows[0].file_name) && e.contains("does not exist"),
-            "{e}"
-        );
+        let strict = ScanOptions { on_bad_video: OnBadVideo::Error, decode_all_frames: false };
+        let e = scan_echonet(root, strict).expect_err("error policy").to_string();
+        assert!(e.contains(&rows[0].file_name) && e.contains("does not exist"), "{e}");
     }
 
     #[test]
@@ -771,34 +644,21 @@ mod tests {
         let dir = dataset(3);
         let root = dir.path();
         let rows = read_file_list(&root.join("FileList.csv")).expect("rows");
-        let path = root
-            .join("Videos")
-            .join(format!("{}.avi", rows[2].file_name));
+        let path = root.join("Videos").join(format!("{}.avi", rows[2].file_name));
         let mut bytes = fs::read(&path).expect("read");
         // The first `00dc` is frame 0's chunk (the index entries come after the frames).
-        let first = bytes
-            .windows(4)
-            .position(|w| w == b"00dc")
-            .expect("frame chunk")
-            + 8;
+        let first = bytes.windows(4).position(|w| w == b"00dc").expect("frame chunk") + 8;
         bytes[first..first + 64].fill(0x33);
         fs::write(&path, bytes).expect("write");
         let headers_only = scan_echonet(root, ScanOptions::default()).expect("scan");
         assert_eq!(headers_only.report.usable_videos, 3);
         let deep = scan_echonet(
             root,
-            ScanOptions {
-                decode_all_frames: true,
-                on_bad_video: OnBadVideo::Skip,
-            },
+            ScanOptions { decode_all_frames: true, on_bad_video: OnBadVideo::Skip },
         )
         .expect("scan");
         assert_eq!(deep.report.usable_videos, 2);
-        assert!(
-            deep.report.skipped[0].reason.contains("frame"),
-            "{:?}",
-            deep.report.skipped
-        );
+        assert!(deep.report.skipped[0].reason.contains("frame"), "{:?}", deep.report.skipped);
     }
 
     #[test]
@@ -819,10 +679,7 @@ mod tests {
         let (labelled, report) =
             label_videos(data.videos.clone(), &LabelRule::default(), OnBadVideo::Skip)
                 .expect("skip");
-        assert_eq!(
-            (labelled.len(), report.skipped_missing_ef.clone()),
-            (3, vec![name.clone()])
-        );
+        assert_eq!((labelled.len(), report.skipped_missing_ef.clone()), (3, vec![name.clone()]));
         assert_eq!(report.normal + report.abnormal, 3);
         let e = label_videos(data.videos, &LabelRule::default(), OnBadVideo::Error)
             .expect_err("error")
@@ -832,10 +689,7 @@ mod tests {
 
     #[test]
     fn on_bad_video_serde() {
-        assert_eq!(
-            serde_json::to_string(&OnBadVideo::Skip).expect("json"),
-            "\"skip\""
-        );
+        assert_eq!(serde_json::to_string(&OnBadVideo::Skip).expect("json"), "\"skip\"");
         assert_eq!(
             serde_json::from_str::<OnBadVideo>("\"error\"").expect("json"),
             OnBadVideo::Error

@@ -23,24 +23,11 @@ pub enum DataError {
     #[error("{}: the AVI holds no video frames", .path.display())]
     NoFrames { path: PathBuf },
     #[error("{}: frame {frame}: {detail}", .path.display())]
-    CorruptFrame {
-        path: PathBuf,
-        frame: usize,
-        detail: String,
-    },
+    CorruptFrame { path: PathBuf, frame: usize, detail: String },
     #[error("{}: frame {index} requested but the video has {count} frames", .path.display())]
-    FrameOutOfRange {
-        path: PathBuf,
-        index: usize,
-        count: usize,
-    },
+    FrameOutOfRange { path: PathBuf, index: usize, count: usize },
     #[error("{}: line {line}, column {column}: {detail}", .path.display())]
-    Csv {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        detail: String,
-    },
+    Csv { path: PathBuf, line: u64, column: String, detail: String },
     #[error("{}: {detail}", .path.display())]
     Dataset { path: PathBuf, detail: String },
     #[error("video {record}: {detail}")]
@@ -53,9 +40,6 @@ pub enum DataError {
 
 impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.into(),
-            source,
-        }
+        DataError::Io { path: path.into(), source }
     }
 }

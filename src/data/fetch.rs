@@ -54,7 +54,8 @@ pub fn fetch_echonet(opts: &FetchOptions) -> Result<PathBuf, FetchError> {
         return Err(FetchError::TokenInUrl { url: redact(&opts.url) });
     }
     fs::create_dir_all(&opts.out).map_err(io_at(&opts.out))?;
-    let name = opts.url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("EchoNet-Dynamic.zip");
+    let name =
+        opts.url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("EchoNet-Dynamic.zip");
     let zip = opts.out.join(name);
     if !zip.exists() {
         download(opts, &zip)?;
@@ -70,7 +71,8 @@ fn download(opts: &FetchOptions, zip: &Path) -> Result<(), FetchError> {
         None => opts.url.clone(),
     };
     let shown = redact(&opts.url);
-    let http = |message: String| FetchError::Http { url: shown.clone(), message: scrub(&message, opts) };
+    let http =
+        |message: String| FetchError::Http { url: shown.clone(), message: scrub(&message, opts) };
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
@@ -98,13 +100,19 @@ fn download(opts: &FetchOptions, zip: &Path) -> Result<(), FetchError> {
             }
         };
         let status = response.status().as_u16();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
         let (append, total) = match status {
-            206 => (true, header("content-range").and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok())),
+            206 => (
+                true,
+                header("content-range").and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok()),
+            ),
             200 => (false, header("content-length").and_then(|l| l.parse::<u64>().ok())),
             416 if have > 0 => {
                 // Nothing left to send: the part file is complete (checked below).
-                let total = header("content-range").and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok());
+                let total =
+                    header("content-range").and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok());
                 return finish(&part, zip, have, total.unwrap_or(have));
             }
             _ => return Err(http(format!("HTTP {status}"))),
@@ -160,8 +168,12 @@ fn finish(part: &Path, zip: &Path, got: u64, want: u64) -> Result<(), FetchError
 /// Extracts into a temporary folder next to `out`'s content, then renames each top-level
 /// entry into place: an interrupted extraction leaves nothing that looks complete.
 fn extract(zip: &Path, out: &Path) -> Result<(), FetchError> {
-    let zip_err = |e: zip::result::ZipError| FetchError::Zip { path: zip.to_path_buf(), message: e.to_string() };
-    let mut archive = zip::ZipArchive::new(File::open(zip).map_err(io_at(zip))?).map_err(zip_err)?;
+    let zip_err = |e: zip::result::ZipError| FetchError::Zip {
+        path: zip.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut archive =
+        zip::ZipArchive::new(File::open(zip).map_err(io_at(zip))?).map_err(zip_err)?;
     let tmp = out.join(".extracting");
     let _ = fs::remove_dir_all(&tmp);
     archive.extract(&tmp).map_err(zip_err)?;
@@ -169,7 +181,11 @@ fn extract(zip: &Path, out: &Path) -> Result<(), FetchError> {
         let entry = entry.map_err(io_at(&tmp))?;
         let target = out.join(entry.file_name());
         if target.exists() {
-            let remove = if target.is_dir() { fs::remove_dir_all(&target) } else { fs::remove_file(&target) };
+            let remove = if target.is_dir() {
+                fs::remove_dir_all(&target)
+            } else {
+                fs::remove_file(&target)
+            };
             remove.map_err(io_at(&target))?;
         }
         fs::rename(entry.path(), &target).map_err(io_at(&target))?;
@@ -188,7 +204,9 @@ fn redact(url: &str) -> String {
 /// A message with the token cut out, should a library have quoted the request URL.
 fn scrub(message: &str, opts: &FetchOptions) -> String {
     match &opts.sas_token {
-        Some(token) if !token.is_empty() => message.replace(token.trim_start_matches('?'), "<redacted>"),
+        Some(token) if !token.is_empty() => {
+            message.replace(token.trim_start_matches('?'), "<redacted>")
+        }
         _ => message.to_owned(),
     }
 }

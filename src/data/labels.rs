@@ -44,10 +44,7 @@ pub enum LabelRule {
 
 impl Default for LabelRule {
     fn default() -> Self {
-        LabelRule::Band {
-            normal_min: 50.0,
-            normal_max: 70.0,
-        }
+        LabelRule::Band { normal_min: 50.0, normal_max: 70.0 }
     }
 }
 
@@ -56,15 +53,16 @@ impl LabelRule {
     pub fn validate(&self) -> Result<(), String> {
         let ok = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
         match *self {
-            LabelRule::Band {
-                normal_min,
-                normal_max,
-            } if !ok(normal_min) || !ok(normal_max) || normal_min > normal_max => Err(format!(
-                "band rule needs 0 ≤ normal_min ≤ normal_max ≤ 100, got {normal_min}–{normal_max}"
-            )),
-            LabelRule::Below { threshold } if !ok(threshold) => Err(format!(
-                "threshold rule needs 0 ≤ threshold ≤ 100, got {threshold}"
-            )),
+            LabelRule::Band { normal_min, normal_max }
+                if !ok(normal_min) || !ok(normal_max) || normal_min > normal_max =>
+            {
+                Err(format!(
+                    "band rule needs 0 ≤ normal_min ≤ normal_max ≤ 100, got {normal_min}–{normal_max}"
+                ))
+            }
+            LabelRule::Below { threshold } if !ok(threshold) => {
+                Err(format!("threshold rule needs 0 ≤ threshold ≤ 100, got {threshold}"))
+            }
             _ => Ok(()),
         }
     }
@@ -75,17 +73,10 @@ impl LabelRule {
             return None;
         }
         let abnormal = match *self {
-            LabelRule::Band {
-                normal_min,
-                normal_max,
-            } => ef < normal_min || ef > normal_max,
+            LabelRule::Band { normal_min, normal_max } => ef < normal_min || ef > normal_max,
             LabelRule::Below { threshold } => ef < threshold,
         };
-        Some(if abnormal {
-            Class::Abnormal
-        } else {
-            Class::Normal
-        })
+        Some(if abnormal { Class::Abnormal } else { Class::Normal })
     }
 }
 
@@ -167,27 +158,14 @@ mod tests {
     fn rule_serde_is_tagged_and_strict() {
         let band: LabelRule =
             toml::from_str("rule = \"band\"\nnormal_min = 45.0\nnormal_max = 75.0").expect("band");
-        assert_eq!(
-            band,
-            LabelRule::Band {
-                normal_min: 45.0,
-                normal_max: 75.0
-            }
-        );
+        assert_eq!(band, LabelRule::Band { normal_min: 45.0, normal_max: 75.0 });
         let below: LabelRule =
             serde_json::from_str(r#"{"rule":"below","threshold":50}"#).expect("below");
         assert_eq!(below, LabelRule::Below { threshold: 50.0 });
         assert!(
             serde_json::from_str::<LabelRule>(r#"{"rule":"below","threshold":50,"x":1}"#).is_err()
         );
-        assert!(
-            LabelRule::Band {
-                normal_min: 70.0,
-                normal_max: 50.0
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(LabelRule::Band { normal_min: 70.0, normal_max: 50.0 }.validate().is_err());
         assert!(LabelRule::default().validate().is_ok());
     }
 }

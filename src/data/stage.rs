@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::cache::{self, CacheError, PrepareSummary};
-use super::echonet::{DataReport, EchoNetDataset, ScanOptions, Split, read_file_list, scan_echonet};
+use super::echonet::{
+    DataReport, EchoNetDataset, ScanOptions, Split, read_file_list, scan_echonet,
+};
 use super::labels::{LabelReport, LabelledVideo, label_videos};
 use super::synth::{self, SynthConfig};
 use super::{DataConfig, DataError, DataSource, SplitConfig};
@@ -88,13 +90,27 @@ pub fn known_pool_classes(data: &DataConfig, cache_dir: &Path) -> Option<[usize;
 /// Scans and labels the dataset, following `data.on_bad_video`.
 pub fn load(data: &DataConfig, cache_dir: &Path) -> Result<Dataset, DataError> {
     let root = dataset_root(data, cache_dir)?;
-    let scan = scan_echonet(&root, ScanOptions { on_bad_video: data.on_bad_video, decode_all_frames: false })?;
+    let scan = scan_echonet(
+        &root,
+        ScanOptions { on_bad_video: data.on_bad_video, decode_all_frames: false },
+    )?;
     let (labelled, labels) = label_videos(scan.videos.clone(), &data.labels, data.on_bad_video)?;
     Ok(Dataset { scan, labelled, labels })
 }
 
 /// Builds (or reuses) the clip cache of a loaded dataset.
-pub fn prepare(data: &DataConfig, dataset: &Dataset, cache_dir: &Path) -> Result<PrepareSummary, CacheError> {
+pub fn prepare(
+    data: &DataConfig,
+    dataset: &Dataset,
+    cache_dir: &Path,
+) -> Result<PrepareSummary, CacheError> {
     let path = cache::cache_path(cache_dir, &dataset.scan.root, data.resize);
-    cache::prepare(&dataset.labelled, &dataset.scan, &data.labels, data.resize, data.on_bad_video, &path)
+    cache::prepare(
+        &dataset.labelled,
+        &dataset.scan,
+        &data.labels,
+        data.resize,
+        data.on_bad_video,
+        &path,
+    )
 }

@@ -49,7 +49,9 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Option<SlurmAttempt> {
-        SlurmAttempt::from_vars(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+        SlurmAttempt::from_vars(|name| {
+            vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        })
     }
 
     #[test]

@@ -63,7 +63,10 @@ impl SlurmOptions {
     /// Checks that hold between options.
     pub fn check(&self) -> Result<(), OptionsError> {
         if self.signal_lead >= self.time {
-            return Err(OptionsError::LeadTooLong { lead: self.signal_lead.as_secs(), time: format_time(self.time) });
+            return Err(OptionsError::LeadTooLong {
+                lead: self.signal_lead.as_secs(),
+                time: format_time(self.time),
+            });
         }
         Ok(())
     }
@@ -91,7 +94,9 @@ pub fn parse_mem(s: &str) -> Result<String, String> {
     let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
     let unit_ok = s.len() - digits.len() <= 1;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !unit_ok {
-        return Err(format!("memory {s:?} is not a number with an optional unit K, M, G or T, e.g. 64G"));
+        return Err(format!(
+            "memory {s:?} is not a number with an optional unit K, M, G or T, e.g. 64G"
+        ));
     }
     Ok(s.to_owned())
 }
@@ -118,7 +123,9 @@ pub fn parse_extra(s: &str) -> Result<String, String> {
     if !option.starts_with('-') {
         return Err(format!("{s:?} names no option after #SBATCH"));
     }
-    if let Some((long, _)) = MANAGED.iter().find(|(long, short)| option == *long || Some(option) == *short) {
+    if let Some((long, _)) =
+        MANAGED.iter().find(|(long, short)| option == *long || Some(option) == *short)
+    {
         return Err(format!(
             "{long} is written by runner slurm itself (from its own flags and the experiment); leave it out of --extra"
         ));
@@ -154,10 +161,19 @@ mod tests {
     #[test]
     fn extra_lines_are_whole_sbatch_lines_the_script_does_not_set() {
         assert_eq!(parse_extra("#SBATCH --qos=long").as_deref(), Ok("#SBATCH --qos=long"));
-        assert_eq!(parse_extra("  #SBATCH --constraint=a100 ").as_deref(), Ok("#SBATCH --constraint=a100"));
+        assert_eq!(
+            parse_extra("  #SBATCH --constraint=a100 ").as_deref(),
+            Ok("#SBATCH --constraint=a100")
+        );
         assert!(parse_extra("--qos=long").unwrap_err().contains("not an #SBATCH line"));
-        assert!(parse_extra("#SBATCH --qos=a\n#SBATCH --array=1").unwrap_err().contains("spans lines"));
-        assert!(parse_extra("#SBATCH --array=0-3").unwrap_err().contains("--array is written by runner slurm"));
+        assert!(
+            parse_extra("#SBATCH --qos=a\n#SBATCH --array=1").unwrap_err().contains("spans lines")
+        );
+        assert!(
+            parse_extra("#SBATCH --array=0-3")
+                .unwrap_err()
+                .contains("--array is written by runner slurm")
+        );
         assert!(parse_extra("#SBATCH -t 10").unwrap_err().contains("--time is written"));
         assert!(parse_extra("#SBATCH hello").unwrap_err().contains("names no option"));
     }
@@ -170,6 +186,9 @@ mod tests {
             ..crate::hpc::tests::options(std::path::Path::new("/bin/runner"))
         };
         assert!(matches!(options.check(), Err(OptionsError::LeadTooLong { lead: 60, .. })));
-        assert_eq!(SlurmOptions { signal_lead: Duration::from_secs(50), ..options }.check(), Ok(()));
+        assert_eq!(
+            SlurmOptions { signal_lead: Duration::from_secs(50), ..options }.check(),
+            Ok(())
+        );
     }
 }

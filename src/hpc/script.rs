@@ -95,19 +95,35 @@ pub fn scripts(job: &Job, options: &SlurmOptions) -> Result<Scripts, ScriptError
     ];
     let summary_header = [
         section("Time limit and resources:", &summary),
-        section("Its log:", &[format!("--output={summary_log}"), "--open-mode=append".into(), chdir]),
+        section(
+            "Its log:",
+            &[format!("--output={summary_log}"), "--open-mode=append".into(), chdir],
+        ),
         extra(options),
     ];
     let common = |template: &str, header: &[String]| {
-        fill(template, &[("@@NAME@@", job.name.clone()), ("@@SBATCH@@", header.concat().trim_end().to_owned()), ("@@PRELUDE@@", prelude.clone())])
+        fill(
+            template,
+            &[
+                ("@@NAME@@", job.name.clone()),
+                ("@@SBATCH@@", header.concat().trim_end().to_owned()),
+                ("@@PRELUDE@@", prelude.clone()),
+            ],
+        )
     };
     Ok(Scripts {
         folds: fill(
             &common(FOLDS, &folds_header),
-            &[("@@MAX_REQUEUES@@", job.max_requeues.to_string()), ("@@EXIT_RESUMABLE@@", EXIT_RESUMABLE.to_string())],
+            &[
+                ("@@MAX_REQUEUES@@", job.max_requeues.to_string()),
+                ("@@EXIT_RESUMABLE@@", EXIT_RESUMABLE.to_string()),
+            ],
         ),
         summary: fill(&common(SUMMARY, &summary_header), &[("@@FOLDS@@", job.folds.to_string())]),
-        submit: fill(SUBMIT, &[("@@NAME@@", job.name.clone()), ("@@SLURM_DIR@@", quote(slurm_dir))]),
+        submit: fill(
+            SUBMIT,
+            &[("@@NAME@@", job.name.clone()), ("@@SLURM_DIR@@", quote(slurm_dir))],
+        ),
     })
 }
 
@@ -140,7 +156,11 @@ fn prelude(job: &Job, options: &SlurmOptions) -> Result<String, ScriptError> {
 
 /// The time limit and the resources asked for (`gpus`: the fold tasks, which train).
 fn resources(options: &SlurmOptions, gpus: bool) -> Vec<String> {
-    let mut lines = vec![format!("--time={}", format_time(options.time)), "--nodes=1".into(), "--ntasks=1".into()];
+    let mut lines = vec![
+        format!("--time={}", format_time(options.time)),
+        "--nodes=1".into(),
+        "--ntasks=1".into(),
+    ];
     let optional = [
         options.partition.as_ref().map(|p| format!("--partition={p}")),
         options.account.as_ref().map(|a| format!("--account={a}")),
@@ -194,5 +214,6 @@ pub fn quote(s: &str) -> String {
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

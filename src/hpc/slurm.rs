@@ -49,7 +49,8 @@ pub struct Written {
 pub fn runner_path(given: Option<PathBuf>) -> Result<PathBuf, SlurmError> {
     let path = match given {
         Some(p) => std::path::absolute(&p).map_err(|source| SlurmError::Io { path: p, source })?,
-        None => std::env::current_exe().map_err(|source| SlurmError::Io { path: "runner".into(), source })?,
+        None => std::env::current_exe()
+            .map_err(|source| SlurmError::Io { path: "runner".into(), source })?,
     };
     if !path.is_file() {
         return Err(SlurmError::NoRunner { path });
@@ -60,10 +61,16 @@ pub fn runner_path(given: Option<PathBuf>) -> Result<PathBuf, SlurmError> {
 /// Opens (or creates) the experiment's result directory and writes its jobs into `slurm/`.
 /// `sets`: the `--set` flags the experiment was loaded with; the `ECHO_RUNNER__*` variables
 /// are read from this process, as the loader read them.
-pub fn write(loaded: &Loaded, sets: &[String], options: &SlurmOptions) -> Result<Written, SlurmError> {
+pub fn write(
+    loaded: &Loaded,
+    sets: &[String],
+    options: &SlurmOptions,
+) -> Result<Written, SlurmError> {
     options.check()?;
     let dir = ResultDir::open_or_create(loaded)?;
-    let absolute = |p: &Path| std::path::absolute(p).map_err(|source| SlurmError::Io { path: p.to_path_buf(), source });
+    let absolute = |p: &Path| {
+        std::path::absolute(p).map_err(|source| SlurmError::Io { path: p.to_path_buf(), source })
+    };
     let exp = &loaded.experiment;
     let job = Job {
         name: exp.experiment.name.clone(),
@@ -81,10 +88,12 @@ pub fn write(loaded: &Loaded, sets: &[String], options: &SlurmOptions) -> Result
     };
     let scripts = script::scripts(&job, options)?;
     let slurm_dir = job.slurm_dir();
-    std::fs::create_dir_all(&slurm_dir).map_err(|source| SlurmError::Io { path: slurm_dir.clone(), source })?;
+    std::fs::create_dir_all(&slurm_dir)
+        .map_err(|source| SlurmError::Io { path: slurm_dir.clone(), source })?;
     let put = |name: &str, text: &str| {
         let path = slurm_dir.join(name);
-        atomic::write_file(&path, text.as_bytes()).map_err(|source| SlurmError::Io { path: path.clone(), source })?;
+        atomic::write_file(&path, text.as_bytes())
+            .map_err(|source| SlurmError::Io { path: path.clone(), source })?;
         Ok::<_, SlurmError>(path)
     };
     Ok(Written {

@@ -21,7 +21,10 @@ fn job(root: &Path) -> Job {
         workdir: root.to_path_buf(),
         config: root.join("exp's config.toml"),
         sets: vec!["train.epochs=3".into(), "experiment.description=a b".into()],
-        env: vec![("ECHO_RUNNER__RUNTIME__WORKERS".into(), "2".into()), ("ECHO_RUNNER__not-a-name".into(), "x".into())],
+        env: vec![
+            ("ECHO_RUNNER__RUNTIME__WORKERS".into(), "2".into()),
+            ("ECHO_RUNNER__not-a-name".into(), "x".into()),
+        ],
     }
 }
 
@@ -61,11 +64,18 @@ fn one_array_task_per_fold_with_signal_requeue_and_appended_logs() {
     ] {
         assert!(lines.contains(&expected), "{expected} missing from\n{}", s.folds);
     }
-    assert!(!s.folds.contains("--gres") && !s.folds.contains("--partition"), "options not given made lines");
-    let single = scripts(&Job { folds: 1, ..job(root) }, &options(Path::new("/opt/runner"))).unwrap();
+    assert!(
+        !s.folds.contains("--gres") && !s.folds.contains("--partition"),
+        "options not given made lines"
+    );
+    let single =
+        scripts(&Job { folds: 1, ..job(root) }, &options(Path::new("/opt/runner"))).unwrap();
     assert!(sbatch_lines(&single.folds).contains(&"#SBATCH --array=0-0"));
     // The fold task runs its fold, and its requeue logic counts SLURM's restarts against the cap.
-    assert!(s.folds.contains(r#""$RUNNER" run "$CONFIG" "${SETS[@]}" --fold "$fold" "${run_flags[@]}" &"#));
+    assert!(
+        s.folds
+            .contains(r#""$RUNNER" run "$CONFIG" "${SETS[@]}" --fold "$fold" "${run_flags[@]}" &"#)
+    );
     assert!(s.folds.contains("requeues=${SLURM_RESTART_COUNT:-0}"));
     assert!(s.folds.contains("MAX_REQUEUES=2 "));
     assert!(s.folds.contains("EXIT_RESUMABLE=75 "));
@@ -103,7 +113,12 @@ fn options_become_sbatch_lines_and_gpus_go_to_the_fold_tasks_only() {
     assert!(sbatch_lines(&s.folds).contains(&"#SBATCH --gres=gpu:2"));
     assert!(!s.summary.contains("--gres"), "the summary asked for GPUs");
     let summary = sbatch_lines(&s.summary);
-    assert!(!summary.iter().any(|l| l.starts_with("#SBATCH --array") || l.starts_with("#SBATCH --signal")), "{summary:?}");
+    assert!(
+        !summary
+            .iter()
+            .any(|l| l.starts_with("#SBATCH --array") || l.starts_with("#SBATCH --signal")),
+        "{summary:?}"
+    );
     assert!(sbatch_lines(&s.summary).contains(&"#SBATCH --job-name=demo-summary"));
 }
 
@@ -111,8 +126,15 @@ fn options_become_sbatch_lines_and_gpus_go_to_the_fold_tasks_only() {
 fn sbatch_reads_every_directive_before_the_first_command() {
     let s = scripts(&job(Path::new("/w")), &options(Path::new("/opt/runner"))).unwrap();
     for script in [&s.folds, &s.summary] {
-        let first_command = script.lines().position(|l| !l.trim().is_empty() && !l.starts_with('#')).unwrap();
-        let last_directive = script.lines().enumerate().filter(|(_, l)| l.starts_with("#SBATCH")).map(|(i, _)| i).last().unwrap();
+        let first_command =
+            script.lines().position(|l| !l.trim().is_empty() && !l.starts_with('#')).unwrap();
+        let last_directive = script
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("#SBATCH"))
+            .map(|(i, _)| i)
+            .last()
+            .unwrap();
         assert!(last_directive < first_command, "an #SBATCH line after a command:\n{script}");
         assert!(script.starts_with("#!/bin/bash\n"));
         assert!(!script.contains("@@"), "a placeholder was left:\n{script}");
@@ -160,10 +182,14 @@ impl Sandbox {
             calls = root.join("runner-calls").display()
         );
         executable(&runner, &fake_runner);
-        executable(&bin.join("scontrol"), &format!("#!/bin/bash\necho \"$*\" >>{}\n", root.join("scontrol-calls").display()));
+        executable(
+            &bin.join("scontrol"),
+            &format!("#!/bin/bash\necho \"$*\" >>{}\n", root.join("scontrol-calls").display()),
+        );
         let job = Job { folds: 3, max_requeues, result_dir: root.join("result"), ..job(root) };
         fs::create_dir_all(job.slurm_dir()).unwrap();
-        fs::write(root.join("folds.sbatch"), scripts(&job, &options(&runner)).unwrap().folds).unwrap();
+        fs::write(root.join("folds.sbatch"), scripts(&job, &options(&runner)).unwrap().folds)
+            .unwrap();
         Sandbox { dir }
     }
 
@@ -172,7 +198,14 @@ impl Sandbox {
         let root = self.dir.path();
         let mut cmd = Command::new("bash");
         cmd.arg(root.join("folds.sbatch"))
-            .env("PATH", format!("{}:{}", root.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    root.join("bin").display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
             .env("SLURM_JOB_ID", "41")
             .env("SLURM_ARRAY_JOB_ID", "40")
             .env("SLURM_ARRAY_TASK_ID", "1")
@@ -206,7 +239,10 @@ fn a_checkpointed_task_requeues_itself_until_the_cap() {
     assert_eq!(code, 75, "{log}");
     let calls = sandbox.read("runner-calls");
     assert!(calls.contains("--fold 1"), "{log}");
-    assert!(calls.contains("ECHO_RUNNER__RUNTIME__WORKERS=2") && !calls.contains("STRAY"), "{calls}");
+    assert!(
+        calls.contains("ECHO_RUNNER__RUNTIME__WORKERS=2") && !calls.contains("STRAY"),
+        "{calls}"
+    );
     // Task 1 of array 40 by its own name: job 41 could be the whole array.
     assert_eq!(sandbox.read("scontrol-calls"), "requeue 40_1\n", "{log}");
     assert!(log.contains("requeueing (requeue 1 of at most 2)"), "{log}");
@@ -214,7 +250,10 @@ fn a_checkpointed_task_requeues_itself_until_the_cap() {
     let (code, log) = sandbox.task(2);
     assert_eq!(code, 75, "{log}");
     assert_eq!(sandbox.read("scontrol-calls"), "requeue 40_1\n", "requeued past the cap:\n{log}");
-    assert!(log.contains("runtime.max_requeues = 2") && log.contains("submit.sh --array=1"), "{log}");
+    assert!(
+        log.contains("runtime.max_requeues = 2") && log.contains("submit.sh --array=1"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -232,14 +271,20 @@ fn retry_failed_given_to_the_script_reaches_the_runner() {
     let sandbox = Sandbox::new("exit 0", 10);
     let out = sandbox.command(0).arg("--retry-failed").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(sandbox.read("runner-calls").contains("--fold 1 --retry-failed"), "{}", sandbox.read("runner-calls"));
+    assert!(
+        sandbox.read("runner-calls").contains("--fold 1 --retry-failed"),
+        "{}",
+        sandbox.read("runner-calls")
+    );
 }
 
 #[test]
 fn only_the_experiment_the_script_was_written_for_runs() {
     let sandbox = Sandbox::new("exit 0", 10);
     let script = sandbox.dir.path().join("folds.sbatch");
-    let text = fs::read_to_string(&script).unwrap().replace(&format!("EXPECTED_HASH={DIGEST}"), "EXPECTED_HASH=feed");
+    let text = fs::read_to_string(&script)
+        .unwrap()
+        .replace(&format!("EXPECTED_HASH={DIGEST}"), "EXPECTED_HASH=feed");
     fs::write(&script, text).unwrap();
     let (code, log) = sandbox.task(0);
     assert_eq!(code, 2, "{log}");
@@ -260,7 +305,10 @@ fn signalled_task(signal: &str) -> (Sandbox, i32, String) {
         assert!(start.elapsed() < Duration::from_secs(20), "the stand-in runner never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let sent = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
     (sandbox, out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
@@ -281,5 +329,8 @@ fn after_term_the_task_waits_for_the_checkpoint_and_is_not_requeued() {
     assert_eq!(code, 75, "the shell did not wait for the runner:\n{log}");
     assert_eq!(sandbox.read("signals"), "", "TERM was passed on as USR1");
     assert_eq!(sandbox.read("scontrol-calls"), "", "requeued after TERM:\n{log}");
-    assert!(log.contains("checkpointed after TERM") && log.contains("submit.sh --array=1"), "{log}");
+    assert!(
+        log.contains("checkpointed after TERM") && log.contains("submit.sh --array=1"),
+        "{log}"
+    );
 }

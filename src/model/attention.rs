@@ -24,7 +24,14 @@ impl<B: Backend> SelfAttention<B> {
     /// `d` wide, `heads` heads of `d / heads`; `dropout` on the attention weights.
     pub fn new(d: usize, heads: usize, dropout: f64, device: &B::Device) -> Self {
         let linear = || LinearConfig::new(d, d).init(device);
-        Self { query: linear(), key: linear(), value: linear(), output: linear(), dropout: DropoutConfig::new(dropout).init(), heads }
+        Self {
+            query: linear(),
+            key: linear(),
+            value: linear(),
+            output: linear(),
+            dropout: DropoutConfig::new(dropout).init(),
+            heads,
+        }
     }
 
     /// `[B, T, d]` → `[B, T, d]`.
@@ -32,7 +39,9 @@ impl<B: Backend> SelfAttention<B> {
         let [b, t, d] = x.dims();
         let dk = d / self.heads;
         // `[B, T, d]` → `[B, heads, T, dk]`.
-        let split = |layer: &Linear<B>| flat::linear(layer, x.clone()).reshape([b, t, self.heads, dk]).swap_dims(1, 2);
+        let split = |layer: &Linear<B>| {
+            flat::linear(layer, x.clone()).reshape([b, t, self.heads, dk]).swap_dims(1, 2)
+        };
         let (q, k, v) = (split(&self.query), split(&self.key), split(&self.value));
         let scores = autocast::matmul(q, k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
         let weights = random::dropout(&self.dropout, softmax(scores, 3));

@@ -36,7 +36,11 @@ pub fn compute_dtype() -> Option<FloatDType> {
 
 /// `f(operands cast down)`, cast back to the first operand's dtype; just `f(operands)` outside
 /// a scope.
-fn cast_around<B: Backend, const D: usize, T>(x: Tensor<B, D>, rest: T, f: impl FnOnce(Tensor<B, D>, T) -> Tensor<B, D>) -> Tensor<B, D>
+fn cast_around<B: Backend, const D: usize, T>(
+    x: Tensor<B, D>,
+    rest: T,
+    f: impl FnOnce(Tensor<B, D>, T) -> Tensor<B, D>,
+) -> Tensor<B, D>
 where
     T: CastAll<B>,
 {
@@ -60,7 +64,9 @@ impl<B: Backend, const D: usize> CastAll<B> for Tensor<B, D> {
     }
 }
 
-impl<B: Backend, const D: usize, const E: usize> CastAll<B> for (Tensor<B, D>, Option<Tensor<B, E>>) {
+impl<B: Backend, const D: usize, const E: usize> CastAll<B>
+    for (Tensor<B, D>, Option<Tensor<B, E>>)
+{
     fn cast_all(self, dtype: FloatDType) -> Self {
         (self.0.cast(dtype), self.1.map(|b| b.cast(dtype)))
     }
@@ -83,9 +89,17 @@ pub fn conv2d<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     let (top, left, bottom, right) = match layer.padding {
         PaddingConfig2d::Valid => (0, 0, 0, 0),
         PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
-        PaddingConfig2d::Same => unreachable!("the model's convolutions are built with explicit padding"),
+        PaddingConfig2d::Same => {
+            unreachable!("the model's convolutions are built with explicit padding")
+        }
     };
-    let options = PaddedConvOptions::asymmetric(layer.stride, [top, left], [bottom, right], layer.dilation, layer.groups);
+    let options = PaddedConvOptions::asymmetric(
+        layer.stride,
+        [top, left],
+        [bottom, right],
+        layer.dilation,
+        layer.groups,
+    );
     let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
     cast_around(x, params, |x, (w, b)| super::conv::conv2d(x, w, b, options))
 }
@@ -95,9 +109,17 @@ pub fn conv1d<B: Backend>(layer: &Conv1d<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let (left, right) = match layer.padding {
         PaddingConfig1d::Valid => (0, 0),
         PaddingConfig1d::Explicit(left, right) => (left, right),
-        PaddingConfig1d::Same => unreachable!("the model's convolutions are built with explicit padding"),
+        PaddingConfig1d::Same => {
+            unreachable!("the model's convolutions are built with explicit padding")
+        }
     };
-    let options = PaddedConvOptions::asymmetric([layer.stride], [left], [right], [layer.dilation], layer.groups);
+    let options = PaddedConvOptions::asymmetric(
+        [layer.stride],
+        [left],
+        [right],
+        [layer.dilation],
+        layer.groups,
+    );
     let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
     cast_around(x, params, |x, (w, b)| conv1d_op(x, w, b, options))
 }
@@ -122,8 +144,14 @@ mod tests {
     fn layers_match_burns_outside_a_scope_and_compute_in_bf16_inside() {
         let device = Default::default();
         let lin = LinearConfig::new(24, 8).init::<AD>(&device);
-        let conv = Conv2dConfig::new([3, 4], [3, 3]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init::<AD>(&device);
-        let dw = Conv1dConfig::new(6, 6, 3).with_groups(6).with_padding(PaddingConfig1d::Explicit(1, 1)).init::<AD>(&device);
+        let conv = Conv2dConfig::new([3, 4], [3, 3])
+            .with_stride([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init::<AD>(&device);
+        let dw = Conv1dConfig::new(6, 6, 3)
+            .with_groups(6)
+            .with_padding(PaddingConfig1d::Explicit(1, 1))
+            .init::<AD>(&device);
         let x = Tensor::<AD, 3>::random([2, 5, 24], Distribution::Default, &device).require_grad();
         let img = Tensor::<AD, 4>::random([2, 3, 9, 9], Distribution::Default, &device);
         let seq = Tensor::<AD, 3>::random([2, 6, 7], Distribution::Default, &device);
@@ -131,9 +159,13 @@ mod tests {
         // Outside a scope: Burn's layers (the 2-D convolution through the project's CPU kernels,
         // which sum in another order).
         assert_eq!(super::linear(&lin, x.clone()).into_data(), lin.forward(x.clone()).into_data());
-        let d = rel_diff(super::conv2d(&conv, img.clone()).inner(), conv.forward(img.clone()).inner());
+        let d =
+            rel_diff(super::conv2d(&conv, img.clone()).inner(), conv.forward(img.clone()).inner());
         assert!(d < 1e-6, "conv2d: relative difference {d}");
-        assert_eq!(super::conv1d(&dw, seq.clone()).into_data(), dw.forward(seq.clone()).into_data());
+        assert_eq!(
+            super::conv1d(&dw, seq.clone()).into_data(),
+            dw.forward(seq.clone()).into_data()
+        );
 
         let fp32 = lin.forward(x.clone());
         let g32 = fp32.clone().sum().backward();
@@ -173,7 +205,9 @@ mod tests {
             assert_eq!(super::COMPUTE.with(std::cell::Cell::get), None);
         }
         assert_eq!(super::COMPUTE.with(std::cell::Cell::get), Some(FloatDType::BF16));
-        std::thread::spawn(|| assert_eq!(super::COMPUTE.with(std::cell::Cell::get), None)).join().unwrap();
+        std::thread::spawn(|| assert_eq!(super::COMPUTE.with(std::cell::Cell::get), None))
+            .join()
+            .unwrap();
         drop(outer);
         assert_eq!(super::COMPUTE.with(std::cell::Cell::get), None);
     }

@@ -36,13 +36,19 @@ impl ModelConfig {
     pub fn check_dims(&self, img: usize, frames: usize) -> Vec<ModelViolation> {
         let mut out = Vec::new();
         if img == 0 || frames == 0 {
-            out.push(violation("/model", format!("image size ({img}) and clip length ({frames}) must be positive")));
+            out.push(violation(
+                "/model",
+                format!("image size ({img}) and clip length ({frames}) must be positive"),
+            ));
             return out;
         }
         match self {
             ModelConfig::CnnLstm(c) => {
                 if c.pretrained.is_some() && c.backbone.width != 64 {
-                    let message = format!("pretrained ResNet weights have width 64, not {}; drop `pretrained` or use width 64", c.backbone.width);
+                    let message = format!(
+                        "pretrained ResNet weights have width 64, not {}; drop `pretrained` or use width 64",
+                        c.backbone.width
+                    );
                     out.push(violation("/model/backbone/width", message));
                 }
             }
@@ -56,7 +62,10 @@ impl ModelConfig {
                 let t = &c.temporal;
                 check_temporal(self.feature_dim(), t.heads, t.positions, frames, &mut out);
                 if t.dwconv_kernel % 2 == 0 {
-                    let message = format!("the temporal convolution's kernel ({}) must be odd for 'same' padding", t.dwconv_kernel);
+                    let message = format!(
+                        "the temporal convolution's kernel ({}) must be odd for 'same' padding",
+                        t.dwconv_kernel
+                    );
                     out.push(violation("/model/temporal/dwconv_kernel", message));
                 }
             }
@@ -88,14 +97,25 @@ fn check_swin(backbone: &SwinConfig, img: usize, out: &mut Vec<ModelViolation>) 
     }
 }
 
-fn check_temporal(d: u32, heads: u32, positions: Option<u32>, frames: usize, out: &mut Vec<ModelViolation>) {
+fn check_temporal(
+    d: u32,
+    heads: u32,
+    positions: Option<u32>,
+    frames: usize,
+    out: &mut Vec<ModelViolation>,
+) {
     if heads == 0 || d % heads != 0 {
-        out.push(violation("/model/temporal/heads", format!("{heads} heads do not divide the feature width {d}")));
+        out.push(violation(
+            "/model/temporal/heads",
+            format!("{heads} heads do not divide the feature width {d}"),
+        ));
     }
     if let Some(p) = positions
         && (p as usize) < frames
     {
-        let message = format!("{p} temporal positions cannot cover clips of {frames} frames (data.clip.frames)");
+        let message = format!(
+            "{p} temporal positions cannot cover clips of {frames} frames (data.clip.frames)"
+        );
         out.push(violation("/model/temporal/positions", message));
     }
 }

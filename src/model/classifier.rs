@@ -56,7 +56,12 @@ impl CnnLstmConfig {
 }
 
 impl SwinGlobalConfig {
-    pub fn init<B: Backend>(&self, img: usize, frames: usize, device: &B::Device) -> SwinTemporal<B> {
+    pub fn init<B: Backend>(
+        &self,
+        img: usize,
+        frames: usize,
+        device: &B::Device,
+    ) -> SwinTemporal<B> {
         let backbone = self.backbone.init(img, device);
         let d = backbone.num_features;
         let temporal = self.temporal.init(d, frames, self.pooling, device);
@@ -65,7 +70,12 @@ impl SwinGlobalConfig {
 }
 
 impl SwinHybridConfig {
-    pub fn init<B: Backend>(&self, img: usize, frames: usize, device: &B::Device) -> SwinTemporal<B> {
+    pub fn init<B: Backend>(
+        &self,
+        img: usize,
+        frames: usize,
+        device: &B::Device,
+    ) -> SwinTemporal<B> {
         let backbone = self.backbone.init(img, device);
         let d = backbone.num_features;
         let temporal = self.temporal.init(d, frames, self.pooling, device);
@@ -92,7 +102,12 @@ impl<B: Backend> CnnLstm<B> {
                 LstmConfig::new(d_in, hidden, true).init(device)
             })
             .collect();
-        Self { head: c.head.init(hidden, device), backbone, lstm, mean_readout: c.readout == Readout::Mean }
+        Self {
+            head: c.head.init(hidden, device),
+            backbone,
+            lstm,
+            mean_readout: c.readout == Readout::Mean,
+        }
     }
 
     /// `[B, T, 3, H, W]` → `[B, 2]`.

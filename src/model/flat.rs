@@ -32,7 +32,8 @@ mod tests {
     fn same_output_and_gradients_as_burns_linear() {
         let device = Default::default();
         let layer = LinearConfig::new(6, 5).init::<AD>(&device);
-        let x = Tensor::<AD, 4>::random([2, 3, 4, 6], Distribution::Default, &device).require_grad();
+        let x =
+            Tensor::<AD, 4>::random([2, 3, 4, 6], Distribution::Default, &device).require_grad();
         let ours = super::linear(&layer, x.clone());
         let theirs = layer.forward(x.clone());
         assert_eq!(ours.dims(), [2, 3, 4, 5]);

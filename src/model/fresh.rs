@@ -10,19 +10,33 @@ use rayon::prelude::*;
 /// A vector of `len` values made in chunks of `size` (the last may be shorter): `init` gets
 /// each chunk uninitialised, with the matching item of `inputs` (one per chunk), and returns
 /// the same values initialised, as `<[MaybeUninit]>::write_copy_of_slice` and [`filled`] do.
-pub fn par_init<I, F>(len: usize, size: usize, inputs: impl IndexedParallelIterator<Item = I>, init: F) -> Vec<f32>
+pub fn par_init<I, F>(
+    len: usize,
+    size: usize,
+    inputs: impl IndexedParallelIterator<Item = I>,
+    init: F,
+) -> Vec<f32>
 where
     I: Send,
     F: for<'a> Fn(&'a mut [MaybeUninit<f32>], I) -> &'a mut [f32] + Sync + Send,
 {
-    assert_eq!(inputs.len(), len.div_ceil(size.max(1)), "one input per chunk of {size} in {len} values");
+    assert_eq!(
+        inputs.len(),
+        len.div_ceil(size.max(1)),
+        "one input per chunk of {size} in {len} values"
+    );
     let mut values = Vec::with_capacity(len);
-    values.spare_capacity_mut()[..len].par_chunks_mut(size.max(1)).zip(inputs).for_each(|(chunk, input)| {
-        let (start, count) = (chunk.as_ptr() as *const f32, chunk.len());
-        let done = init(chunk, input);
-        // Safe code can only hold a `&mut [f32]` over these values once they are written.
-        assert!(std::ptr::eq(done.as_ptr(), start) && done.len() == count, "a chunk returned as written is the chunk");
-    });
+    values.spare_capacity_mut()[..len].par_chunks_mut(size.max(1)).zip(inputs).for_each(
+        |(chunk, input)| {
+            let (start, count) = (chunk.as_ptr() as *const f32, chunk.len());
+            let done = init(chunk, input);
+            // Safe code can only hold a `&mut [f32]` over these values once they are written.
+            assert!(
+                std::ptr::eq(done.as_ptr(), start) && done.len() == count,
+                "a chunk returned as written is the chunk"
+            );
+        },
+    );
     // SAFETY: every chunk of the first `len` values was returned initialised (checked above).
     unsafe { values.set_len(len) };
     values
@@ -30,7 +44,12 @@ where
 
 /// `vec![0.0; len]` written as `.par_chunks_mut(size).zip(inputs).for_each(write)` would, each
 /// chunk zeroed by the task that then writes it rather than the whole vector up front.
-pub fn par_zeroed<I, F>(len: usize, size: usize, inputs: impl IndexedParallelIterator<Item = I>, write: F) -> Vec<f32>
+pub fn par_zeroed<I, F>(
+    len: usize,
+    size: usize,
+    inputs: impl IndexedParallelIterator<Item = I>,
+    write: F,
+) -> Vec<f32>
 where
     I: Send,
     F: Fn(&mut [f32], I) + Sync + Send,
@@ -74,14 +93,24 @@ mod tests {
     #[test]
     fn chunks_are_made_in_order_with_their_inputs() {
         let source: Vec<f32> = (0..1000).map(|i| i as f32).collect();
-        let copied = par_init(1000, 64, source.par_chunks(64), |chunk, s| chunk.write_copy_of_slice(s));
+        let copied =
+            par_init(1000, 64, source.par_chunks(64), |chunk, s| chunk.write_copy_of_slice(s));
         assert_eq!(copied, source);
-        let sevens = par_init(130, 50, (0..3usize).into_par_iter(), |chunk, i| filled(chunk, i as f32 + 7.0));
-        assert_eq!((sevens[0], sevens[49], sevens[50], sevens[129], sevens.len()), (7.0, 7.0, 8.0, 9.0, 130));
-        assert!(par_init(0, 8, (0..0usize).into_par_iter(), |chunk, _| filled(chunk, 1.0)).is_empty());
+        let sevens = par_init(130, 50, (0..3usize).into_par_iter(), |chunk, i| {
+            filled(chunk, i as f32 + 7.0)
+        });
+        assert_eq!(
+            (sevens[0], sevens[49], sevens[50], sevens[129], sevens.len()),
+            (7.0, 7.0, 8.0, 9.0, 130)
+        );
+        assert!(
+            par_init(0, 8, (0..0usize).into_par_iter(), |chunk, _| filled(chunk, 1.0)).is_empty()
+        );
         // Each chunk starts at zero, whatever the allocator hands out (likely the block just freed).
         drop(vec![f32::NAN; 10]);
-        let sums = par_zeroed(10, 4, source.par_chunks(4).take(3), |chunk, s| chunk.iter_mut().zip(s).for_each(|(c, v)| *c += v));
+        let sums = par_zeroed(10, 4, source.par_chunks(4).take(3), |chunk, s| {
+            chunk.iter_mut().zip(s).for_each(|(c, v)| *c += v)
+        });
         assert_eq!(sums, &source[..10]);
         drop(vec![f32::NAN; 100_000]);
         assert!(zeros(100_000).iter().all(|&v| v == 0.0));

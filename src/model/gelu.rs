@@ -14,7 +14,9 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::retro_forward::RetroForward;
 use burn::backend::autodiff::checkpoint::state::BackwardStates;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -52,11 +54,12 @@ fn forward(x: FlexTensor) -> FlexTensor {
         values.par_chunks_mut(CHUNK).for_each(gelu_in_place);
         return x;
     }
-    let y = fresh::par_init(x.layout().num_elements(), CHUNK, values(&x).par_chunks(CHUNK), |y, x| {
-        let y = y.write_copy_of_slice(x);
-        gelu_in_place(y);
-        y
-    });
+    let y =
+        fresh::par_init(x.layout().num_elements(), CHUNK, values(&x).par_chunks(CHUNK), |y, x| {
+            let y = y.write_copy_of_slice(x);
+            gelu_in_place(y);
+            y
+        });
     like(y, &x)
 }
 
@@ -109,7 +112,9 @@ fn cdf_pdf(x: f32) -> (f32, f32) {
     let e = exp(-z2);
     let t = 1.0 / (1.0 + P * z);
     let tail = 1.0 - t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4])))) * e;
-    let series = FRAC_2_SQRT_PI * z * (S[0] + z2 * (S[1] + z2 * (S[2] + z2 * (S[3] + z2 * (S[4] + z2 * S[5])))));
+    let series = FRAC_2_SQRT_PI
+        * z
+        * (S[0] + z2 * (S[1] + z2 * (S[2] + z2 * (S[3] + z2 * (S[4] + z2 * S[5])))));
     let erf = if z < 0.5 { series } else { tail }.copysign(x);
     (0.5 * (1.0 + erf), e * (0.5 / PI).sqrt())
 }
@@ -118,7 +123,8 @@ type AdTensor = FloatTensor<Autodiff<Flex>>;
 
 fn tracked<C: CheckpointStrategy>(x: AdTensor) -> AdTensor {
     let prep = <GeluBackward as Backward<Flex, 1>>::prepare::<C>(GeluBackward, [x.node.clone()]);
-    let kind = prep.memory_bound().retro_forward(RetroGelu { input: x.node.id }).parents([&x]).stateful();
+    let kind =
+        prep.memory_bound().retro_forward(RetroGelu { input: x.node.id }).parents([&x]).stateful();
     match kind {
         OpsKind::Tracked(mut prep) => {
             let state = prep.checkpoint(&x);
@@ -199,7 +205,11 @@ mod tests {
     fn agrees_with_burns_gelu_forward_and_backward() {
         type AD = Autodiff<Flex, BalancedCheckpointing>;
         let device = Default::default();
-        let x0 = Tensor::<Flex, 3>::random([3, 70_000, 2], burn::tensor::Distribution::Normal(0.0, 3.0), &device);
+        let x0 = Tensor::<Flex, 3>::random(
+            [3, 70_000, 2],
+            burn::tensor::Distribution::Normal(0.0, 3.0),
+            &device,
+        );
         let run = |gelu: fn(Tensor<AD, 3>) -> Tensor<AD, 3>| {
             let x = Tensor::<AD, 3>::from_inner(x0.clone()).require_grad();
             // A product after the GELU, so the backward needs its output (recomputed).
@@ -224,11 +234,19 @@ mod tests {
     /// writes a fresh output; values still held elsewhere are left as they were.
     #[test]
     fn inference_overwrites_only_what_it_alone_holds() {
-        let x = Tensor::<Flex, 2>::random([5, 30_001], burn::tensor::Distribution::Normal(0.0, 2.0), &Default::default());
+        let x = Tensor::<Flex, 2>::random(
+            [5, 30_001],
+            burn::tensor::Distribution::Normal(0.0, 2.0),
+            &Default::default(),
+        );
         let before = x.to_data();
         let held: FlexTensor = primitive(x.clone());
         let fresh = super::forward(held.clone());
-        assert_ne!(fresh.bytes().as_ptr(), held.bytes().as_ptr(), "a shared input gets a fresh output");
+        assert_ne!(
+            fresh.bytes().as_ptr(),
+            held.bytes().as_ptr(),
+            "a shared input gets a fresh output"
+        );
         assert_eq!(tensor::<Flex, _, 2>(held).to_data(), before, "the shared input is unchanged");
         let alone: FlexTensor = primitive(x + 0.0);
         let at = alone.bytes().as_ptr();

@@ -21,13 +21,29 @@ impl<'a> Mat<'a> {
     }
 
     /// Entry `(r, c)` at `data[r·row_stride + c·col_stride]`.
-    pub fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
-        assert!(fits(data.len(), rows, cols, row_stride, col_stride), "matrix [{rows}, {cols}] by strides ({row_stride}, {col_stride}) over {} values", data.len());
+    pub fn strided(
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        assert!(
+            fits(data.len(), rows, cols, row_stride, col_stride),
+            "matrix [{rows}, {cols}] by strides ({row_stride}, {col_stride}) over {} values",
+            data.len()
+        );
         Self { data, rows, cols, row_stride, col_stride }
     }
 
     pub fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
     }
 }
 
@@ -47,8 +63,15 @@ impl<'a> MatMut<'a> {
 
     /// Entry `(r, c)` at `data[r·row_stride + c]`, `row_stride ≥ cols`.
     pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
-        assert!(row_stride >= cols || rows <= 1, "rows of {cols} every {row_stride} values overlap");
-        assert!(fits(data.len(), rows, cols, row_stride, 1), "matrix [{rows}, {cols}] by row stride {row_stride} over {} values", data.len());
+        assert!(
+            row_stride >= cols || rows <= 1,
+            "rows of {cols} every {row_stride} values overlap"
+        );
+        assert!(
+            fits(data.len(), rows, cols, row_stride, 1),
+            "matrix [{rows}, {cols}] by row stride {row_stride} over {} values",
+            data.len()
+        );
         Self { data, rows, cols, row_stride }
     }
 }
@@ -71,7 +94,14 @@ pub fn matmul_parallel(dst: MatMut, a: Mat, b: Mat, scale: f32, accumulate: bool
     product(dst, a, b, scale, accumulate, parallelism);
 }
 
-fn product(dst: MatMut, a: Mat, b: Mat, scale: f32, accumulate: bool, parallelism: gemm::Parallelism) {
+fn product(
+    dst: MatMut,
+    a: Mat,
+    b: Mat,
+    scale: f32,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions");
     assert_eq!((dst.rows, dst.cols), (m, n), "destination shape");

@@ -21,7 +21,11 @@ pub fn wave(len: usize, k: f32) -> Vec<f32> {
 }
 
 /// `f` gives the same result (its sums taken in the same order) on one thread and on three.
-pub fn assert_same_on_1_and_3_threads<T: PartialEq + std::fmt::Debug + Send>(f: impl Fn() -> T + Send + Sync) {
-    let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(&f);
+pub fn assert_same_on_1_and_3_threads<T: PartialEq + std::fmt::Debug + Send>(
+    f: impl Fn() -> T + Send + Sync,
+) {
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(&f)
+    };
     assert_eq!(on(1), on(3));
 }

@@ -18,7 +18,9 @@ pub fn sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 pub fn sums(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> [f32; 2]) -> (f32, f32) {
     let mut acc = [[0.0f32; LANES]; 2];
     let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
-    for (i, ((&a, &b), &c)) in ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).enumerate() {
+    for (i, ((&a, &b), &c)) in
+        ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).enumerate()
+    {
         [acc[0][i], acc[1][i]] = f(a, b, c);
     }
     for ((a, b), c) in ca.zip(cb).zip(cc) {
@@ -52,7 +54,11 @@ mod tests {
         for len in [0, 1, 7, 16, 17, 49, 64, 100] {
             let a: Vec<f32> = (0..len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
             let b: Vec<f32> = (0..len).map(|i| ((i * 53 % 89) as f32 - 44.0) / 9.0).collect();
-            assert_eq!(super::max(&a), a.iter().copied().fold(f32::NEG_INFINITY, f32::max), "max of {len}");
+            assert_eq!(
+                super::max(&a),
+                a.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                "max of {len}"
+            );
             let sum: f64 = a.iter().map(|&v| f64::from(v)).sum();
             let dot: f64 = a.iter().zip(&b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
             let scale = 1.0 + a.iter().map(|&v| f64::from(v.abs())).sum::<f64>() * 10.0;

@@ -25,11 +25,16 @@ pub fn scope(seed: u64) -> Guard<Option<ChaCha8Rng>> {
 }
 
 /// 1 with probability `keep`, else 0, in `shape`.
-fn keep_mask<B: Backend, const D: usize>(shape: [usize; D], keep: f64, device: &B::Device) -> Tensor<B, D> {
+fn keep_mask<B: Backend, const D: usize>(
+    shape: [usize; D],
+    keep: f64,
+    device: &B::Device,
+) -> Tensor<B, D> {
     let n = shape.iter().product();
     let drawn = STREAM.with(|s| {
         let mut rng = s.take()?;
-        let values: Vec<f32> = (0..n).map(|_| if rng.random_bool(keep) { 1.0 } else { 0.0 }).collect();
+        let values: Vec<f32> =
+            (0..n).map(|_| if rng.random_bool(keep) { 1.0 } else { 0.0 }).collect();
         s.set(Some(rng));
         Some(values)
     });

@@ -30,7 +30,12 @@ impl ResNetConfig {
 
     /// The same layout with any stem and stage widths (timm's `channels`; the parity
     /// fixtures use narrow stages after a 64-channel stem).
-    pub fn init_with_widths<B: Backend>(&self, stem: usize, widths: [usize; 4], device: &B::Device) -> ResNet<B> {
+    pub fn init_with_widths<B: Backend>(
+        &self,
+        stem: usize,
+        widths: [usize; 4],
+        device: &B::Device,
+    ) -> ResNet<B> {
         let blocks = self.depth.blocks();
         let mut in_ch = stem;
         let mut stage = |i: usize| -> Vec<BasicBlock<B>> {
@@ -60,7 +65,13 @@ impl ResNetConfig {
     }
 }
 
-fn conv<B: Backend>(c_in: usize, c_out: usize, k: usize, stride: usize, device: &B::Device) -> Conv2d<B> {
+fn conv<B: Backend>(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    device: &B::Device,
+) -> Conv2d<B> {
     let p = k / 2;
     Conv2dConfig::new([c_in, c_out], [k, k])
         .with_stride([stride, stride])
@@ -87,7 +98,8 @@ impl<B: Backend> ResNet<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = batch_norm_relu(&self.bn1, autocast::conv2d(&self.conv1, images), None);
         let mut x = max_pool2d(&self.maxpool, x);
-        for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4) {
+        for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
+        {
             x = block.forward(x);
         }
         let [b, c, h, w] = x.dims();

@@ -17,7 +17,11 @@ pub struct ModelSummary {
 
 /// Summary of the model `config` describes for `img`×`img` frames and `frames`-frame clips.
 /// Fails with the violations of [`ModelConfig::check_dims`] (the pretrained file is not read).
-pub fn summary(config: &ModelConfig, img: usize, frames: usize) -> Result<ModelSummary, Vec<ModelViolation>> {
+pub fn summary(
+    config: &ModelConfig,
+    img: usize,
+    frames: usize,
+) -> Result<ModelSummary, Vec<ModelViolation>> {
     let violations = config.check_dims(img, frames);
     if !violations.is_empty() {
         return Err(violations);
@@ -44,21 +48,36 @@ fn flops(config: &ModelConfig, img: usize, t: usize) -> f64 {
                     2.0 * t_f * 4.0 * h * (d_in + h)
                 })
                 .sum();
-            t_f * resnet_flops(c.backbone.depth.blocks(), c.backbone.width as usize, img) + lstm + head_flops(&c.head, h)
+            t_f * resnet_flops(c.backbone.depth.blocks(), c.backbone.width as usize, img)
+                + lstm
+                + head_flops(&c.head, h)
         }
         ModelConfig::SwinGlobal(c) => {
-            let backbone = swin_flops(&c.backbone.stages(img).unwrap_or_default(), &c.backbone, img);
+            let backbone =
+                swin_flops(&c.backbone.stages(img).unwrap_or_default(), &c.backbone, img);
             let ffn = c.temporal.ffn as f64;
             let layer = attention_flops(t_f, d) + 4.0 * t_f * d * ffn;
-            t_f * backbone + c.temporal.layers as f64 * layer + pool_flops(c.pooling, t_f, d) + head_flops(&c.head, d)
+            t_f * backbone
+                + c.temporal.layers as f64 * layer
+                + pool_flops(c.pooling, t_f, d)
+                + head_flops(&c.head, d)
         }
         ModelConfig::SwinHybrid(c) => {
-            let backbone = swin_flops(&c.backbone.stages(img).unwrap_or_default(), &c.backbone, img);
+            let backbone =
+                swin_flops(&c.backbone.stages(img).unwrap_or_default(), &c.backbone, img);
             let tc = &c.temporal;
-            let attn = if tc.paths != HybridPaths::ConvOnly { attention_flops(t_f, d) } else { 0.0 };
-            let conv = if tc.paths != HybridPaths::AttentionOnly { 2.0 * t_f * d * tc.dwconv_kernel as f64 } else { 0.0 };
+            let attn =
+                if tc.paths != HybridPaths::ConvOnly { attention_flops(t_f, d) } else { 0.0 };
+            let conv = if tc.paths != HybridPaths::AttentionOnly {
+                2.0 * t_f * d * tc.dwconv_kernel as f64
+            } else {
+                0.0
+            };
             let layer = attn + conv + 4.0 * t_f * d * tc.ffn as f64;
-            t_f * backbone + tc.layers as f64 * layer + pool_flops(c.pooling, t_f, d) + head_flops(&c.head, d)
+            t_f * backbone
+                + tc.layers as f64 * layer
+                + pool_flops(c.pooling, t_f, d)
+                + head_flops(&c.head, d)
         }
     }
 }
@@ -80,7 +99,8 @@ fn head_flops(head: &HeadConfig, d: f64) -> f64 {
 fn swin_flops(stages: &[StagePlan], c: &SwinConfig, img: usize) -> f64 {
     let dims = c.dims();
     let grid = (img / dims.patch.max(1)) as f64;
-    let mut total = 2.0 * grid * grid * dims.embed_dim as f64 * 3.0 * (dims.patch * dims.patch) as f64;
+    let mut total =
+        2.0 * grid * grid * dims.embed_dim as f64 * 3.0 * (dims.patch * dims.patch) as f64;
     let mut prev_dim: Option<f64> = None;
     for s in stages {
         let dim = s.dim as f64;
@@ -108,7 +128,8 @@ fn resnet_flops(blocks: [usize; 4], width: usize, img: usize) -> f64 {
     let mut total = conv(size, 3, width, 7);
     size = out(size, 3, 2, 1);
     let mut c_in = width;
-    for (i, (&n, c_out)) in blocks.iter().zip([width, 2 * width, 4 * width, 8 * width]).enumerate() {
+    for (i, (&n, c_out)) in blocks.iter().zip([width, 2 * width, 4 * width, 8 * width]).enumerate()
+    {
         for j in 0..n {
             let stride = if i > 0 && j == 0 { 2 } else { 1 };
             let s_out = out(size, 3, stride, 1);

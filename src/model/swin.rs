@@ -13,12 +13,12 @@ use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, TensorData};
 
-use super::gelu::gelu;
-use super::{autocast, fused_attention, random};
 use super::config::SwinConfig;
 use super::flat;
+use super::gelu::gelu;
 use super::init::{linear, trunc_normal};
 use super::layer_norm::{self, layer_norm};
+use super::{autocast, fused_attention, random};
 
 /// Every Swin dimension, resolved from the preset and the explicit fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,9 +60,8 @@ impl SwinConfig {
     pub fn dims(&self) -> SwinDims {
         let mut c = self.clone();
         c.resolve();
-        let to_usize = |v: Option<Vec<u32>>| {
-            v.unwrap_or_default().into_iter().map(|x| x as usize).collect()
-        };
+        let to_usize =
+            |v: Option<Vec<u32>>| v.unwrap_or_default().into_iter().map(|x| x as usize).collect();
         SwinDims {
             embed_dim: c.embed_dim.unwrap_or_default() as usize,
             depths: to_usize(c.depths),
@@ -109,7 +108,8 @@ impl SwinConfig {
             let blocks = (0..plan.depth)
                 .map(|j| {
                     let shift = if j % 2 == 1 { plan.shift } else { 0 };
-                    let block = SwinBlock::new(plan, shift, dims.mlp_ratio, rate(block_index), device);
+                    let block =
+                        SwinBlock::new(plan, shift, dims.mlp_ratio, rate(block_index), device);
                     block_index += 1;
                     block
                 })
@@ -156,7 +156,10 @@ impl SwinDims {
         for (i, (&depth, &heads)) in self.depths.iter().zip(&self.heads).enumerate() {
             let dim = self.embed_dim << i;
             if heads == 0 || dim % heads != 0 {
-                return fail("heads", format!("stage {i}: {heads} heads do not divide its width {dim}"));
+                return fail(
+                    "heads",
+                    format!("stage {i}: {heads} heads do not divide its width {dim}"),
+                );
             }
             if i > 0 {
                 res = res.div_ceil(2);
@@ -281,7 +284,13 @@ pub struct SwinBlock<B: Backend> {
 }
 
 impl<B: Backend> SwinBlock<B> {
-    fn new(plan: &StagePlan, shift: usize, mlp_ratio: f64, drop_path: f64, device: &B::Device) -> Self {
+    fn new(
+        plan: &StagePlan,
+        shift: usize,
+        mlp_ratio: f64,
+        drop_path: f64,
+        device: &B::Device,
+    ) -> Self {
         let hidden = (plan.dim as f64 * mlp_ratio) as usize;
         Self {
             norm1: layer_norm::config(plan.dim).init(device),
@@ -321,7 +330,11 @@ impl<B: Backend> SwinBlock<B> {
         let (hp, wp) = (h + pad_h, w + pad_w);
         let (partition, reverse) = window_order(b, h, w, ws, self.shift);
         let device = x.device();
-        let windows = x.reshape([b * hp * wp, c]).select(0, rows(partition, &device)).reshape([b * (hp / ws) * (wp / ws), ws * ws, c]);
+        let windows = x.reshape([b * hp * wp, c]).select(0, rows(partition, &device)).reshape([
+            b * (hp / ws) * (wp / ws),
+            ws * ws,
+            c,
+        ]);
         let attended = self.attn.forward(windows, self.attn_mask.clone());
         attended.reshape([b * hp * wp, c]).select(0, rows(reverse, &device)).reshape([b, h, w, c])
     }
@@ -339,14 +352,17 @@ fn rows<B: Backend>(order: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
 /// `reverse[r]`: the token that row `r` of the unpadded `[b, h, w]` map comes back from.
 fn window_order(b: usize, h: usize, w: usize, ws: usize, shift: usize) -> (Vec<i64>, Vec<i64>) {
     let (hp, wp) = (h.div_ceil(ws) * ws, w.div_ceil(ws) * ws);
-    let token = |i: usize, y: usize, x: usize| ((((i * (hp / ws) + y / ws) * (wp / ws) + x / ws) * ws + y % ws) * ws + x % ws) as i64;
+    let token = |i: usize, y: usize, x: usize| {
+        ((((i * (hp / ws) + y / ws) * (wp / ws) + x / ws) * ws + y % ws) * ws + x % ws) as i64
+    };
     let mut partition = vec![0; b * hp * wp];
     let mut reverse = Vec::with_capacity(b * h * w);
     for i in 0..b {
         for y in 0..hp {
             for x in 0..wp {
                 // Burn's `roll(k)` moves elements towards lower indices (it is `torch.roll(-k)`).
-                let (sy, sx) = if y < h && x < w { ((y + shift) % h, (x + shift) % w) } else { (y, x) };
+                let (sy, sx) =
+                    if y < h && x < w { ((y + shift) % h, (x + shift) % w) } else { (y, x) };
                 partition[token(i, y, x) as usize] = ((i * hp + sy) * wp + sx) as i64;
             }
         }
@@ -377,9 +393,8 @@ fn shift_mask<B: Backend>(res: usize, ws: usize, shift: usize, device: &B::Devic
     let mut mask = Vec::with_capacity(per_side * per_side * n * n);
     for wy in 0..per_side {
         for wx in 0..per_side {
-            let ids: Vec<usize> = (0..n)
-                .map(|t| region(wy * ws + t / ws) * 3 + region(wx * ws + t % ws))
-                .collect();
+            let ids: Vec<usize> =
+                (0..n).map(|t| region(wy * ws + t / ws) * 3 + region(wx * ws + t % ws)).collect();
             for &a in &ids {
                 for &b in &ids {
                     mask.push(if a == b { 0.0f32 } else { -100.0 });
@@ -463,21 +478,35 @@ mod tests {
     #[test]
     fn window_order_is_roll_pad_partition_and_back() {
         let device = Default::default();
-        for (h, w, ws, shift) in [(8usize, 8usize, 4usize, 2usize), (8, 8, 4, 0), (10, 7, 4, 2), (7, 7, 7, 3)] {
+        for (h, w, ws, shift) in
+            [(8usize, 8usize, 4usize, 2usize), (8, 8, 4, 0), (10, 7, 4, 2), (7, 7, 7, 3)]
+        {
             let (b, c) = (2, 3);
             let x = Tensor::<Flex, 4>::random([b, h, w, c], Distribution::Default, &device);
             let (hp, wp) = (h.div_ceil(ws) * ws, w.div_ceil(ws) * ws);
             let s = shift as i64;
             let rolled = if s > 0 { x.clone().roll(&[s, s], &[1, 2]) } else { x.clone() };
             let padded = rolled.pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
-            let want = padded.reshape([b, hp / ws, ws, wp / ws, ws, c]).permute([0, 1, 3, 2, 4, 5]).reshape([b * hp * wp, c]);
+            let want = padded
+                .reshape([b, hp / ws, ws, wp / ws, ws, c])
+                .permute([0, 1, 3, 2, 4, 5])
+                .reshape([b * hp * wp, c]);
             let (partition, reverse) = super::window_order(b, h, w, ws, shift);
             let rows = |order: Vec<i64>| super::rows::<Flex>(order, &device);
-            let x_padded = x.clone().pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
+            let x_padded =
+                x.clone().pad([(0, hp - h), (0, wp - w), (0, 0)], PadMode::Constant(0.0));
             let windows = x_padded.reshape([b * hp * wp, c]).select(0, rows(partition));
-            assert_eq!(windows.to_data(), want.to_data(), "partition {h}×{w}, window {ws}, shift {shift}");
+            assert_eq!(
+                windows.to_data(),
+                want.to_data(),
+                "partition {h}×{w}, window {ws}, shift {shift}"
+            );
             let back = windows.select(0, rows(reverse)).reshape([b, h, w, c]);
-            assert_eq!(back.into_data(), x.into_data(), "reverse {h}×{w}, window {ws}, shift {shift}");
+            assert_eq!(
+                back.into_data(),
+                x.into_data(),
+                "reverse {h}×{w}, window {ws}, shift {shift}"
+            );
         }
     }
 
@@ -487,10 +516,18 @@ mod tests {
         let device = Default::default();
         let (b, h, w, c) = (2, 6, 4, 3);
         let x = Tensor::<Flex, 4>::random([b, h, w, c], Distribution::Default, &device);
-        let every_other = |from: usize, to: usize| super::rows::<Flex>((from..to).step_by(2).map(|i| i as i64).collect(), &device);
-        let sub = |dy: usize, dx: usize| x.clone().select(1, every_other(dy, h)).select(2, every_other(dx, w));
+        let every_other = |from: usize, to: usize| {
+            super::rows::<Flex>((from..to).step_by(2).map(|i| i as i64).collect(), &device)
+        };
+        let sub = |dy: usize, dx: usize| {
+            x.clone().select(1, every_other(dy, h)).select(2, every_other(dx, w))
+        };
         let want = Tensor::cat(vec![sub(0, 0), sub(1, 0), sub(0, 1), sub(1, 1)], 3);
-        let got = x.clone().reshape([b * h * w, c]).select(0, super::rows(super::merge_order(b, h, w), &device)).reshape([b, h / 2, w / 2, 4 * c]);
+        let got = x
+            .clone()
+            .reshape([b * h * w, c])
+            .select(0, super::rows(super::merge_order(b, h, w), &device))
+            .reshape([b, h / 2, w / 2, 4 * c]);
         assert_eq!(got.into_data(), want.into_data());
     }
 }

@@ -5,28 +5,36 @@
 use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, Linear,
-    LinearConfig, PaddingConfig1d,
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, LayerNorm, Linear, LinearConfig,
+    PaddingConfig1d,
 };
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 
-use super::gelu::gelu;
 use super::attention::SelfAttention;
-use super::{autocast, random};
 use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
 use super::flat;
+use super::gelu::gelu;
 use super::init::trunc_normal;
 use super::layer_norm::{self, layer_norm};
 use super::norm::batch_norm;
+use super::{autocast, random};
 
 impl TemporalConfig {
     /// Phase 2 encoder for `d`-wide features of clips of `frames` frames.
-    pub fn init<B: Backend>(&self, d: usize, frames: usize, pooling: Pooling, device: &B::Device) -> TemporalEncoder<B> {
+    pub fn init<B: Backend>(
+        &self,
+        d: usize,
+        frames: usize,
+        pooling: Pooling,
+        device: &B::Device,
+    ) -> TemporalEncoder<B> {
         let positions = self.positions.map_or(frames, |p| p as usize);
         let pos = trunc_normal([1, positions, d], 0.02, device);
         let global = (0..self.layers)
-            .map(|_| PreNormLayer::new(d, self.heads as usize, self.ffn as usize, self.dropout, device))
+            .map(|_| {
+                PreNormLayer::new(d, self.heads as usize, self.ffn as usize, self.dropout, device)
+            })
             .collect();
         TemporalEncoder::new(pos, global, Vec::new(), d, pooling, device)
     }
@@ -34,7 +42,13 @@ impl TemporalConfig {
 
 impl HybridTemporalConfig {
     /// Phase 3 encoder for `d`-wide features of clips of `frames` frames.
-    pub fn init<B: Backend>(&self, d: usize, frames: usize, pooling: Pooling, device: &B::Device) -> TemporalEncoder<B> {
+    pub fn init<B: Backend>(
+        &self,
+        d: usize,
+        frames: usize,
+        pooling: Pooling,
+        device: &B::Device,
+    ) -> TemporalEncoder<B> {
         let positions = self.positions.map_or(frames, |p| p as usize);
         let pos = trunc_normal([1, positions, d], 0.02, device);
         let hybrid = (0..self.layers).map(|_| HybridLayer::new(self, d, device)).collect();
@@ -62,7 +76,13 @@ impl<B: Backend> TemporalEncoder<B> {
         pooling: Pooling,
         device: &B::Device,
     ) -> Self {
-        Self { pos, global, hybrid, norm: layer_norm::config(d).init(device), pool: FramePool::new(pooling, d, device) }
+        Self {
+            pos,
+            global,
+            hybrid,
+            norm: layer_norm::config(d).init(device),
+            pool: FramePool::new(pooling, d, device),
+        }
     }
 
     /// Clips longer than the embedding are rejected before training (`ModelConfig::check`);

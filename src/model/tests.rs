@@ -18,7 +18,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// The fixture's weights, and its `input` / `expected` tensors.
-fn load_fixture<const D: usize>(name: &str) -> (BTreeMap<String, TensorData>, Tensor<B, D>, Tensor<B, 2>) {
+fn load_fixture<const D: usize>(
+    name: &str,
+) -> (BTreeMap<String, TensorData>, Tensor<B, D>, Tensor<B, 2>) {
     let mut tensors = read_safetensors(&fixture(name)).expect("fixture");
     let input = tensors.remove("input").expect("input");
     let expected = tensors.remove("expected").expect("expected");
@@ -120,7 +122,13 @@ fn swin_hybrid_matches_pytorch() {
     let (weights, clips, expected) = load_fixture::<5>("swin_hybrid.safetensors");
     let config = SwinHybridConfig {
         backbone: reduced_swin(),
-        temporal: HybridTemporalConfig { layers: 2, heads: 4, ffn: 32, positions: Some(6), ..Default::default() },
+        temporal: HybridTemporalConfig {
+            layers: 2,
+            heads: 4,
+            ffn: 32,
+            positions: Some(6),
+            ..Default::default()
+        },
         pooling: Pooling::Attention,
         head: HeadConfig { hidden: 16, dropout: 0.4 },
         freeze: Freeze::None,
@@ -136,10 +144,13 @@ fn swin_hybrid_matches_pytorch() {
 #[test]
 fn parameter_counts_equal_timm() {
     let device = Default::default();
-    let swin = |preset| count_params(&SwinConfig { preset, ..SwinConfig::default() }.init::<B>(224, &device));
+    let swin = |preset| {
+        count_params(&SwinConfig { preset, ..SwinConfig::default() }.init::<B>(224, &device))
+    };
     assert_eq!(swin(SwinPreset::Tiny), 27_519_354);
     assert_eq!(swin(SwinPreset::Base), 86_743_224);
-    let resnet = |depth| count_params(&ResNetConfig { depth, ..ResNetConfig::default() }.init::<B>(&device));
+    let resnet =
+        |depth| count_params(&ResNetConfig { depth, ..ResNetConfig::default() }.init::<B>(&device));
     assert_eq!(resnet(ResNetDepth::R18), 11_176_512);
     assert_eq!(resnet(ResNetDepth::R34), 21_284_672);
 }
@@ -173,14 +184,19 @@ fn every_phase_maps_clips_to_two_logits() {
     let device = Default::default();
     let hybrid = ModelConfig::SwinHybrid(SwinHybridConfig {
         backbone: SwinConfig { preset: SwinPreset::Micro, ..SwinConfig::default() },
-        temporal: HybridTemporalConfig { paths: HybridPaths::ConvOnly, dwconv_kernel: 5, ..Default::default() },
+        temporal: HybridTemporalConfig {
+            paths: HybridPaths::ConvOnly,
+            dwconv_kernel: 5,
+            ..Default::default()
+        },
         pooling: Pooling::Attention,
         head: HeadConfig::default(),
         freeze: Freeze::Backbone,
         pretrained: None,
     });
     let lstm = ModelConfig::CnnLstm(CnnLstmConfig { readout: Readout::Mean, ..lstm_config() });
-    let clips = Tensor::<B, 5>::random([2, 3, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let clips =
+        Tensor::<B, 5>::random([2, 3, 3, 32, 32], burn::tensor::Distribution::Default, &device);
     for config in [micro_global(), hybrid, lstm] {
         assert!(config.check(32, 3).is_empty());
         let (model, report) = build::<B>(&config, 32, 3, &device).expect("build");
@@ -212,7 +228,8 @@ fn frozen_parameters_get_no_gradients_and_counts_agree() {
     }
 
     let model = config.init::<AD>(32, 2, &device).freeze(Freeze::AllButLastStage);
-    let clips = Tensor::<AD, 5>::random([1, 2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+    let clips =
+        Tensor::<AD, 5>::random([1, 2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
     let grads = model.forward(clips).sum().backward();
     let Classifier::SwinTemporal(m) = &model else { panic!("swin model") };
     assert!(m.backbone.patch_embed.proj.weight.grad(&grads).is_none());
@@ -223,7 +240,10 @@ fn frozen_parameters_get_no_gradients_and_counts_agree() {
 
     let resnet = ResNetConfig::default().init::<AD>(&device).freeze(Freeze::AllButLastStage);
     let layer4 = count_params(&resnet.layer4);
-    assert_eq!(ParamCounts::measured(&resnet), ParamCounts { total: 11_176_512, trainable: layer4 });
+    assert_eq!(
+        ParamCounts::measured(&resnet),
+        ParamCounts { total: 11_176_512, trainable: layer4 }
+    );
 }
 
 fn pointers(config: &ModelConfig, img: usize, frames: usize) -> Vec<String> {
@@ -239,7 +259,10 @@ fn bad_configurations_are_located() {
         c.temporal.heads = 5;
         c.temporal.positions = Some(3);
     }
-    assert_eq!(pointers(&config, 32, 4), ["/model/backbone/heads", "/model/temporal/heads", "/model/temporal/positions"]);
+    assert_eq!(
+        pointers(&config, 32, 4),
+        ["/model/backbone/heads", "/model/temporal/heads", "/model/temporal/positions"]
+    );
     let hybrid = ModelConfig::SwinHybrid(SwinHybridConfig {
         backbone: SwinConfig { preset: SwinPreset::Micro, ..SwinConfig::default() },
         temporal: HybridTemporalConfig { dwconv_kernel: 4, ..Default::default() },
@@ -278,14 +301,21 @@ fn unusable_pretrained_files_are_named_in_clear_errors() {
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].pointer, "/model/pretrained");
         let message = &violations[0].message;
-        assert!(message.contains(needle) && message.contains(&file.display().to_string()), "{message}");
+        assert!(
+            message.contains(needle) && message.contains(&file.display().to_string()),
+            "{message}"
+        );
     }
 
     // A Swin file of other dimensions: every mismatching tensor is listed.
-    let mut swin = SwinConfig { preset: SwinPreset::Micro, ..SwinConfig::default() }.init::<B>(224, &device);
+    let mut swin =
+        SwinConfig { preset: SwinPreset::Micro, ..SwinConfig::default() }.init::<B>(224, &device);
     let err = swin.load_pretrained(&fixture("swin_224.safetensors")).expect_err("mismatch");
     let message = err.to_string();
-    assert!(message.contains("swin_224.safetensors") && message.contains("patch_embed.proj.weight"), "{message}");
+    assert!(
+        message.contains("swin_224.safetensors") && message.contains("patch_embed.proj.weight"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -297,7 +327,10 @@ fn pretrained_bias_tables_are_cropped_to_smaller_windows() {
     // 5×5 (window 3) → 3×3 (window 2): rows 6, 7, 8, 11, 12, 13, 16, 17, 18.
     let table = TensorData::new((0..25).map(|v| v as f32).collect::<Vec<_>>(), [25, 1]);
     let cropped = super::weights::crop_bias_table(table, [9, 1]);
-    assert_eq!(cropped.to_vec::<f32>().expect("f32"), [6.0, 7.0, 8.0, 11.0, 12.0, 13.0, 16.0, 17.0, 18.0]);
+    assert_eq!(
+        cropped.to_vec::<f32>().expect("f32"),
+        [6.0, 7.0, 8.0, 11.0, 12.0, 13.0, 16.0, 17.0, 18.0]
+    );
 }
 
 #[test]
@@ -317,7 +350,11 @@ fn summary_counts_parameters_and_flops() {
     assert!(s.gflops_per_clip > 59.0 * one.gflops_per_clip);
     assert!(s.total_params > 27_519_354 && s.trainable_params < s.total_params);
 
-    let lstm = ModelConfig::CnnLstm(CnnLstmConfig { lstm: LstmConfig::default(), head: HeadConfig::default(), ..lstm_config() });
+    let lstm = ModelConfig::CnnLstm(CnnLstmConfig {
+        lstm: LstmConfig::default(),
+        head: HeadConfig::default(),
+        ..lstm_config()
+    });
     let one = summary(&lstm, 224, 1).expect("valid");
     // torchvision: ResNet-18 1.82 GMACs at 224.
     assert!((one.gflops_per_clip / 2.0 - 1.82).abs() < 0.05, "{}", one.gflops_per_clip);

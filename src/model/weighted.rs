@@ -5,7 +5,9 @@
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -33,23 +35,50 @@ pub fn apply<B: Backend, O: WeightedOp, const D: usize, const E: usize, const F:
 ) -> Tensor<B, F> {
     match on {
         OnFlex::Plain => tensor(op.forward(primitive(x), primitive(weight), bias.map(primitive))),
-        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing, O>(op, primitive(x), primitive(weight), bias.map(primitive))),
-        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing, O>(op, primitive(x), primitive(weight), bias.map(primitive))),
+        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing, O>(
+            op,
+            primitive(x),
+            primitive(weight),
+            bias.map(primitive),
+        )),
+        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing, O>(
+            op,
+            primitive(x),
+            primitive(weight),
+            bias.map(primitive),
+        )),
     }
 }
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
 /// The op as one node of the autodiff graph, with [`Node`] as its backward.
-fn tracked<C: CheckpointStrategy, O: WeightedOp>(op: O, x: AdTensor, weight: AdTensor, bias: Option<AdTensor>) -> AdTensor {
-    let output = || op.forward(x.primitive.clone(), weight.primitive.clone(), bias.as_ref().map(|b| b.primitive.clone()));
+fn tracked<C: CheckpointStrategy, O: WeightedOp>(
+    op: O,
+    x: AdTensor,
+    weight: AdTensor,
+    bias: Option<AdTensor>,
+) -> AdTensor {
+    let output = || {
+        op.forward(
+            x.primitive.clone(),
+            weight.primitive.clone(),
+            bias.as_ref().map(|b| b.primitive.clone()),
+        )
+    };
     match &bias {
         Some(b) => {
-            let prep = <Node<O> as Backward<Flex, 3>>::prepare::<C>(Node(op), [x.node.clone(), weight.node.clone(), b.node.clone()]);
+            let prep = <Node<O> as Backward<Flex, 3>>::prepare::<C>(
+                Node(op),
+                [x.node.clone(), weight.node.clone(), b.node.clone()],
+            );
             finish(prep.compute_bound().stateful(), &x, &weight, output)
         }
         None => {
-            let prep = <Node<O> as Backward<Flex, 2>>::prepare::<C>(Node(op), [x.node.clone(), weight.node.clone()]);
+            let prep = <Node<O> as Backward<Flex, 2>>::prepare::<C>(
+                Node(op),
+                [x.node.clone(), weight.node.clone()],
+            );
             finish(prep.compute_bound().stateful(), &x, &weight, output)
         }
     }
@@ -77,7 +106,12 @@ struct Node<O>(O);
 impl<O: WeightedOp, const N: usize> Backward<Flex, N> for Node<O> {
     type State = (NodeId, NodeId);
 
-    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, weight) = ops.state;
         let x: FlexTensor = checkpointer.retrieve_node_output(x);

@@ -70,7 +70,8 @@ pub(crate) fn read_header(file: &Path) -> Result<(BTreeMap<String, Entry>, usize
 pub(crate) fn read_safetensors(file: &Path) -> Result<BTreeMap<String, TensorData>, WeightsError> {
     let (entries, data_start) = read_header(file)?;
     let not_st = |reason: String| WeightsError::NotSafetensors { file: file.to_path_buf(), reason };
-    let bytes = std::fs::read(file).map_err(|source| WeightsError::Unreadable { file: file.to_path_buf(), source })?;
+    let bytes = std::fs::read(file)
+        .map_err(|source| WeightsError::Unreadable { file: file.to_path_buf(), source })?;
     let data = bytes.get(data_start..).unwrap_or_default();
     let mut tensors = BTreeMap::new();
     for (name, entry) in entries {
@@ -85,9 +86,9 @@ pub(crate) fn read_safetensors(file: &Path) -> Result<BTreeMap<String, TensorDat
             other => return Err(not_st(format!("{name}: unsupported dtype {other}"))),
         };
         let [start, end] = entry.data_offsets;
-        let raw = data
-            .get(start..end)
-            .ok_or_else(|| not_st(format!("{name}: data offsets {start}..{end} outside the file")))?;
+        let raw = data.get(start..end).ok_or_else(|| {
+            not_st(format!("{name}: data offsets {start}..{end} outside the file"))
+        })?;
         let expected = entry.shape.iter().product::<usize>() * dtype.size();
         if raw.len() != expected {
             return Err(not_st(format!("{name}: {} bytes for shape {:?}", raw.len(), entry.shape)));
@@ -127,7 +128,8 @@ pub(crate) fn apply_tensors<B: Backend, M: Module<B>>(
     }
     // burn-store lists tensors it applied under their Burn alias (norm `weight` → `gamma`,
     // `bias` → `beta`) as unused too.
-    let applied: std::collections::BTreeSet<&str> = result.applied.iter().map(String::as_str).collect();
+    let applied: std::collections::BTreeSet<&str> =
+        result.applied.iter().map(String::as_str).collect();
     let unused = result
         .unused
         .iter()
@@ -206,7 +208,13 @@ pub(crate) fn crop_bias_table(table: TensorData, want: [usize; 2]) -> TensorData
     };
     let src = (rows as f64).sqrt() as usize;
     let dst = (want[0] as f64).sqrt() as usize;
-    if src * src != rows || dst * dst != want[0] || heads != want[1] || dst >= src || src % 2 == 0 || dst % 2 == 0 {
+    if src * src != rows
+        || dst * dst != want[0]
+        || heads != want[1]
+        || dst >= src
+        || src % 2 == 0
+        || dst % 2 == 0
+    {
         return table;
     }
     let Ok(values) = table.to_vec::<f32>() else { return table };
@@ -228,7 +236,13 @@ impl<B: Backend> ResNet<B> {
         let tensors = read_safetensors(file)?;
         let tensors = tensors
             .into_iter()
-            .map(|(k, v)| (k.replace(".downsample.0.", ".downsample.conv.").replace(".downsample.1.", ".downsample.bn."), v))
+            .map(|(k, v)| {
+                (
+                    k.replace(".downsample.0.", ".downsample.conv.")
+                        .replace(".downsample.1.", ".downsample.bn."),
+                    v,
+                )
+            })
             .collect();
         let (applied, unused) = apply_tensors(self, tensors, file)?;
         let unused = unused.into_iter().filter(|k| !expected_extra(k)).collect();
@@ -240,10 +254,18 @@ impl<B: Backend> ResNet<B> {
 /// backbone (`swin`: Swin, else ResNet).
 pub(crate) fn check_file(file: &Path, swin: bool) -> Result<(), WeightsError> {
     let (entries, _) = read_header(file)?;
-    let (key, expected) = if swin { ("patch_embed.proj.weight", "Swin") } else { ("layer1.0.conv1.weight", "ResNet") };
+    let (key, expected) = if swin {
+        ("patch_embed.proj.weight", "Swin")
+    } else {
+        ("layer1.0.conv1.weight", "ResNet")
+    };
     if entries.contains_key(key) {
         Ok(())
     } else {
-        Err(WeightsError::WrongArchitecture { file: file.to_path_buf(), expected, found: architecture(&entries) })
+        Err(WeightsError::WrongArchitecture {
+            file: file.to_path_buf(),
+            expected,
+            found: architecture(&entries),
+        })
     }
 }

@@ -80,7 +80,10 @@ impl ResultDir {
     /// Removes every output of earlier runs (`--force`); keeps the defining files, the
     /// run records, the lock and the SLURM jobs' folder (queued jobs log there).
     pub fn clear_outputs(&self) -> Result<(), ResultsError> {
-        let keep = |name: &str| DEFINING.contains(&name) || [super::runs::RUNS, super::lock::LOCK, SLURM].contains(&name);
+        let keep = |name: &str| {
+            DEFINING.contains(&name)
+                || [super::runs::RUNS, super::lock::LOCK, SLURM].contains(&name)
+        };
         for entry in fs::read_dir(&self.path).map_err(io_err(&self.path))? {
             let entry = entry.map_err(io_err(&self.path))?;
             if keep(&entry.file_name().to_string_lossy()) {
@@ -111,7 +114,9 @@ impl ResultDir {
         for p in doomed {
             let removed = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
             match removed {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(ResultsError::Io { path: p, source: e }),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(ResultsError::Io { path: p, source: e });
+                }
                 _ => {}
             }
         }
@@ -151,9 +156,8 @@ fn create(loaded: &Loaded, path: &Path) -> Result<(), ResultsError> {
 
 fn verify(loaded: &Loaded, path: &Path) -> Result<(), ResultsError> {
     let runner_file = path.join(RUNNER);
-    let info: RunnerInfo = fs::read_to_string(&runner_file)
-        .map_err(io_err(&runner_file))
-        .and_then(|t| {
+    let info: RunnerInfo =
+        fs::read_to_string(&runner_file).map_err(io_err(&runner_file)).and_then(|t| {
             serde_json::from_str(&t).map_err(|e| ResultsError::Io {
                 path: runner_file.clone(),
                 source: io::Error::new(io::ErrorKind::InvalidData, e),

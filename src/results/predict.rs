@@ -97,21 +97,33 @@ impl Prediction {
     }
 }
 
-fn load_model(exp: &Experiment, weights: &Path, device: &burn::tensor::Device<Cpu>) -> Result<Classifier<Cpu>, PredictError> {
+fn load_model(
+    exp: &Experiment,
+    weights: &Path,
+    device: &burn::tensor::Device<Cpu>,
+) -> Result<Classifier<Cpu>, PredictError> {
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
     let violations = exp.model.check_dims(img, frames);
     if !violations.is_empty() {
         let message = violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        return Err(PredictError::Model { path: weights.to_path_buf(), message: format!("the experiment's model is invalid: {message}") });
+        return Err(PredictError::Model {
+            path: weights.to_path_buf(),
+            message: format!("the experiment's model is invalid: {message}"),
+        });
     }
     let mut model = exp.model.init::<Cpu>(img, frames, device);
     let mut store = SafetensorsStore::from_file(weights);
-    let applied = model.load_from(&mut store).map_err(|e| PredictError::Model { path: weights.to_path_buf(), message: e.to_string() })?;
+    let applied = model
+        .load_from(&mut store)
+        .map_err(|e| PredictError::Model { path: weights.to_path_buf(), message: e.to_string() })?;
     if !applied.missing.is_empty() || !applied.errors.is_empty() {
         let missing: Vec<&str> = applied.missing.iter().map(|(p, _)| p.as_str()).take(5).collect();
         return Err(PredictError::Model {
             path: weights.to_path_buf(),
-            message: format!("does not fit the experiment's model: missing {missing:?}, errors {:?}", applied.errors.iter().take(3).collect::<Vec<_>>()),
+            message: format!(
+                "does not fit the experiment's model: missing {missing:?}, errors {:?}",
+                applied.errors.iter().take(3).collect::<Vec<_>>()
+            ),
         });
     }
     Ok(model)
@@ -124,12 +136,18 @@ impl Predictor {
     pub fn load(dir: &Path, choice: ModelChoice) -> Result<Predictor, PredictError> {
         let view = RunView::open(dir)?;
         let resolved = dir.join(super::dir::RESOLVED);
-        let loaded = config::load(&resolved, &Overrides::default())
-            .map_err(|d| PredictError::Model { path: resolved.clone(), message: format!("cannot be loaded by this runner:\n{d}") })?;
+        let loaded =
+            config::load(&resolved, &Overrides::default()).map_err(|d| PredictError::Model {
+                path: resolved.clone(),
+                message: format!("cannot be loaded by this runner:\n{d}"),
+            })?;
         let exp = loaded.experiment;
         let done = view.done();
         if done.is_empty() {
-            return Err(PredictError::NoModel(format!("{}: no finished fold, so no trained model to predict with (see `runner status`)", dir.display())));
+            return Err(PredictError::NoModel(format!(
+                "{}: no finished fold, so no trained model to predict with (see `runner status`)",
+                dir.display()
+            )));
         }
         let (folds, description): (Vec<&FoldFile>, String) = match choice {
             ModelChoice::Best => {
@@ -139,15 +157,34 @@ impl Predictor {
             ModelChoice::Ensemble => (done.clone(), format!("ensemble of {} folds", done.len())),
             ModelChoice::Fold(k) => match view.folds.get(k) {
                 Some(FoldState::Done(f)) => (vec![f.as_ref()], format!("fold {k}")),
-                _ => return Err(PredictError::NoModel(format!("{}: fold {k} is not finished (finished: {:?})", dir.display(), done.iter().map(|f| f.fold).collect::<Vec<_>>()))),
+                _ => {
+                    return Err(PredictError::NoModel(format!(
+                        "{}: fold {k} is not finished (finished: {:?})",
+                        dir.display(),
+                        done.iter().map(|f| f.fold).collect::<Vec<_>>()
+                    )));
+                }
             },
         };
         let thresholds: Vec<f64> = folds.iter().filter_map(|f| f.youden_threshold).collect();
-        let threshold = if thresholds.len() == folds.len() { thresholds.iter().sum::<f64>() / thresholds.len() as f64 } else { 0.5 };
+        let threshold = if thresholds.len() == folds.len() {
+            thresholds.iter().sum::<f64>() / thresholds.len() as f64
+        } else {
+            0.5
+        };
         let device = Default::default();
         let models = folds
             .iter()
-            .map(|f| Ok((f.fold, load_model(&exp, &dir.join(format!("fold-{}/best.safetensors", f.fold)), &device)?)))
+            .map(|f| {
+                Ok((
+                    f.fold,
+                    load_model(
+                        &exp,
+                        &dir.join(format!("fold-{}/best.safetensors", f.fold)),
+                        &device,
+                    )?,
+                ))
+            })
             .collect::<Result<_, PredictError>>()?;
         Ok(Predictor { exp, models, threshold, description, device })
     }
@@ -159,17 +196,29 @@ impl Predictor {
     }
 
     /// P(abnormal) of a batch of clips `[n, T, 3, S, S]` (flat), one per model, averaged.
-    fn probs(&self, model: &Classifier<Cpu>, clips: Vec<f32>, n: usize) -> Result<Vec<f64>, PredictError> {
+    fn probs(
+        &self,
+        model: &Classifier<Cpu>,
+        clips: Vec<f32>,
+        n: usize,
+    ) -> Result<Vec<f64>, PredictError> {
         let size = self.exp.data.resize as usize;
         let t = self.exp.data.clip.frames as usize;
-        let x = Tensor::<Cpu, 5>::from_data(TensorData::new(clips, [n, t, 3, size, size]), &self.device);
+        let x = Tensor::<Cpu, 5>::from_data(
+            TensorData::new(clips, [n, t, 3, size, size]),
+            &self.device,
+        );
         // Through the precision training evaluated with.
         let logits = {
             let _autocast = crate::model::autocast(self.exp.train.precision.autocast());
             model.forward(x)
         };
         let p = softmax(logits, 1).slice([0..n, 1..2]);
-        let values: Vec<f32> = p.into_data().convert::<f32>().to_vec().map_err(|e| PredictError::NoModel(format!("{e:?}")))?;
+        let values: Vec<f32> = p
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .map_err(|e| PredictError::NoModel(format!("{e:?}")))?;
         Ok(values.into_iter().map(f64::from).collect())
     }
 
@@ -192,10 +241,18 @@ impl Predictor {
         let mut clip_frames = Vec::new();
         for (k, model) in &self.models {
             let mut rng = sample_rng(self.exp.experiment.seed, *k as u64, EVAL_EPOCH, 0);
-            let plan = ClipPlan::new(n, &data.clip, data.clip.eval_sampling, &mut rng).map_err(|e| bad(e.to_string()))?;
-            let read = plan.read();
-            let clip = render_clip(&plan, &video[read.start * side..read.end * side], size as usize, &data.normalize, None, &mut rng)
+            let plan = ClipPlan::new(n, &data.clip, data.clip.eval_sampling, &mut rng)
                 .map_err(|e| bad(e.to_string()))?;
+            let read = plan.read();
+            let clip = render_clip(
+                &plan,
+                &video[read.start * side..read.end * side],
+                size as usize,
+                &data.normalize,
+                None,
+                &mut rng,
+            )
+            .map_err(|e| bad(e.to_string()))?;
             clip_frames = plan.indices().to_vec();
             let p = self.probs(model, clip.clone(), 1)?[0];
             prob += p / self.models.len() as f64;
@@ -222,7 +279,9 @@ impl Predictor {
             }
         }
         Ok(Prediction {
-            video: path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()),
+            video: path
+                .file_stem()
+                .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()),
             path: path.to_path_buf(),
             prob,
             threshold: self.threshold,
@@ -237,8 +296,17 @@ impl Predictor {
     pub fn plot(&self, p: &Prediction, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         let Some(values) = &p.contributions else { return Ok(vec![]) };
         let fig = FrameBars {
-            title: format!("{}: P(abnormal) {:.3} → {} (threshold {:.3})", p.video, p.prob, p.label(), p.threshold),
-            subtitle: format!("what each frame did: P(abnormal) minus P(abnormal) with that frame replaced by the clip's mean frame; {}", self.description),
+            title: format!(
+                "{}: P(abnormal) {:.3} → {} (threshold {:.3})",
+                p.video,
+                p.prob,
+                p.label(),
+                p.threshold
+            ),
+            subtitle: format!(
+                "what each frame did: P(abnormal) minus P(abnormal) with that frame replaced by the clip's mean frame; {}",
+                self.description
+            ),
             values: values.clone(),
             video_frames: p.clip_frames.clone(),
             y_desc: "Δ P(abnormal)".into(),
@@ -263,20 +331,31 @@ pub fn videos(args: &[PathBuf]) -> (Vec<PathBuf>, Vec<PredictError>) {
                 Ok(entries) => {
                     let mut avis: Vec<PathBuf> = entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("avi")))
+                        .filter(|p| {
+                            p.is_file()
+                                && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("avi"))
+                        })
                         .collect();
                     avis.sort();
                     if avis.is_empty() {
-                        errors.push(PredictError::Video { path: arg.clone(), message: "no .avi files in this folder".into() });
+                        errors.push(PredictError::Video {
+                            path: arg.clone(),
+                            message: "no .avi files in this folder".into(),
+                        });
                     }
                     found.extend(avis);
                 }
-                Err(e) => errors.push(PredictError::Io { path: arg.clone(), message: e.to_string() }),
+                Err(e) => {
+                    errors.push(PredictError::Io { path: arg.clone(), message: e.to_string() })
+                }
             }
         } else if arg.is_file() {
             found.push(arg.clone());
         } else {
-            errors.push(PredictError::Video { path: arg.clone(), message: "no such file or directory".into() });
+            errors.push(PredictError::Video {
+                path: arg.clone(),
+                message: "no such file or directory".into(),
+            });
         }
     }
     (found, errors)
@@ -288,18 +367,34 @@ pub fn sparkline(values: &[f64]) -> String {
     let peak = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     values
         .iter()
-        .map(|v| if peak > 0.0 { BLOCKS[((v.abs() / peak) * 7.0).round().clamp(0.0, 7.0) as usize] } else { BLOCKS[0] })
+        .map(|v| {
+            if peak > 0.0 {
+                BLOCKS[((v.abs() / peak) * 7.0).round().clamp(0.0, 7.0) as usize]
+            } else {
+                BLOCKS[0]
+            }
+        })
         .collect()
 }
 
 /// One line for the terminal.
 pub fn line(p: &Prediction) -> String {
-    let mut s = format!("{}  P(abnormal) {:.4}  {} (threshold {:.3})", p.video, p.prob, p.label(), p.threshold);
+    let mut s = format!(
+        "{}  P(abnormal) {:.4}  {} (threshold {:.3})",
+        p.video,
+        p.prob,
+        p.label(),
+        p.threshold
+    );
     if let Some(c) = &p.contributions {
         s.push_str(&format!("  frames {}", sparkline(c)));
         if let Some((i, v)) = c.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())) {
             let toward = if *v >= 0.0 { "abnormal" } else { "normal" };
-            s.push_str(&format!("  strongest: video frame {} ({}, towards {toward})", p.clip_frames.get(i).copied().unwrap_or(i), signed(*v, *v)));
+            s.push_str(&format!(
+                "  strongest: video frame {} ({}, towards {toward})",
+                p.clip_frames.get(i).copied().unwrap_or(i),
+                signed(*v, *v)
+            ));
         }
     }
     s
@@ -309,11 +404,24 @@ pub fn line(p: &Prediction) -> String {
 pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result<(), PredictError> {
     let io = |message: String| PredictError::Io { path: path.to_path_buf(), message };
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header = ["video", "path", "p_abnormal", "threshold", "label", "model", "video_frames", "clip_frames", "frame_contributions"];
+    let header = [
+        "video",
+        "path",
+        "p_abnormal",
+        "threshold",
+        "label",
+        "model",
+        "video_frames",
+        "clip_frames",
+        "frame_contributions",
+    ];
     w.write_record(header).map_err(|e| io(e.to_string()))?;
     let join = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
     for p in predictions {
-        let contributions = p.contributions.as_ref().map_or(String::new(), |c| join(&mut c.iter().map(|v| format!("{v:.6}"))));
+        let contributions = p
+            .contributions
+            .as_ref()
+            .map_or(String::new(), |c| join(&mut c.iter().map(|v| format!("{v:.6}"))));
         let clip = join(&mut p.clip_frames.iter().map(ToString::to_string));
         let record = [
             p.video.clone(),

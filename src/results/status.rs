@@ -19,7 +19,10 @@ type Best = (f64, usize, Option<u32>);
 
 fn ago(time: SystemTime) -> String {
     match SystemTime::now().duration_since(time) {
-        Ok(d) => format!("{} ago", humantime::format_duration(std::time::Duration::from_secs(d.as_secs()))),
+        Ok(d) => format!(
+            "{} ago",
+            humantime::format_duration(std::time::Duration::from_secs(d.as_secs()))
+        ),
         Err(_) => "in the future (clock skew?)".into(),
     }
 }
@@ -51,10 +54,15 @@ fn last_run(dir: &Path) -> Option<String> {
         exit_status: Option<i32>,
     }
     let text = fs::read_to_string(dir.join(RUNS)).ok()?;
-    let r: Record = serde_json::from_str(text.lines().rev().find(|l| !l.trim().is_empty())?).ok()?;
+    let r: Record =
+        serde_json::from_str(text.lines().rev().find(|l| !l.trim().is_empty())?).ok()?;
     Some(match (r.event.as_str(), r.exit_status) {
-        ("end", Some(code)) => format!("ended {} with exit status {code} (pid {} on {})", r.time, r.pid, r.host),
-        _ => format!("started {} (pid {} on {}) and has not recorded an end", r.time, r.pid, r.host),
+        ("end", Some(code)) => {
+            format!("ended {} with exit status {code} (pid {} on {})", r.time, r.pid, r.host)
+        }
+        _ => {
+            format!("started {} (pid {} on {}) and has not recorded an end", r.time, r.pid, r.host)
+        }
     })
 }
 
@@ -66,20 +74,29 @@ fn better(best: &mut Option<Best>, candidate: Best) {
 
 fn checkpoint_line(path: &Path, state: &CheckpointState) -> String {
     let mtime = fs::metadata(path.join("state.json")).and_then(|m| m.modified()).ok();
-    when(state.written.as_deref(), mtime).map_or_else(String::new, |w| format!("last checkpoint {w}"))
+    when(state.written.as_deref(), mtime)
+        .map_or_else(String::new, |w| format!("last checkpoint {w}"))
 }
 
 /// The status of the result directory `dir`, as text.
 pub fn status(dir: &Path) -> Result<String, ViewError> {
     let view = RunView::open(dir)?;
     let metric = view.select_by();
-    let metric_name = serde_json::to_value(metric).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default();
+    let metric_name = serde_json::to_value(metric)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default();
     let epochs = view.epochs();
     let of_epochs = |e: u64| epochs.map_or(e.to_string(), |n| format!("{e}/{n}"));
     let mut out = String::new();
     let _ = writeln!(out, "{}", view.dir.display());
     let name = view.config("/experiment/name").and_then(|v| v.as_str()).unwrap_or("?");
-    let _ = writeln!(out, "  experiment   {name}, hash {}…, runner {}", &view.digest.get(..12).unwrap_or(&view.digest), view.runner_version);
+    let _ = writeln!(
+        out,
+        "  experiment   {name}, hash {}…, runner {}",
+        &view.digest.get(..12).unwrap_or(&view.digest),
+        view.runner_version
+    );
     if let Some(note) = view.version_note() {
         let _ = writeln!(out, "  note         {note}");
     }
@@ -101,7 +118,10 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
                     better(&mut best, (s, k, Some(f.best_epoch + 1)));
                 }
                 let s = score.map_or("n/a".into(), |s| format!("{s:.3}"));
-                format!("done: best epoch {}, val {metric_name} {s}", of_epochs(u64::from(f.best_epoch) + 1))
+                format!(
+                    "done: best epoch {}, val {metric_name} {s}",
+                    of_epochs(u64::from(f.best_epoch) + 1)
+                )
             }
             FoldState::Broken(why) => format!("marked done, but {why}"),
             FoldState::Failed(why) => format!("FAILED: {}", why.lines().next().unwrap_or("")),
@@ -110,7 +130,9 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
                 let state = checkpoint.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
                 let completed = state.epoch.map_or(history.len() as u64, u64::from);
                 let mut parts = vec![match state.batch.filter(|&b| b > 0) {
-                    Some(b) => format!("in progress: epoch {} (at batch {b})", of_epochs(completed + 1)),
+                    Some(b) => {
+                        format!("in progress: epoch {} (at batch {b})", of_epochs(completed + 1))
+                    }
                     None => format!("in progress: epoch {}", of_epochs(completed + 1)),
                 }];
                 if let Some((path, s)) = checkpoint {
@@ -121,8 +143,13 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
                 let from_history = history
                     .iter()
                     .filter_map(|e| e.val.select(metric).map(|s| (s, e.epoch + 1)))
-                    .fold(None::<(f64, u32)>, |b, c| if b.is_none_or(|b| c.0 > b.0) { Some(c) } else { b });
-                let so_far = state.best_score.map(|s| (s, state.best_epoch.map(|e| e + 1))).or(from_history.map(|(s, e)| (s, Some(e))));
+                    .fold(None::<(f64, u32)>, |b, c| {
+                        if b.is_none_or(|b| c.0 > b.0) { Some(c) } else { b }
+                    });
+                let so_far = state
+                    .best_score
+                    .map(|s| (s, state.best_epoch.map(|e| e + 1)))
+                    .or(from_history.map(|(s, e)| (s, Some(e))));
                 if let Some((s, e)) = so_far {
                     better(&mut best, (s, k, e));
                     let at = e.map_or(String::new(), |e| format!(" (epoch {e})"));
@@ -147,7 +174,11 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
             let _ = writeln!(out, "  best so far  nothing validated yet");
         }
     }
-    let summary = if view.summary.is_some() { "summary.json written: the run is complete" } else { "no summary.json yet" };
+    let summary = if view.summary.is_some() {
+        "summary.json written: the run is complete"
+    } else {
+        "no summary.json yet"
+    };
     let _ = writeln!(out, "  summary      {summary}");
     Ok(out)
 }

@@ -52,7 +52,11 @@ fn unreadable(path: &Path, message: impl ToString) -> ViewError {
 /// directory found by its hash (the file loaded with `overrides`).
 pub fn locate(arg: &Path, overrides: &Overrides) -> Result<PathBuf, ViewError> {
     if arg.is_dir() {
-        return if arg.join(RUNNER).is_file() { Ok(arg.to_path_buf()) } else { Err(ViewError::NotResultDir(arg.to_path_buf())) };
+        return if arg.join(RUNNER).is_file() {
+            Ok(arg.to_path_buf())
+        } else {
+            Err(ViewError::NotResultDir(arg.to_path_buf()))
+        };
     }
     if !arg.is_file() {
         return Err(ViewError::Missing(arg.to_path_buf()));
@@ -123,7 +127,10 @@ pub enum FoldState {
     /// `FAILED` holds the error.
     Failed(String),
     /// Started (its folder exists) and not finished.
-    Started { history: Vec<EpochRow>, checkpoint: Option<(PathBuf, CheckpointState)> },
+    Started {
+        history: Vec<EpochRow>,
+        checkpoint: Option<(PathBuf, CheckpointState)>,
+    },
     NotStarted,
 }
 
@@ -155,7 +162,8 @@ pub struct RunView {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ViewError> {
     let text = fs::read_to_string(path).map_err(|e| unreadable(path, e))?;
-    serde_json::from_str(&text).map_err(|e| unreadable(path, format!("not the JSON this runner reads: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| unreadable(path, format!("not the JSON this runner reads: {e}")))
 }
 
 impl RunView {
@@ -189,7 +197,9 @@ impl RunView {
 
     /// The directory's name (`<name>-<hash12>`).
     pub fn name(&self) -> String {
-        self.dir.file_name().map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.dir
+            .file_name()
+            .map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into_owned())
     }
 
     /// A line on a directory made by another hash scheme or runner version (`None` when it is
@@ -205,7 +215,11 @@ impl RunView {
                 self.hash_scheme
             ))
         } else if self.runner_version != this {
-            Some(format!("{}: made by runner {} (this runner: {this})", self.dir.display(), self.runner_version))
+            Some(format!(
+                "{}: made by runner {} (this runner: {this})",
+                self.dir.display(),
+                self.runner_version
+            ))
         } else {
             None
         }
@@ -236,12 +250,17 @@ impl RunView {
     }
 
     pub fn select_by(&self) -> SelectionMetric {
-        self.config("/cv/select_by").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(SelectionMetric::Accuracy)
+        self.config("/cv/select_by")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or(SelectionMetric::Accuracy)
     }
 
     /// The finished folds, in fold order.
     pub fn done(&self) -> Vec<&FoldFile> {
-        self.folds.iter().filter_map(|f| if let FoldState::Done(r) = f { Some(r.as_ref()) } else { None }).collect()
+        self.folds
+            .iter()
+            .filter_map(|f| if let FoldState::Done(r) = f { Some(r.as_ref()) } else { None })
+            .collect()
     }
 
     /// The finished fold with the best validation score by `cv.select_by` (the first of
@@ -302,11 +321,15 @@ impl RunView {
         let done = self.done();
         let first = *done.first()?;
         let labels = self.test_labels(first);
-        if done.iter().any(|r| r.test_videos != first.test_videos || r.test_prob.len() != first.test_prob.len()) {
+        if done.iter().any(|r| {
+            r.test_videos != first.test_videos || r.test_prob.len() != first.test_prob.len()
+        }) {
             return None;
         }
         let n = first.test_prob.len();
-        let mean: Vec<f64> = (0..n).map(|i| done.iter().map(|r| r.test_prob[i]).sum::<f64>() / done.len() as f64).collect();
+        let mean: Vec<f64> = (0..n)
+            .map(|i| done.iter().map(|r| r.test_prob[i]).sum::<f64>() / done.len() as f64)
+            .collect();
         let complete = done.len() == self.folds.len();
         match (labels, &self.summary) {
             (Some(labels), _) => {

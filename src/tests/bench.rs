@@ -13,18 +13,48 @@ fn lines(stdout: &str) -> Vec<Value> {
 #[test]
 fn bench_models_prints_the_reference_keys_for_each_model() {
     let s = Scratch::new();
-    let args = ["bench", "models", "--models", "swin_hybrid,cnn_lstm", "--img", "32", "--frames", "2", "--batch", "2", "--reps", "1"];
+    let args = [
+        "bench",
+        "models",
+        "--models",
+        "swin_hybrid,cnn_lstm",
+        "--img",
+        "32",
+        "--frames",
+        "2",
+        "--batch",
+        "2",
+        "--reps",
+        "1",
+    ];
     let run = s.runner(&args, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines = lines(&run.stdout);
-    assert_eq!(lines.iter().map(|l| l["model"].as_str().unwrap()).collect::<Vec<_>>(), ["swin_hybrid", "cnn_lstm"]);
+    assert_eq!(
+        lines.iter().map(|l| l["model"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["swin_hybrid", "cnn_lstm"]
+    );
     for l in &lines {
         // torch_anchor.py's keys, with the same values for the workload.
-        for key in ["framework", "model", "params", "img", "frames", "batch", "threads", "train_clips_per_s", "infer_clips_per_s"] {
+        for key in [
+            "framework",
+            "model",
+            "params",
+            "img",
+            "frames",
+            "batch",
+            "threads",
+            "train_clips_per_s",
+            "infer_clips_per_s",
+        ] {
             assert!(l.get(key).is_some(), "{key} missing in {l}");
         }
-        assert_eq!((l["img"].as_u64(), l["frames"].as_u64(), l["batch"].as_u64()), (Some(32), Some(2), Some(2)));
-        for key in ["train_clips_per_s", "infer_clips_per_s", "peak_rss_mib", "train_tflops_per_s"] {
+        assert_eq!(
+            (l["img"].as_u64(), l["frames"].as_u64(), l["batch"].as_u64()),
+            (Some(32), Some(2), Some(2))
+        );
+        for key in ["train_clips_per_s", "infer_clips_per_s", "peak_rss_mib", "train_tflops_per_s"]
+        {
             assert!(l[key].as_f64().unwrap() > 0.0, "{key} in {l}");
         }
         assert!(l["framework"].as_str().unwrap().contains("flex"));
@@ -34,13 +64,33 @@ fn bench_models_prints_the_reference_keys_for_each_model() {
     // Each model is measured apart: the smaller one measured second peaks lower (in one process
     // it would report at least the memory the first one left with the allocator).
     let peak = |l: &Value| l["peak_rss_mib"].as_f64().unwrap();
-    assert!(peak(&lines[1]) < peak(&lines[0]), "cnn_lstm {} MiB, swin_hybrid {} MiB", peak(&lines[1]), peak(&lines[0]));
+    assert!(
+        peak(&lines[1]) < peak(&lines[0]),
+        "cnn_lstm {} MiB, swin_hybrid {} MiB",
+        peak(&lines[1]),
+        peak(&lines[0])
+    );
 }
 
 #[test]
 fn bench_steps_trains_alike_on_the_same_backend() {
     let s = Scratch::new();
-    let args = ["bench", "steps", "--models", "cnn_lstm,swin_global", "--img", "32", "--frames", "2", "--batch", "2", "--steps", "4", "--lr", "1e-3"];
+    let args = [
+        "bench",
+        "steps",
+        "--models",
+        "cnn_lstm,swin_global",
+        "--img",
+        "32",
+        "--frames",
+        "2",
+        "--batch",
+        "2",
+        "--steps",
+        "4",
+        "--lr",
+        "1e-3",
+    ];
     let run = s.runner(&args, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for l in lines(&run.stdout) {
@@ -58,7 +108,22 @@ fn bench_steps_trains_alike_on_the_same_backend() {
 /// fp32's, by well under 2%.
 fn steps_at(precision: &str) -> Vec<(Value, Vec<f64>, Vec<f64>)> {
     let s = Scratch::new();
-    let args = ["bench", "steps", "--precision", precision, "--img", "32", "--frames", "2", "--batch", "2", "--steps", "4", "--lr", "1e-4"];
+    let args = [
+        "bench",
+        "steps",
+        "--precision",
+        precision,
+        "--img",
+        "32",
+        "--frames",
+        "2",
+        "--batch",
+        "2",
+        "--steps",
+        "4",
+        "--lr",
+        "1e-4",
+    ];
     let run = s.runner(&args, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines = lines(&run.stdout);
@@ -70,7 +135,13 @@ fn steps_at(precision: &str) -> Vec<(Value, Vec<f64>, Vec<f64>)> {
             let losses: Vec<f64> = serde_json::from_value(l["losses"].clone()).unwrap();
             let fp32: Vec<f64> = serde_json::from_value(l["cpu_losses"].clone()).unwrap();
             let first = (losses[0] - fp32[0]).abs() / fp32[0];
-            assert!(first > 0.0 && first < 0.02, "{}: first loss {} against {}", l["model"], losses[0], fp32[0]);
+            assert!(
+                first > 0.0 && first < 0.02,
+                "{}: first loss {} against {}",
+                l["model"],
+                losses[0],
+                fp32[0]
+            );
             (l, losses, fp32)
         })
         .collect()
@@ -107,9 +178,14 @@ fn bench_steps_in_f16_skip_overflowing_steps_and_otherwise_track_fp32() {
 #[test]
 fn a_cuda_request_on_a_cpu_build_is_refused_with_what_to_do() {
     let s = Scratch::new();
-    let run = s.runner(&["bench", "models", "--backend", "cuda", "--img", "32", "--frames", "2"], &[]);
+    let run =
+        s.runner(&["bench", "models", "--backend", "cuda", "--img", "32", "--frames", "2"], &[]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("built without CUDA") && run.stderr.contains("--features cuda"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("built without CUDA") && run.stderr.contains("--features cuda"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 

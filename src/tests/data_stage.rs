@@ -7,7 +7,8 @@ use crate::support::{Scratch, VALID, line_of};
 
 /// VALID reading an EchoNet-layout folder `data/` instead of generating one.
 fn echonet_config() -> String {
-    let synthetic = "kind = \"synthetic\"\nvideos = 12\nframe_size = 32\nmin_frames = 16\nmax_frames = 40\n";
+    let synthetic =
+        "kind = \"synthetic\"\nvideos = 12\nframe_size = 32\nmin_frames = 16\nmax_frames = 40\n";
     assert!(VALID.contains(synthetic));
     VALID.replace(synthetic, "kind = \"echonet\"\nroot = \"data\"\n")
 }
@@ -26,12 +27,17 @@ fn run_generates_checks_and_caches_the_data_and_reports_it() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let dirs = s.result_dirs();
     let dir = s.path().join("results").join(dirs.iter().find(|d| !d.starts_with('.')).unwrap());
-    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("data-report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("data-report.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["usable_videos"], 12);
     let normal = report["labels"]["normal"].as_u64().unwrap();
     let abnormal = report["labels"]["abnormal"].as_u64().unwrap();
     assert_eq!(normal + abnormal, 12);
-    assert!(run.stdout.contains(&format!("{normal} normal, {abnormal} abnormal")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("{normal} normal, {abnormal} abnormal")),
+        "{}",
+        run.stdout
+    );
     let cache = s.path().join(report["cache"]["path"].as_str().unwrap());
     let built = fs::metadata(&cache).unwrap().modified().unwrap();
     assert_eq!(report["cache"]["reused"], false);
@@ -40,7 +46,8 @@ fn run_generates_checks_and_caches_the_data_and_reports_it() {
     let again = s.runner(&["run", "e.toml"], &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(fs::metadata(&cache).unwrap().modified().unwrap(), built);
-    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("data-report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("data-report.json")).unwrap()).unwrap();
     assert_eq!(report["cache"]["reused"], true);
 }
 
@@ -77,8 +84,15 @@ fn more_folds_than_the_smallest_class_is_an_error_when_the_data_is_known() {
     s.write("e.toml", &text);
     let run = s.runner(&["validate", "e.toml", "--set", "cv.folds=12"], &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("e.toml:{}:", line_of(&text, "folds = 3"))) || run.stderr.contains("--set cv.folds=12"));
-    assert!(run.stderr.contains("/cv/folds: 12 folds, but the smallest class has"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("e.toml:{}:", line_of(&text, "folds = 3")))
+            || run.stderr.contains("--set cv.folds=12")
+    );
+    assert!(
+        run.stderr.contains("/cv/folds: 12 folds, but the smallest class has"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(s.runner(&["validate", "e.toml"], &[]).code, 0);
     // Unknown data: nothing to check against.
     let unknown = Scratch::new();

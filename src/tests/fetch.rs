@@ -20,9 +20,11 @@ fn make_zip() -> (Vec<u8>, Vec<u8>) {
     ChaCha8Rng::seed_from_u64(3).fill(&mut video[..]);
     let mut buf = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut buf);
-    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("EchoNet-Dynamic/FileList.csv", stored).unwrap();
-    zip.write_all(b"FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,NumberOfFrames,Split\n").unwrap();
+    zip.write_all(b"FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,NumberOfFrames,Split\n")
+        .unwrap();
     zip.start_file("EchoNet-Dynamic/Videos/0X1.avi", stored).unwrap();
     zip.write_all(&video).unwrap();
     zip.finish().unwrap();
@@ -107,7 +109,10 @@ fn downloads_resume_after_a_dropped_connection_and_the_token_stays_secret() {
     let (zip, video) = make_zip();
     let (url, seen) = serve(zip.clone());
     let s = Scratch::new();
-    let run = s.runner(&["fetch-echonet", "--url", &url, "--out", "data"], &[("ECHONET_SAS_TOKEN", TOKEN)]);
+    let run = s.runner(
+        &["fetch-echonet", "--url", &url, "--out", "data"],
+        &[("ECHONET_SAS_TOKEN", TOKEN)],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let root = s.path().join("data/EchoNet-Dynamic");
     assert_eq!(std::fs::read(root.join("Videos/0X1.avi")).unwrap(), video);
@@ -117,7 +122,10 @@ fn downloads_resume_after_a_dropped_connection_and_the_token_stays_secret() {
 
     let seen = seen.lock().unwrap();
     assert!(seen.len() >= 2, "no retry after the cut");
-    assert!(seen.iter().all(|r| r.target.ends_with(&format!("?{TOKEN}"))), "the token was not sent");
+    assert!(
+        seen.iter().all(|r| r.target.ends_with(&format!("?{TOKEN}"))),
+        "the token was not sent"
+    );
     assert_eq!(seen[0].range, None);
     assert_eq!(seen[1].range.as_deref(), Some(format!("bytes={}-", zip.len() / 3).as_str()));
 
@@ -133,7 +141,10 @@ fn downloads_resume_after_a_dropped_connection_and_the_token_stays_secret() {
 #[test]
 fn a_token_in_the_url_is_refused_without_echoing_it() {
     let s = Scratch::new();
-    let run = s.runner(&["fetch-echonet", "--url", "http://127.0.0.1:9/x.zip?sig=S3cReT", "--out", "data"], &[]);
+    let run = s.runner(
+        &["fetch-echonet", "--url", "http://127.0.0.1:9/x.zip?sig=S3cReT", "--out", "data"],
+        &[],
+    );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("ECHONET_SAS_TOKEN"), "{}", run.stderr);
     assert!(!run.stderr.contains("S3cReT"), "{}", run.stderr);

@@ -19,10 +19,21 @@ fn flags_beat_variables_beat_the_file() {
     assert_eq!(resolved_epochs(&file), 2);
     let env = [("ECHO_RUNNER__TRAIN__EPOCHS", "5")];
     assert_eq!(resolved_epochs(&s.runner(&["validate", "e.toml", "--print-resolved"], &env)), 5);
-    let both = s.runner(&["validate", "e.toml", "--print-resolved", "--set", "train.epochs=7"], &env);
+    let both =
+        s.runner(&["validate", "e.toml", "--print-resolved", "--set", "train.epochs=7"], &env);
     assert_eq!(resolved_epochs(&both), 7);
-    let last_flag_wins =
-        s.runner(&["validate", "e.toml", "--print-resolved", "--set", "train.epochs=7", "--set", "train.epochs=9"], &[]);
+    let last_flag_wins = s.runner(
+        &[
+            "validate",
+            "e.toml",
+            "--print-resolved",
+            "--set",
+            "train.epochs=7",
+            "--set",
+            "train.epochs=9",
+        ],
+        &[],
+    );
     assert_eq!(resolved_epochs(&last_flag_wins), 9);
 }
 
@@ -35,11 +46,20 @@ fn exponent_numbers_in_flags_and_variables_are_numbers() {
         let doc: toml::Table = toml::from_str(&run.stdout).expect("resolved TOML");
         doc["train"]["optimizer"]["lr"].as_float().expect("lr")
     };
-    assert_eq!(lr(s.runner(&["validate", "e.toml", "--print-resolved", "--set", "train.optimizer.lr=3e-4"], &[])), 3e-4);
+    assert_eq!(
+        lr(s.runner(
+            &["validate", "e.toml", "--print-resolved", "--set", "train.optimizer.lr=3e-4"],
+            &[]
+        )),
+        3e-4
+    );
     let env = [("ECHO_RUNNER__TRAIN__OPTIMIZER__LR", "2.5E-3")];
     assert_eq!(lr(s.runner(&["validate", "e.toml", "--print-resolved"], &env)), 2.5e-3);
     // A string key still takes a string that merely starts with a digit.
-    let run = s.runner(&["validate", "e.toml", "--print-resolved", "--set", "experiment.name=3d-echo"], &[]);
+    let run = s.runner(
+        &["validate", "e.toml", "--print-resolved", "--set", "experiment.name=3d-echo"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("name = \"3d-echo\""), "{}", run.stdout);
 }
@@ -48,7 +68,12 @@ fn exponent_numbers_in_flags_and_variables_are_numbers() {
 fn other_variables_never_break_parsing() {
     let s = Scratch::new();
     s.write("e.toml", VALID);
-    let env = [("ECHO_RUNNER_TRAIN__EPOCHS", "x"), ("ECHO_RUNNERS__A", "{"), ("TRAIN__EPOCHS", "-1"), ("echo_runner__x", "1")];
+    let env = [
+        ("ECHO_RUNNER_TRAIN__EPOCHS", "x"),
+        ("ECHO_RUNNERS__A", "{"),
+        ("TRAIN__EPOCHS", "-1"),
+        ("echo_runner__x", "1"),
+    ];
     let run = s.runner(&["validate", "e.toml"], &env);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
@@ -100,12 +125,19 @@ name = "t"
 "#,
     );
     // Part of it from a base file, part from flags.
-    s.write("base.toml", &VALID.replace("epochs = 2", "epochs = 11").replace("seed = 1", "seed = 99"));
+    s.write(
+        "base.toml",
+        &VALID.replace("epochs = 2", "epochs = 11").replace("seed = 1", "seed = 99"),
+    );
     s.write("c.toml", "base = \"base.toml\"\n[train]\nepochs = 2\n");
     let a = digest(&s.runner(&["validate", "a.toml", "--print-hash"], &[]));
     let b = digest(&s.runner(&["validate", "b.toml", "--print-hash"], &[]));
-    let c = digest(&s.runner(&["validate", "c.toml", "--print-hash", "--set", "experiment.seed=1"], &[]));
-    let d = digest(&s.runner(&["validate", "a.toml", "--print-hash"], &[("ECHO_RUNNER__TRAIN__EPOCHS", "2")]));
+    let c = digest(
+        &s.runner(&["validate", "c.toml", "--print-hash", "--set", "experiment.seed=1"], &[]),
+    );
+    let d = digest(
+        &s.runner(&["validate", "a.toml", "--print-hash"], &[("ECHO_RUNNER__TRAIN__EPOCHS", "2")]),
+    );
     assert_eq!(a, b);
     assert_eq!(a, c);
     assert_eq!(a, d);
@@ -197,7 +229,10 @@ fn a_base_switching_a_variant_drops_the_old_variants_keys() {
     let labels = doc["data"]["labels"].as_table().unwrap();
     assert_eq!(labels.keys().collect::<Vec<_>>(), ["rule", "threshold"]);
     // The same switch from a flag.
-    let run = s.runner(&["validate", phase3.to_str().unwrap(), "--set", "sampler.kind=none", "--print-resolved"], &[]);
+    let run = s.runner(
+        &["validate", phase3.to_str().unwrap(), "--set", "sampler.kind=none", "--print-resolved"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc: toml::Table = toml::from_str(&run.stdout).unwrap();
     assert_eq!(doc["sampler"].as_table().unwrap().len(), 1);
@@ -228,8 +263,12 @@ fn experiment_files_validate_and_keep_their_hashes() {
         let (file, want) = line.split_once(' ').expect("`file digest` lines");
         let path = repo().join(file);
         let text = std::fs::read_to_string(&path).unwrap();
-        let schema_ref = text.lines().next().and_then(|l| l.strip_prefix("#:schema ")).expect("#:schema first");
-        assert!(path.parent().unwrap().join(schema_ref).is_file(), "{file}: {schema_ref} does not exist");
+        let schema_ref =
+            text.lines().next().and_then(|l| l.strip_prefix("#:schema ")).expect("#:schema first");
+        assert!(
+            path.parent().unwrap().join(schema_ref).is_file(),
+            "{file}: {schema_ref} does not exist"
+        );
         let got = digest(&s.runner(&["validate", path.to_str().unwrap(), "--print-hash"], &[]));
         assert_eq!(got, want.trim(), "{file}: hash changed");
         checked += 1;
@@ -244,17 +283,33 @@ fn experiment_files_validate_and_keep_their_hashes() {
 #[test]
 fn clipping_each_parameter_keeps_the_hash_grad_clip_had_before_global_clipping() {
     let s = Scratch::new();
-    let hash = |file: &std::path::Path, set: &[&str]| digest(&s.runner(&[&["validate", file.to_str().unwrap(), "--print-hash"], set].concat(), &[]));
+    let hash = |file: &std::path::Path, set: &[&str]| {
+        digest(
+            &s.runner(&[&["validate", file.to_str().unwrap(), "--print-hash"], set].concat(), &[]),
+        )
+    };
     // The demo's hash at commit 95438ae, when its `grad_clip = 1.0` clipped each parameter;
     // the file now says so.
     let demo = repo().join("experiments/demo/phase3_hybrid.toml");
-    assert_eq!(hash(&demo, &[]), "897cc1febe7530963c479269b1a9e8e1c80cb42591a4d2f83dd5a9e7081b4db1");
+    assert_eq!(
+        hash(&demo, &[]),
+        "897cc1febe7530963c479269b1a9e8e1c80cb42591a4d2f83dd5a9e7081b4db1"
+    );
     assert_ne!(hash(&demo, &["--set", "train.grad_clip_norm=global"]), hash(&demo, &[]));
     s.write("e.toml", VALID);
     let file = s.path().join("e.toml");
     let clipped = hash(&file, &["--set", "train.grad_clip=1.0"]);
-    assert_eq!(hash(&file, &["--set", "train.grad_clip=1.0", "--set", "train.grad_clip_norm=global"]), clipped);
-    assert_ne!(hash(&file, &["--set", "train.grad_clip=1.0", "--set", "train.grad_clip_norm=per_parameter"]), clipped);
+    assert_eq!(
+        hash(&file, &["--set", "train.grad_clip=1.0", "--set", "train.grad_clip_norm=global"]),
+        clipped
+    );
+    assert_ne!(
+        hash(
+            &file,
+            &["--set", "train.grad_clip=1.0", "--set", "train.grad_clip_norm=per_parameter"]
+        ),
+        clipped
+    );
 }
 
 fn walk_toml(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -274,14 +329,21 @@ fn walk_toml(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn print_model_counts_parameters_as_pytorch_does() {
     let s = Scratch::new();
     let show = |file: &str| {
-        let run = s.runner(&["validate", repo().join(file).to_str().unwrap(), "--print-model"], &[]);
+        let run =
+            s.runner(&["validate", repo().join(file).to_str().unwrap(), "--print-model"], &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         run.stdout
     };
     // ResNet-18 (11,176,512) + LSTM 512 (2,101,248 with both biases) + head (263,682).
-    assert!(show("experiments/phase1_cnn_lstm.toml").contains("13541442 parameters, 13541442 trainable"));
+    assert!(
+        show("experiments/phase1_cnn_lstm.toml")
+            .contains("13541442 parameters, 13541442 trainable")
+    );
     // Swin-B frozen but for its last stage: fewer trainable than total.
     let phase3 = show("experiments/phase3_hybrid.toml");
-    let numbers: Vec<u64> = phase3.split_whitespace().filter_map(|w| w.trim_end_matches([',', ';']).parse().ok()).collect();
+    let numbers: Vec<u64> = phase3
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches([',', ';']).parse().ok())
+        .collect();
     assert!(numbers[1] < numbers[0] && numbers[0] > 86_743_224, "{phase3}");
 }

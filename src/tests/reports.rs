@@ -28,7 +28,11 @@ fn report_shows_exactly_the_changed_key_and_marks_the_incomplete_run() {
     let folds = header.iter().position(|h| h == "Folds").unwrap();
     assert_eq!(header[approach + 1..folds], ["model.temporal.dwconv_kernel"], "{}", run.stdout);
     for metric in ["Accuracy", "Abnormal recall", "Balanced accuracy", "AUROC", "AUPRC"] {
-        assert!(header.contains(&format!("{metric} (CV)")) && header.contains(&format!("{metric} (test)")), "{metric}");
+        assert!(
+            header.contains(&format!("{metric} (CV)"))
+                && header.contains(&format!("{metric} (test)")),
+            "{metric}"
+        );
     }
     let (e, f) = (md_cells(lines[2]), md_cells(lines[3]));
     assert_eq!((e[1].as_str(), e[2].as_str()), ("Phase 3", "Swin + Hybrid (MHSA ‖ DWConv)"));
@@ -37,7 +41,8 @@ fn report_shows_exactly_the_changed_key_and_marks_the_incomplete_run() {
     // CV accuracy: mean ± std of the folds' best-epoch validation accuracy.
     let summary = read_json(&t.full.join("summary.json"));
     let acc = &summary["validation"]["accuracy"];
-    let cell = format!("{:.3} ± {:.3}", acc["mean"].as_f64().unwrap(), acc["std"].as_f64().unwrap());
+    let cell =
+        format!("{:.3} ± {:.3}", acc["mean"].as_f64().unwrap(), acc["std"].as_f64().unwrap());
     assert_eq!(e[header.iter().position(|h| h == "Accuracy (CV)").unwrap()], cell);
     assert!(run.stdout.contains("the seed's protocol"), "{}", run.stdout);
 }
@@ -53,11 +58,21 @@ fn report_formats_carry_the_same_figures() {
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON report");
     assert_eq!(doc["changed_keys"], serde_json::json!(["model.temporal.dwconv_kernel"]));
     let rows = doc["rows"].as_array().unwrap();
-    assert_eq!((rows[0]["folds_done"].as_u64(), rows[0]["folds_total"].as_u64()), (Some(3), Some(3)));
-    assert_eq!((rows[1]["folds_done"].as_u64(), rows[1]["folds_total"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(
+        (rows[0]["folds_done"].as_u64(), rows[0]["folds_total"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(
+        (rows[1]["folds_done"].as_u64(), rows[1]["folds_total"].as_u64()),
+        (Some(1), Some(3))
+    );
     for metric in ["accuracy", "balanced_accuracy", "sensitivity", "auroc"] {
-        let (ours, theirs) = (&rows[0]["cv"][metric]["mean"], &summary["validation"][metric]["mean"]);
-        assert!(close(ours.as_f64().unwrap(), theirs.as_f64().unwrap()), "{metric}: {ours} vs {theirs}");
+        let (ours, theirs) =
+            (&rows[0]["cv"][metric]["mean"], &summary["validation"][metric]["mean"]);
+        assert!(
+            close(ours.as_f64().unwrap(), theirs.as_f64().unwrap()),
+            "{metric}: {ours} vs {theirs}"
+        );
     }
     // The test figures are the best fold's, as the run's summary names it.
     assert_eq!(rows[0]["test"], summary["best_fold_test"]);
@@ -86,7 +101,15 @@ fn report_formats_carry_the_same_figures() {
 
     let latex = t.runner(&["report", full, partial, "--format", "latex"]);
     assert_eq!(latex.code, 0, "{}", latex.stderr);
-    for needle in ["\\begin{tabular}", "\\toprule", "\\texttt{model.temporal.dwconv\\_kernel}", "\\pm", "1/3 (incomplete)", "$\\parallel$", "\\bottomrule"] {
+    for needle in [
+        "\\begin{tabular}",
+        "\\toprule",
+        "\\texttt{model.temporal.dwconv\\_kernel}",
+        "\\pm",
+        "1/3 (incomplete)",
+        "$\\parallel$",
+        "\\bottomrule",
+    ] {
         assert!(latex.stdout.contains(needle), "{needle} missing:\n{}", latex.stdout);
     }
 }
@@ -100,7 +123,9 @@ fn bad_inputs_give_clear_messages_and_a_partial_table() {
     // directory at all.
     let other = root.join("t-other");
     copy_dir(&t.full, &other);
-    let info = fs::read_to_string(other.join("runner.json")).unwrap().replace("\"hash_scheme\": 1", "\"hash_scheme\": 0");
+    let info = fs::read_to_string(other.join("runner.json"))
+        .unwrap()
+        .replace("\"hash_scheme\": 1", "\"hash_scheme\": 0");
     fs::write(other.join("runner.json"), info).unwrap();
     let empty = root.join("t-empty");
     fs::create_dir_all(&empty).unwrap();
@@ -110,7 +135,15 @@ fn bad_inputs_give_clear_messages_and_a_partial_table() {
     let plain = root.join("plain");
     fs::create_dir_all(&plain).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let run = t.runner(&["report", &s(&other), &s(&empty), &s(&plain), &s(&root.join("nowhere")), "--format", "json"]);
+    let run = t.runner(&[
+        "report",
+        &s(&other),
+        &s(&empty),
+        &s(&plain),
+        &s(&root.join("nowhere")),
+        "--format",
+        "json",
+    ]);
     assert_eq!(run.code, 0, "a partial table is a result: {}", run.stderr);
     assert!(run.stderr.contains("plain: not a result directory"), "{}", run.stderr);
     assert!(run.stderr.contains("nowhere: no such file or directory"), "{}", run.stderr);
@@ -120,7 +153,10 @@ fn bad_inputs_give_clear_messages_and_a_partial_table() {
     let rows = doc["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["folds_done"], 3);
-    assert_eq!((rows[1]["folds_done"].as_u64(), rows[1]["folds_total"].as_u64()), (Some(0), Some(3)));
+    assert_eq!(
+        (rows[1]["folds_done"].as_u64(), rows[1]["folds_total"].as_u64()),
+        (Some(0), Some(3))
+    );
 
     // Nothing to report: a run with no finished fold alone, an experiment not run yet.
     let none = t.runner(&["report", &s(&empty)]);
@@ -146,11 +182,16 @@ pub fn png_stats(bytes: &[u8]) -> (u32, u32, usize, f64) {
 }
 
 fn assert_figure(stem: &Path, texts: &[&str]) {
-    let png = fs::read(stem.with_extension("png")).unwrap_or_else(|e| panic!("{}: {e}", stem.display()));
+    let png =
+        fs::read(stem.with_extension("png")).unwrap_or_else(|e| panic!("{}: {e}", stem.display()));
     let (w, h, colours, inked) = png_stats(&png);
     assert!(w >= 400 && h >= 300, "{}: {w}×{h}", stem.display());
     // Text is rasterised too: antialiased glyphs give many grey levels.
-    assert!(colours > 20 && inked > 0.01, "{}: {colours} colours, {inked:.3} inked", stem.display());
+    assert!(
+        colours > 20 && inked > 0.01,
+        "{}: {colours} colours, {inked:.3} inked",
+        stem.display()
+    );
     let svg = fs::read_to_string(stem.with_extension("svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", stem.display());
     for text in texts {
@@ -167,9 +208,24 @@ fn plots_are_real_images_with_titles_axes_and_legends() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("24 files written"), "{}", run.stdout);
     let name = copy.file_name().unwrap().to_str().unwrap();
-    assert_figure(&copy.join("fold-1/plots/curves"), &[&format!("{name} — fold 1: learning curves"), "Training loss", "epoch", "abnormal recall", "best epoch"]);
-    assert_figure(&copy.join("fold-1/plots/confusion"), &["confusion matrix", "predicted class", "true class", "% of row"]);
-    assert_figure(&copy.join("fold-1/plots/roc-pr"), &["ROC, test set", "false-positive rate", "AUROC", "AUPRC", "chance"]);
+    assert_figure(
+        &copy.join("fold-1/plots/curves"),
+        &[
+            &format!("{name} — fold 1: learning curves"),
+            "Training loss",
+            "epoch",
+            "abnormal recall",
+            "best epoch",
+        ],
+    );
+    assert_figure(
+        &copy.join("fold-1/plots/confusion"),
+        &["confusion matrix", "predicted class", "true class", "% of row"],
+    );
+    assert_figure(
+        &copy.join("fold-1/plots/roc-pr"),
+        &["ROC, test set", "false-positive rate", "AUROC", "AUPRC", "chance"],
+    );
     assert_figure(&copy.join("plots/curves"), &["learning curves, 3 of 3 folds", "fold 2"]);
     assert_figure(&copy.join("plots/roc-pr"), &["fold ensemble (AUROC"]);
     assert_figure(&copy.join("plots/confusion"), &["fold ensemble (3 folds), test", "best fold"]);
@@ -178,5 +234,13 @@ fn plots_are_real_images_with_titles_axes_and_legends() {
     let report = t.runner(&["report", "e.toml", "f.toml", "--plots", plots.to_str().unwrap()]);
     assert_eq!(report.code, 0, "{}", report.stderr);
     assert_figure(&plots.join("roc-overlay"), &["by experiment", "AUROC"]);
-    assert_figure(&plots.join("metrics-bars"), &["Main metrics by experiment", "Abnormal recall", "(1/3 (incomplete))", "test (best fold)"]);
+    assert_figure(
+        &plots.join("metrics-bars"),
+        &[
+            "Main metrics by experiment",
+            "Abnormal recall",
+            "(1/3 (incomplete))",
+            "test (best fold)",
+        ],
+    );
 }

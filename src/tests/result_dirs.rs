@@ -22,12 +22,16 @@ fn run_creates_the_directory_its_config_names_and_reopens_it() {
     let dir = only_dir(&s);
     assert_eq!(dir.file_name().unwrap().to_str().unwrap(), format!("t-{}", &hash[..12]));
     assert_eq!(fs::read_to_string(dir.join("hash")).unwrap().trim(), hash);
-    let runner: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("runner.json")).unwrap()).unwrap();
+    let runner: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("runner.json")).unwrap()).unwrap();
     assert_eq!(runner["hash_scheme"], 1);
     assert_eq!(runner["runner_version"], env!("CARGO_PKG_VERSION"));
     // The stored resolved config is the same experiment.
     let stored = dir.join("config.resolved.toml");
-    assert_eq!(digest(&s.runner(&["validate", stored.to_str().unwrap(), "--print-hash"], &[])), hash);
+    assert_eq!(
+        digest(&s.runner(&["validate", stored.to_str().unwrap(), "--print-hash"], &[])),
+        hash
+    );
     // `runner FILE` is `runner run FILE`, into the same directory.
     let again = s.runner(&["e.toml"], &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -105,7 +109,10 @@ fn force_discards_outputs_and_keeps_the_definition() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("fold-0: done earlier, skipped"), "{}", again.stderr);
     let log = fs::read_to_string(dir.join("train.log")).unwrap();
-    assert!(log.contains("fold 1/3 epoch 1/2") && log.contains("fold-0: done earlier, skipped"), "{log}");
+    assert!(
+        log.contains("fold 1/3 epoch 1/2") && log.contains("fold-0: done earlier, skipped"),
+        "{log}"
+    );
     assert!(dir.join("fold-0/stale").exists());
     // --force with --fold discards that fold only.
     fs::write(dir.join("fold-1/stale"), "from an earlier run").unwrap();
@@ -114,7 +121,11 @@ fn force_discards_outputs_and_keeps_the_definition() {
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert!(dir.join("fold-0/stale").exists() && !dir.join("fold-1/stale").exists());
     assert!(dir.join("fold-1/DONE").exists());
-    assert_eq!(fs::read(dir.join("summary.json")).unwrap(), summary, "the retrained fold gives the same summary");
+    assert_eq!(
+        fs::read(dir.join("summary.json")).unwrap(),
+        summary,
+        "the retrained fold gives the same summary"
+    );
     fs::create_dir_all(dir.join("slurm")).unwrap();
     fs::write(dir.join("slurm/fold-0.log"), "a queued job's log").unwrap();
     let forced = s.runner(&["run", "e.toml", "--force"], &[]);
@@ -122,7 +133,14 @@ fn force_discards_outputs_and_keeps_the_definition() {
     assert!(!forced.stderr.contains("skipped"), "{}", forced.stderr);
     assert!(!dir.join("fold-0/stale").exists());
     assert!(dir.join("fold-0/DONE").exists());
-    for kept in ["config.resolved.toml", "config.canonical.json", "hash", "runner.json", "runs.jsonl", "slurm/fold-0.log"] {
+    for kept in [
+        "config.resolved.toml",
+        "config.canonical.json",
+        "hash",
+        "runner.json",
+        "runs.jsonl",
+        "slurm/fold-0.log",
+    ] {
         assert!(dir.join(kept).exists(), "{kept} was removed");
     }
 }
@@ -143,10 +161,15 @@ fn the_same_experiment_twice_gives_byte_identical_results() {
     for k in 0..3 {
         for file in ["best.safetensors", "metrics.json", "DONE"] {
             let path = format!("fold-{k}/{file}");
-            assert_eq!(fs::read(da.join(&path)).unwrap(), fs::read(db.join(&path)).unwrap(), "{path} differs");
+            assert_eq!(
+                fs::read(da.join(&path)).unwrap(),
+                fs::read(db.join(&path)).unwrap(),
+                "{path} differs"
+            );
         }
     }
-    let folds: serde_json::Value = serde_json::from_slice(&fs::read(da.join("folds.json")).unwrap()).unwrap();
+    let folds: serde_json::Value =
+        serde_json::from_slice(&fs::read(da.join("folds.json")).unwrap()).unwrap();
     assert_eq!(folds["folds"].as_array().unwrap().len(), 3);
 }
 
@@ -156,7 +179,11 @@ fn fold_out_of_range_is_refused_before_anything_is_written() {
     s.write("e.toml", VALID);
     let run = s.runner(&["run", "e.toml", "--fold", "3"], &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--fold 3 is out of range: this experiment has 3 fold(s)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--fold 3 is out of range: this experiment has 3 fold(s)"),
+        "{}",
+        run.stderr
+    );
     assert!(s.result_dirs().is_empty());
 }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crate::support::{Run, Scratch, VALID, finish};
 
 /// Two folds of three epochs of two-clip batches: several batches and checkpoints per fold.
-const SETS: [&str; 6] = ["--set", "cv.folds=2", "--set", "train.epochs=3", "--set", "train.batch_size=2"];
+const SETS: [&str; 6] =
+    ["--set", "cv.folds=2", "--set", "train.epochs=3", "--set", "train.batch_size=2"];
 
 /// The files a finished run must reproduce exactly.
 const COMPARED: [&str; 9] = [
@@ -56,7 +57,10 @@ fn reference() -> &'static Path {
 fn assert_same_as_reference(dir: &Path) {
     for file in COMPARED {
         let ours = fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(ours == fs::read(reference().join(file)).unwrap(), "{file} differs from the uninterrupted run's");
+        assert!(
+            ours == fs::read(reference().join(file)).unwrap(),
+            "{file} differs from the uninterrupted run's"
+        );
     }
 }
 
@@ -117,7 +121,11 @@ fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
         .unwrap();
     // Signal once the first fold's second epoch is under way.
     let started = Instant::now();
-    while !s.result_dirs().first().is_some_and(|d| log(&s.path().join("results").join(d)).contains("epoch 2/3 batch")) {
+    while !s
+        .result_dirs()
+        .first()
+        .is_some_and(|d| log(&s.path().join("results").join(d)).contains("epoch 2/3 batch"))
+    {
         assert!(started.elapsed() < Duration::from_secs(120), "training never reached epoch 2");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -180,7 +188,10 @@ fn a_corrupt_newest_checkpoint_is_reported_and_the_one_before_used() {
     let r = run(&s, &[], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = log(&dir);
-    assert!(log.contains("e00002-b0000000 is unusable (its checksum does not match its contents)"), "{log}");
+    assert!(
+        log.contains("e00002-b0000000 is unusable (its checksum does not match its contents)"),
+        "{log}"
+    );
     assert!(log.contains("resuming at epoch 2 batch 0"), "{log}");
     assert_same_as_reference(&dir);
 }
@@ -197,7 +208,11 @@ fn a_failed_fold_is_recorded_skipped_and_retried_on_request() {
 
     let failed = run(&s, &[], &[]);
     assert_eq!(failed.code, 1);
-    assert!(failed.stderr.contains("fold 1 failed:") && failed.stderr.contains("best.safetensors"), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("fold 1 failed:") && failed.stderr.contains("best.safetensors"),
+        "{}",
+        failed.stderr
+    );
     assert!(failed.stderr.contains("--retry-failed"), "{}", failed.stderr);
     assert!(fs::read_to_string(dir.join("fold-1/FAILED")).unwrap().contains("best.safetensors"));
 
@@ -221,7 +236,11 @@ fn folds_of_one_directory_run_in_parallel_and_the_last_run_summarises() {
     let spawn = |k: &str| {
         let mut args = vec!["run", "e.toml", "--fold", k, "--no-wait"];
         args.extend(SETS);
-        Command::new(env!("CARGO_BIN_EXE_runner")).args(&args).current_dir(s.path()).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_runner"))
+            .args(&args)
+            .current_dir(s.path())
+            .output()
+            .unwrap()
     };
     let (a, b) = std::thread::scope(|t| {
         let a = t.spawn(|| spawn("0"));
@@ -253,14 +272,18 @@ fn killed_ends_as_whole(toml: &str) -> (Scratch, PathBuf) {
     let (a, b) = (result_dir(&whole), result_dir(&killed));
     assert_eq!(a.file_name(), b.file_name());
     for file in COMPARED {
-        assert!(fs::read(a.join(file)).unwrap() == fs::read(b.join(file)).unwrap(), "{file} differs from the uninterrupted run's");
+        assert!(
+            fs::read(a.join(file)).unwrap() == fs::read(b.join(file)).unwrap(),
+            "{file} differs from the uninterrupted run's"
+        );
     }
     (whole, a)
 }
 
 #[test]
 fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
-    let (_whole, dir) = killed_ends_as_whole(&VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1));
+    let (_whole, dir) =
+        killed_ends_as_whole(&VALID.replacen("[train]\n", "[train]\nprecision = \"bf16\"\n", 1));
     assert_ne!(dir.file_name(), reference().file_name(), "the precision is part of the experiment");
     // Products in bf16 train other weights than fp32's.
     let best = "fold-0/best.safetensors";
@@ -271,12 +294,15 @@ fn a_bf16_run_killed_mid_epoch_ends_identical_to_an_uninterrupted_bf16_run() {
 /// two good steps: the scale is loop state of its own, checkpointed with the rest.
 #[test]
 fn an_f16_run_killed_mid_epoch_resumes_its_loss_scale_and_ends_identical() {
-    let f16 = "[train]\nprecision = \"f16\"\nloss_scale = { init = 131072.0, growth_interval = 2 }\n";
+    let f16 =
+        "[train]\nprecision = \"f16\"\nloss_scale = { init = 131072.0, growth_interval = 2 }\n";
     let (_whole, dir) = killed_ends_as_whole(&VALID.replacen("[train]\n", f16, 1));
     assert_ne!(dir.file_name(), reference().file_name(), "the precision is part of the experiment");
     let (mut skipped, mut grew) = (0, false);
     for fold in ["fold-0", "fold-1"] {
-        let history: serde_json::Value = serde_json::from_slice(&fs::read(dir.join(fold).join("history.json")).unwrap()).unwrap();
+        let history: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.join(fold).join("history.json")).unwrap())
+                .unwrap();
         let mut scale = 131072.0;
         for epoch in history.as_array().unwrap() {
             let next = epoch["loss_scale"]["scale"].as_f64().unwrap();
@@ -293,8 +319,13 @@ fn an_f16_run_killed_mid_epoch_resumes_its_loss_scale_and_ends_identical() {
 /// the same time as the other: the masks must not depend on which thread draws first.
 #[test]
 fn a_run_on_two_cpu_threads_killed_mid_epoch_ends_identical_to_an_uninterrupted_one() {
-    let (_whole, dir) = killed_ends_as_whole(&VALID.replacen("[runtime]\n", "[runtime]\ndevices = [0, 1]\n", 1));
-    assert_eq!(dir.file_name(), reference().file_name(), "the devices are not part of the experiment");
+    let (_whole, dir) =
+        killed_ends_as_whole(&VALID.replacen("[runtime]\n", "[runtime]\ndevices = [0, 1]\n", 1));
+    assert_eq!(
+        dir.file_name(),
+        reference().file_name(),
+        "the devices are not part of the experiment"
+    );
     // Per-shard BatchNorm statistics and masks: other weights than one thread's.
     let best = "fold-0/best.safetensors";
     assert!(fs::read(dir.join(best)).unwrap() != fs::read(reference().join(best)).unwrap());

@@ -18,7 +18,10 @@ fn slurm_dir(s: &Scratch) -> std::path::PathBuf {
 fn slurm_writes_the_jobs_into_the_result_directory_and_prints_them() {
     let s = Scratch::new();
     s.write("e.toml", VALID);
-    let run = s.runner(&["slurm", "e.toml", "--set", "train.epochs=1", "--time", "2h", "--gpus", "1"], &[]);
+    let run = s.runner(
+        &["slurm", "e.toml", "--set", "train.epochs=1", "--time", "2h", "--gpus", "1"],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let dir = slurm_dir(&s);
     for name in ["folds.sbatch", "summary.sbatch", "submit.sh"] {
@@ -29,10 +32,14 @@ fn slurm_writes_the_jobs_into_the_result_directory_and_prints_them() {
     }
     let folds = fs::read_to_string(dir.join("folds.sbatch")).unwrap();
     assert!(folds.contains("#SBATCH --array=0-2\n"), "{folds}");
-    assert!(folds.contains("#SBATCH --time=02:00:00\n") && folds.contains("#SBATCH --gres=gpu:1\n"));
+    assert!(
+        folds.contains("#SBATCH --time=02:00:00\n") && folds.contains("#SBATCH --gres=gpu:1\n")
+    );
     assert!(folds.contains(&format!("RUNNER={}\n", env!("CARGO_BIN_EXE_runner"))));
     assert!(folds.contains("SETS=(--set train.epochs=1)\n"));
-    assert!(run.stdout.contains(&format!("# submit with: bash {}", dir.join("submit.sh").display())));
+    assert!(
+        run.stdout.contains(&format!("# submit with: bash {}", dir.join("submit.sh").display()))
+    );
 }
 
 #[test]
@@ -46,7 +53,10 @@ fn bad_slurm_options_are_refused_naming_the_flag_and_write_nothing() {
         (&["--partition", "a b"], "--partition"),
         (&["--extra", "#SBATCH --array=1"], "--array is written by runner slurm"),
         (&["--extra", "--qos=long"], "not an #SBATCH line"),
-        (&["--time", "2m", "--signal-lead", "120"], "--signal-lead 120 s is not shorter than --time 00:02:00"),
+        (
+            &["--time", "2m", "--signal-lead", "120"],
+            "--signal-lead 120 s is not shorter than --time 00:02:00",
+        ),
         (&["--runner", "no/such/runner"], "--runner"),
     ] {
         let mut all = vec!["slurm", "e.toml"];
@@ -68,15 +78,26 @@ fn submit_queues_the_fold_array_then_the_summary_after_it() {
         &format!("#!/bin/bash\nn=$((100 + $(cat {0} 2>/dev/null | wc -l)))\necho \"$*\" >>{0}\necho \"$n;cluster\"\n", calls.display()),
     );
     fs::set_permissions(&sbatch, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", s.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path =
+        format!("{}:{}", s.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
     let run = s.runner(&["slurm", "e.toml", "--submit"], &[("PATH", &path)]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("submitted fold array job 100 and summary job 101"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("submitted fold array job 100 and summary job 101"),
+        "{}",
+        run.stdout
+    );
     let dir = slurm_dir(&s);
     let (folds, summary) = (dir.join("folds.sbatch"), dir.join("summary.sbatch"));
-    let expected = format!("--parsable {}\n--parsable --dependency=afterany:100 {}\n", folds.display(), summary.display());
+    let expected = format!(
+        "--parsable {}\n--parsable --dependency=afterany:100 {}\n",
+        folds.display(),
+        summary.display()
+    );
     assert_eq!(fs::read_to_string(&calls).unwrap(), expected);
-    assert!(fs::read_to_string(dir.join("submitted.log")).unwrap().contains("folds 100 summary 101"));
+    assert!(
+        fs::read_to_string(dir.join("submitted.log")).unwrap().contains("folds 100 summary 101")
+    );
 
     // Rerunning failed folds: the sbatch options go to the array, --retry-failed to its tasks.
     fs::remove_file(&calls).unwrap();
@@ -102,7 +123,8 @@ fn submit_without_sbatch_says_so() {
     let bin = s.path().join("bin");
     fs::create_dir_all(&bin).unwrap();
     let bash = Command::new("bash").args(["-c", "command -v bash"]).output().unwrap();
-    std::os::unix::fs::symlink(String::from_utf8_lossy(&bash.stdout).trim(), bin.join("bash")).unwrap();
+    std::os::unix::fs::symlink(String::from_utf8_lossy(&bash.stdout).trim(), bin.join("bash"))
+        .unwrap();
     let run = s.runner(&["slurm", "e.toml", "--submit"], &[("PATH", bin.to_str().unwrap())]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("sbatch not found"), "{}", run.stderr);
@@ -124,8 +146,10 @@ fn run_records_name_the_slurm_attempt_only_under_slurm() {
     assert_eq!(under_slurm.code, 0, "{}", under_slurm.stderr);
     assert_eq!(s.runner(&args, &[]).code, 0);
     let dirs = s.result_dirs();
-    let text = fs::read_to_string(s.path().join("results").join(&dirs[0]).join("runs.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let text =
+        fs::read_to_string(s.path().join("results").join(&dirs[0]).join("runs.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 4, "{text}");
     for r in &records[..2] {
         assert_eq!(

@@ -12,14 +12,30 @@ fn status_of_finished_partial_and_unstarted_runs() {
     let t = trained();
     let full = t.runner(&["status", t.full.to_str().unwrap()]);
     assert_eq!(full.code, 0, "{}", full.stderr);
-    for needle in ["folds        3/3 done", "no process holds the lock", "exit status 0", "summary.json written", "best so far  val accuracy"] {
+    for needle in [
+        "folds        3/3 done",
+        "no process holds the lock",
+        "exit status 0",
+        "summary.json written",
+        "best so far  val accuracy",
+    ] {
         assert!(full.stdout.contains(needle), "{needle:?} missing:\n{}", full.stdout);
     }
     // By experiment file, found by hash.
     let partial = t.runner(&["status", "f.toml"]);
     assert_eq!(partial.code, 0, "{}", partial.stderr);
-    assert!(partial.stdout.contains(t.partial.file_name().unwrap().to_str().unwrap()), "{}", partial.stdout);
-    for needle in ["folds        1/3 done", "fold 0       done: best epoch", "fold 1       not started", "fold 2       not started", "no summary.json yet"] {
+    assert!(
+        partial.stdout.contains(t.partial.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        partial.stdout
+    );
+    for needle in [
+        "folds        1/3 done",
+        "fold 0       done: best epoch",
+        "fold 1       not started",
+        "fold 2       not started",
+        "no summary.json yet",
+    ] {
         assert!(partial.stdout.contains(needle), "{needle:?} missing:\n{}", partial.stdout);
     }
     t.scratch.write("unstarted.toml", &VALID.replace("seed = 1", "seed = 3"));
@@ -28,7 +44,11 @@ fn status_of_finished_partial_and_unstarted_runs() {
     assert!(unstarted.stdout.contains("not started (no result directory"), "{}", unstarted.stdout);
     let nothing = t.runner(&["status", "no-such-dir"]);
     assert_eq!(nothing.code, 2);
-    assert!(nothing.stderr.contains("no-such-dir: no such file or directory"), "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("no-such-dir: no such file or directory"),
+        "{}",
+        nothing.stderr
+    );
 }
 
 #[test]
@@ -38,10 +58,30 @@ fn status_reads_checkpoints_failures_and_locks() {
     copy_dir(&t.partial, &dir);
     // Fold 1 mid-way, as the training loop's checkpoints record it; fold 2 failed.
     let fold1 = dir.join("fold-1");
-    let val = serde_json::from_value(read_json(&t.partial.join("fold-0/metrics.json"))["val"].clone()).unwrap();
-    let best = Some(Best { epoch: 0, score: 0.875, val, val_probs: vec![], weights_blake3: String::new() });
-    checkpoint::save(&fold1, &LoopState { epoch: 1, batch: 0, best: best.clone(), ..Default::default() }, b"m", b"o").unwrap();
-    let newest = checkpoint::save(&fold1, &LoopState { epoch: 1, batch: 2, best, ..Default::default() }, b"m", b"o").unwrap();
+    let val =
+        serde_json::from_value(read_json(&t.partial.join("fold-0/metrics.json"))["val"].clone())
+            .unwrap();
+    let best = Some(Best {
+        epoch: 0,
+        score: 0.875,
+        val,
+        val_probs: vec![],
+        weights_blake3: String::new(),
+    });
+    checkpoint::save(
+        &fold1,
+        &LoopState { epoch: 1, batch: 0, best: best.clone(), ..Default::default() },
+        b"m",
+        b"o",
+    )
+    .unwrap();
+    let newest = checkpoint::save(
+        &fold1,
+        &LoopState { epoch: 1, batch: 2, best, ..Default::default() },
+        b"m",
+        b"o",
+    )
+    .unwrap();
     // Pin the write time so the line can be checked.
     let state = newest.join("state.json");
     let mut json = read_json(&state);
@@ -51,7 +91,9 @@ fn status_reads_checkpoints_failures_and_locks() {
     fs::write(dir.join("fold-1/history.json"), serde_json::to_string(&[history]).unwrap()).unwrap();
     fs::create_dir_all(dir.join("fold-2")).unwrap();
     fs::write(dir.join("fold-2/FAILED"), "out of memory in epoch 1\nbacktrace…").unwrap();
-    let open = |p: std::path::PathBuf| OpenOptions::new().read(true).write(true).create(true).truncate(false).open(p).unwrap();
+    let open = |p: std::path::PathBuf| {
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(p).unwrap()
+    };
     let (dir_lock, fold_lock) = (open(dir.join("lock")), open(dir.join("fold-1/lock")));
     fs::write(dir.join("lock"), "pid 4242 on node07 since 2026-01-02T03:00:00Z").unwrap();
     dir_lock.lock().unwrap();
@@ -67,10 +109,19 @@ fn status_reads_checkpoints_failures_and_locks() {
     ] {
         assert!(run.stdout.contains(needle), "{needle:?} missing:\n{}", run.stdout);
     }
-    assert!(run.stdout.lines().any(|l| l.starts_with("  fold 1") && l.contains("held by")), "{}", run.stdout);
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("  fold 1") && l.contains("held by")),
+        "{}",
+        run.stdout
+    );
     // The best so far weighs the finished fold against the checkpoint's best.
-    let fold0 = read_json(&t.partial.join("fold-0/metrics.json"))["val"]["accuracy"].as_f64().unwrap();
-    let best = if fold0 >= 0.875 { format!("{fold0:.3} (fold 0, epoch") } else { "0.875 (fold 1, epoch 1)".into() };
+    let fold0 =
+        read_json(&t.partial.join("fold-0/metrics.json"))["val"]["accuracy"].as_f64().unwrap();
+    let best = if fold0 >= 0.875 {
+        format!("{fold0:.3} (fold 0, epoch")
+    } else {
+        "0.875 (fold 1, epoch 1)".into()
+    };
     assert!(run.stdout.contains(&format!("best so far  val accuracy {best}")), "{}", run.stdout);
     // Probing released nothing the holder had, and took nothing.
     dir_lock.unlock().unwrap();
@@ -87,8 +138,10 @@ fn csv_rows(path: &std::path::Path) -> Vec<csv::StringRecord> {
 fn predict_reproduces_the_probabilities_training_wrote() {
     let t = trained();
     let fold: serde_json::Value = read_json(&t.full.join("fold-0/metrics.json"));
-    let names: Vec<&str> = fold["test_videos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let videos: Vec<String> = names.iter().map(|n| t.videos().join(format!("{n}.avi")).display().to_string()).collect();
+    let names: Vec<&str> =
+        fold["test_videos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let videos: Vec<String> =
+        names.iter().map(|n| t.videos().join(format!("{n}.avi")).display().to_string()).collect();
     let mut args = vec!["predict", t.full.to_str().unwrap()];
     args.extend(videos.iter().map(String::as_str));
     args.extend(["--fold", "0", "--csv", "pred/fold0.csv"]);
@@ -107,7 +160,10 @@ fn predict_reproduces_the_probabilities_training_wrote() {
         assert_eq!(row[8].split(' ').count(), 8);
         assert_eq!(row[7].split(' ').count(), 8);
         // The per-video plot, next to the CSV.
-        assert!(t.path().join(format!("pred/{}.png", names[i])).is_file() && t.path().join(format!("pred/{}.svg", names[i])).is_file());
+        assert!(
+            t.path().join(format!("pred/{}.png", names[i])).is_file()
+                && t.path().join(format!("pred/{}.svg", names[i])).is_file()
+        );
     }
     assert!(run.stdout.chars().any(|c| "▁▂▃▄▅▆▇█".contains(c)), "no sparkline:\n{}", run.stdout);
     assert!(run.stdout.contains("strongest: video frame"), "{}", run.stdout);
@@ -118,7 +174,8 @@ fn predict_reproduces_the_probabilities_training_wrote() {
     args.extend(["--ensemble", "--no-explain", "--csv", "pred/ensemble.csv"]);
     let run = t.runner(&args);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let folds: Vec<serde_json::Value> = (0..3).map(|k| read_json(&t.full.join(format!("fold-{k}/metrics.json")))).collect();
+    let folds: Vec<serde_json::Value> =
+        (0..3).map(|k| read_json(&t.full.join(format!("fold-{k}/metrics.json")))).collect();
     for (i, row) in csv_rows(&t.path().join("pred/ensemble.csv")).iter().enumerate() {
         let mean = folds.iter().map(|f| f["test_prob"][i].as_f64().unwrap()).sum::<f64>() / 3.0;
         let p: f64 = row[2].parse().unwrap();
@@ -131,22 +188,40 @@ fn predict_reproduces_the_probabilities_training_wrote() {
 fn predict_names_an_unreadable_video_and_predicts_the_others() {
     let t = trained();
     let folder = t.path().join("new-videos");
-    let synth = t.runner(&["synth", "--out", folder.to_str().unwrap(), "--videos", "2", "--seed", "11"]);
+    let synth =
+        t.runner(&["synth", "--out", folder.to_str().unwrap(), "--videos", "2", "--seed", "11"]);
     assert_eq!(synth.code, 0, "{}", synth.stderr);
     let videos = folder.join("Videos");
     fs::write(videos.join("broken.avi"), b"RIFF\x04\x00\x00\x00AVI garbage").unwrap();
-    let run = t.runner(&["predict", t.full.to_str().unwrap(), videos.to_str().unwrap(), "missing.avi", "--out", "frames"]);
+    let run = t.runner(&[
+        "predict",
+        t.full.to_str().unwrap(),
+        videos.to_str().unwrap(),
+        "missing.avi",
+        "--out",
+        "frames",
+    ]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("broken.avi:"), "{}", run.stderr);
     assert!(run.stderr.contains("missing.avi: no such file or directory"), "{}", run.stderr);
     assert!(run.stderr.contains("2 of 4 video(s) could not be predicted"), "{}", run.stderr);
     let predicted: Vec<&str> = run.stdout.lines().filter(|l| l.contains("P(abnormal)")).collect();
     assert_eq!(predicted.len(), 2, "{}", run.stdout);
-    assert_eq!(fs::read_dir(t.path().join("frames")).unwrap().count(), 4, "a PNG and an SVG per predicted video");
+    assert_eq!(
+        fs::read_dir(t.path().join("frames")).unwrap().count(),
+        4,
+        "a PNG and an SVG per predicted video"
+    );
     assert!(run.stdout.contains("best fold"), "{}", run.stdout);
 
     // No finished fold: nothing to predict with.
-    let none = t.runner(&["predict", t.partial.to_str().unwrap(), videos.to_str().unwrap(), "--fold", "1"]);
+    let none = t.runner(&[
+        "predict",
+        t.partial.to_str().unwrap(),
+        videos.to_str().unwrap(),
+        "--fold",
+        "1",
+    ]);
     assert_eq!(none.code, 1);
     assert!(none.stderr.contains("fold 1 is not finished"), "{}", none.stderr);
 }

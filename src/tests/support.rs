@@ -31,7 +31,9 @@ impl Scratch {
     pub fn for_static(prefix: &str) -> Self {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
         if let Ok(entries) = std::fs::read_dir(root) {
-            for e in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)) {
+            for e in
+                entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -133,7 +135,10 @@ workers = 1
 
 /// 1-based line of the first line containing `marker`.
 pub fn line_of(text: &str, marker: &str) -> usize {
-    text.lines().position(|l| l.contains(marker)).map(|i| i + 1).unwrap_or_else(|| panic!("no {marker:?} in text"))
+    text.lines()
+        .position(|l| l.contains(marker))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no {marker:?} in text"))
 }
 
 /// The full digest printed by `runner validate --print-hash`.

@@ -8,7 +8,9 @@ use burn::backend::flex::FlexTensor;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdaptiveMomentumState, AdamW, AdamWConfig, AdamWState, LearningRate, SimpleOptimizer};
+use burn::optim::{
+    AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, SimpleOptimizer,
+};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::backend::AutodiffBackend;
@@ -29,7 +31,11 @@ pub struct FusedAdamW {
 impl FusedAdamW {
     /// `AdamWConfig::new()`'s optimizer with these settings.
     fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
-        let config = AdamWConfig::new().with_beta_1(beta_1).with_beta_2(beta_2).with_epsilon(epsilon).with_weight_decay(weight_decay);
+        let config = AdamWConfig::new()
+            .with_beta_1(beta_1)
+            .with_beta_2(beta_2)
+            .with_epsilon(epsilon)
+            .with_weight_decay(weight_decay);
         FusedAdamW { burn: config.build(), beta_1, beta_2, epsilon, weight_decay }
     }
 }
@@ -56,10 +62,20 @@ const CHUNK: usize = 1 << 14;
 impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
     type State<const D: usize> = AdamWState<B, D>;
 
-    fn step<const D: usize>(&self, lr: LearningRate, param: Tensor<B, D>, grad: Tensor<B, D>, state: Option<Self::State<D>>) -> (Tensor<B, D>, Option<Self::State<D>>) {
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        param: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let f32s = |t: &Tensor<B, D>| t.dtype() == DType::F32;
         let on_cpu = matches!(OnFlex::of::<B>(), Some(OnFlex::Plain));
-        let state_f32s = state.as_ref().is_none_or(|s| f32s(&s.momentum.moment_1) && f32s(&s.momentum.moment_2) && s.momentum.max_moment_2.is_none());
+        let state_f32s = state.as_ref().is_none_or(|s| {
+            f32s(&s.momentum.moment_1)
+                && f32s(&s.momentum.moment_2)
+                && s.momentum.max_moment_2.is_none()
+        });
         if !(on_cpu && f32s(&param) && f32s(&grad) && state_f32s) {
             return self.burn.step(lr, param, grad, state);
         }
@@ -76,19 +92,32 @@ impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
         let (g, mut p) = (flat(grad), flat(param));
         let (mut m, mut v, first) = match state {
             Some(s) => (flat(s.momentum.moment_1), flat(s.momentum.moment_2), false),
-            None => (flex(vec![0.0; g.layout().num_elements()], shape), flex(vec![0.0; g.layout().num_elements()], shape), true),
+            None => (
+                flex(vec![0.0; g.layout().num_elements()], shape),
+                flex(vec![0.0; g.layout().num_elements()], shape),
+                true,
+            ),
         };
         let step = Step::new(self, lr, time, first);
         let g = g.as_slice::<f32>().expect("contiguous");
         let n = g.len();
-        let (p_values, m_values, v_values) = (&mut p.storage_mut::<f32>()[..n], &mut m.storage_mut::<f32>()[..n], &mut v.storage_mut::<f32>()[..n]);
+        let (p_values, m_values, v_values) = (
+            &mut p.storage_mut::<f32>()[..n],
+            &mut m.storage_mut::<f32>()[..n],
+            &mut v.storage_mut::<f32>()[..n],
+        );
         p_values
             .par_chunks_mut(CHUNK)
             .zip(m_values.par_chunks_mut(CHUNK))
             .zip(v_values.par_chunks_mut(CHUNK))
             .zip(g.par_chunks(CHUNK))
             .for_each(|(((p, m), v), g)| step.apply(p, m, v, g));
-        let momentum = AdaptiveMomentumState { time, moment_1: tensor(m), moment_2: tensor(v), max_moment_2: None };
+        let momentum = AdaptiveMomentumState {
+            time,
+            moment_1: tensor(m),
+            moment_2: tensor(v),
+            max_moment_2: None,
+        };
         (tensor(p), Some(AdamWState { momentum }))
     }
 
@@ -164,18 +193,30 @@ mod tests {
     fn the_fused_step_gives_burns_bits() {
         let device = Default::default();
         for weight_decay in [0.0, 0.05] {
-            let burn = AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(weight_decay).build();
+            let burn = AdamWConfig::new()
+                .with_beta_1(0.9)
+                .with_beta_2(0.999)
+                .with_epsilon(1e-8)
+                .with_weight_decay(weight_decay)
+                .build();
             let fused = FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay);
             let check = |shape: [usize; 4]| {
-                let start = Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let start =
+                    Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
                 let (mut a, mut b) = (start.clone(), start);
-                let (mut sa, mut sb): (Option<AdamWState<Flex, 4>>, Option<AdamWState<Flex, 4>>) = (None, None);
+                let (mut sa, mut sb): (Option<AdamWState<Flex, 4>>, Option<AdamWState<Flex, 4>>) =
+                    (None, None);
                 for step in 0..4 {
-                    let grad = Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 1e-2), &device);
+                    let grad =
+                        Tensor::<Flex, 4>::random(shape, Distribution::Normal(0.0, 1e-2), &device);
                     let lr = 1e-3 / (step + 1) as f64;
                     (a, sa) = burn.step(lr, a, grad.clone(), sa);
                     (b, sb) = fused.step(lr, b, grad, sb);
-                    assert_eq!(bits(&a), bits(&b), "parameters after step {step}, weight decay {weight_decay}");
+                    assert_eq!(
+                        bits(&a),
+                        bits(&b),
+                        "parameters after step {step}, weight decay {weight_decay}"
+                    );
                     let (ma, mb) = (&sa.as_ref().unwrap().momentum, &sb.as_ref().unwrap().momentum);
                     assert_eq!(ma.time, mb.time);
                     assert_eq!(bits(&ma.moment_1), bits(&mb.moment_1));

@@ -22,10 +22,11 @@ pub enum Frames {
 impl Frames {
     fn read(&self, name: &str, range: std::ops::Range<usize>) -> Result<Vec<u8>, TrainError> {
         match self {
-            Frames::Memory(m) => m
-                .range(name, range.start, range.end)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| TrainError::Plan(format!("{name}: frames {range:?} are not in the cache"))),
+            Frames::Memory(m) => {
+                m.range(name, range.start, range.end).map(<[u8]>::to_vec).ok_or_else(|| {
+                    TrainError::Plan(format!("{name}: frames {range:?} are not in the cache"))
+                })
+            }
             Frames::Disk(c) => Ok(c.read_range(name, range.start, range.end)?),
         }
     }
@@ -76,9 +77,11 @@ pub fn clips_tensor<B: Backend>(
         .map(|(&i, &key)| {
             let v = &videos[i];
             let mut rng = sample_rng(exp.experiment.seed, at.fold as u64, u64::from(at.epoch), key);
-            let plan = ClipPlan::new(v.frames, &data.clip, sampling, &mut rng).map_err(|e| TrainError::Plan(format!("{}: {e}", v.name)))?;
+            let plan = ClipPlan::new(v.frames, &data.clip, sampling, &mut rng)
+                .map_err(|e| TrainError::Plan(format!("{}: {e}", v.name)))?;
             let bytes = frames.read(&v.name, plan.read())?;
-            render_clip(&plan, &bytes, size, &data.normalize, aug, &mut rng).map_err(|e| TrainError::Plan(format!("{}: {e}", v.name)))
+            render_clip(&plan, &bytes, size, &data.normalize, aug, &mut rng)
+                .map_err(|e| TrainError::Plan(format!("{}: {e}", v.name)))
         })
         .collect::<Result<_, _>>()?;
     let shape = [members.len(), data.clip.frames as usize, 3, size, size];
@@ -89,7 +92,11 @@ pub fn clips_tensor<B: Backend>(
 pub fn abnormal_probs<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<f64>, TrainError> {
     let rows = logits.dims()[0];
     let probs = softmax(logits, 1).slice([0..rows, 1..2]);
-    let values: Vec<f32> = probs.into_data().convert::<f32>().to_vec().map_err(|e| TrainError::Model(format!("{e:?}")))?;
+    let values: Vec<f32> = probs
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .map_err(|e| TrainError::Model(format!("{e:?}")))?;
     Ok(values.into_iter().map(f64::from).collect())
 }
 
@@ -107,8 +114,22 @@ pub fn predict<B: Backend>(
     let mut out = Vec::with_capacity(members.len());
     for chunk in members.chunks(exp.train.batch_size as usize) {
         let keys: Vec<u64> = chunk.iter().map(|&i| i as u64).collect();
-        let x = clips_tensor::<B>(exp, videos, frames, chunk, &keys, DrawKey { fold, epoch: EVAL_EPOCH }, false, &devices[0])?;
-        out.extend(abnormal_probs(shards::forward(model, x, devices, exp.train.precision.autocast()))?);
+        let x = clips_tensor::<B>(
+            exp,
+            videos,
+            frames,
+            chunk,
+            &keys,
+            DrawKey { fold, epoch: EVAL_EPOCH },
+            false,
+            &devices[0],
+        )?;
+        out.extend(abnormal_probs(shards::forward(
+            model,
+            x,
+            devices,
+            exp.train.precision.autocast(),
+        ))?);
     }
     Ok(out)
 }

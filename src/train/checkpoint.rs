@@ -136,7 +136,12 @@ fn digest(parts: [&[u8]; 3]) -> String {
 
 /// Writes a checkpoint of `state` into `fold_dir/checkpoints/` and drops all but the last
 /// two. Returns its path.
-pub fn save(fold_dir: &Path, state: &LoopState, model: &[u8], optimizer: &[u8]) -> Result<PathBuf, CheckpointError> {
+pub fn save(
+    fold_dir: &Path,
+    state: &LoopState,
+    model: &[u8],
+    optimizer: &[u8],
+) -> Result<PathBuf, CheckpointError> {
     let root = fold_dir.join(CHECKPOINTS);
     fs::create_dir_all(&root).map_err(io(&root))?;
     let name = state.dir_name();
@@ -150,7 +155,9 @@ pub fn save(fold_dir: &Path, state: &LoopState, model: &[u8], optimizer: &[u8]) 
     };
     let json = serde_json::to_vec_pretty(&file).expect("checkpoint state is JSON");
     let sum = digest([&json, model, optimizer]);
-    for (file, bytes) in [(STATE, &json[..]), (MODEL, model), (OPTIMIZER, optimizer), (CHECKSUM, sum.as_bytes())] {
+    for (file, bytes) in
+        [(STATE, &json[..]), (MODEL, model), (OPTIMIZER, optimizer), (CHECKSUM, sum.as_bytes())]
+    {
         let path = tmp.join(file);
         let mut f = File::create(&path).map_err(io(&path))?;
         f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(&path))?;
@@ -214,7 +221,10 @@ pub fn latest(fold_dir: &Path, warn: &mut dyn FnMut(String)) -> Option<Restored>
     for path in listed(&fold_dir.join(CHECKPOINTS)).iter().rev() {
         match read(path) {
             Ok(r) => return Some(r),
-            Err(why) => warn(format!("checkpoint {} is unusable ({why}); trying the one before it", path.display())),
+            Err(why) => warn(format!(
+                "checkpoint {} is unusable ({why}); trying the one before it",
+                path.display()
+            )),
         }
     }
     None
@@ -237,7 +247,13 @@ pub fn peek(fold_dir: &Path) -> Option<Glance> {
     listed(&fold_dir.join(CHECKPOINTS)).into_iter().rev().find_map(|path| {
         let file: StateFile = serde_json::from_slice(&fs::read(path.join(STATE)).ok()?).ok()?;
         let best = file.state.best.as_ref().map(|b| (b.epoch, b.score));
-        Some(Glance { path, epoch: file.state.epoch, batch: file.state.batch, written: file.written, best })
+        Some(Glance {
+            path,
+            epoch: file.state.epoch,
+            batch: file.state.batch,
+            written: file.written,
+            best,
+        })
     })
 }
 
@@ -246,7 +262,17 @@ mod tests {
     use super::*;
 
     fn state(epoch: u32, batch: usize) -> LoopState {
-        LoopState { epoch, batch, so_far: EpochSoFar { loss_sum: 1.5, labels: vec![Class::Abnormal], probs: vec![0.25], skipped_steps: 0 }, ..Default::default() }
+        LoopState {
+            epoch,
+            batch,
+            so_far: EpochSoFar {
+                loss_sum: 1.5,
+                labels: vec![Class::Abnormal],
+                probs: vec![0.25],
+                skipped_steps: 0,
+            },
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -255,7 +281,10 @@ mod tests {
         for (e, b) in [(0, 0), (1, 0), (1, 3), (2, 0)] {
             save(dir.path(), &state(e, b), &[e as u8; 10], b"optim").unwrap();
         }
-        let names: Vec<String> = listed(&dir.path().join(CHECKPOINTS)).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = listed(&dir.path().join(CHECKPOINTS))
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, ["e00001-b0000003", "e00002-b0000000"]);
         let r = latest(dir.path(), &mut |w| panic!("{w}")).unwrap();
         assert_eq!(r.state, state(2, 0));
@@ -276,7 +305,10 @@ mod tests {
         assert_eq!(r.state.epoch, 1);
         assert_eq!(r.model, b"model one");
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("e00002-b0000000") && warnings[0].contains("checksum"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("e00002-b0000000") && warnings[0].contains("checksum"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -29,11 +29,15 @@ pub trait OnBackend {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComputeError {
-    #[error("runtime.backend = \"cuda\": this runner was built without CUDA; rebuild it with `cargo build --release --features cuda`, or use \"cpu\"")]
+    #[error(
+        "runtime.backend = \"cuda\": this runner was built without CUDA; rebuild it with `cargo build --release --features cuda`, or use \"cpu\""
+    )]
     CudaNotBuilt,
     #[error("runtime.backend = \"cuda\": {0}")]
     CudaUnavailable(String),
-    #[error("runtime.devices lists {missing:?}, but this machine has {count} CUDA device(s), numbered from 0")]
+    #[error(
+        "runtime.devices lists {missing:?}, but this machine has {count} CUDA device(s), numbered from 0"
+    )]
     MissingDevices { missing: Vec<u32>, count: usize },
 }
 
@@ -113,7 +117,9 @@ mod cuda {
                     .unwrap_or_else(|| "unknown reason".into());
                 // cudarc's message goes on to list every file name it tried.
                 let why = why.split(" - searched").next().unwrap_or_default();
-                Err(format!("the CUDA driver could not be loaded ({why}): is this a GPU node with the NVIDIA driver? libcuda.so.1 must be on the loader's path (LD_LIBRARY_PATH)"))
+                Err(format!(
+                    "the CUDA driver could not be loaded ({why}): is this a GPU node with the NVIDIA driver? libcuda.so.1 must be on the loader's path (LD_LIBRARY_PATH)"
+                ))
             }
         }
     }
@@ -121,7 +127,9 @@ mod cuda {
     pub fn check(devices: &[u32]) -> Result<(), ComputeError> {
         let count = device_count().map_err(ComputeError::CudaUnavailable)?;
         if count == 0 {
-            return Err(ComputeError::CudaUnavailable("no CUDA device found on this machine".into()));
+            return Err(ComputeError::CudaUnavailable(
+                "no CUDA device found on this machine".into(),
+            ));
         }
         let missing: Vec<u32> = devices.iter().copied().filter(|&d| d as usize >= count).collect();
         if !missing.is_empty() {

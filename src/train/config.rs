@@ -268,4 +268,3 @@ pub enum Precision {
     Bf16,
     F16,
 }
-

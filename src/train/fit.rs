@@ -45,9 +45,13 @@ pub enum TrainError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("model: {0}")]
     Model(String),
-    #[error("the loss is {loss} at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or clip gradients with train.grad_clip)")]
+    #[error(
+        "the loss is {loss} at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or clip gradients with train.grad_clip)"
+    )]
     Diverged { epoch: u32, batch: usize, loss: f64 },
-    #[error("the gradients overflow at every loss scale (it fell to {scale:e}) at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or train in \"bf16\")")]
+    #[error(
+        "the gradients overflow at every loss scale (it fell to {scale:e}) at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or train in \"bf16\")"
+    )]
     Overflowed { epoch: u32, batch: usize, scale: f64 },
     #[error(transparent)]
     Lock(#[from] ResultsError),
@@ -129,20 +133,29 @@ pub fn fit(
         .filter_map(|lv| {
             let name = &lv.video.row.file_name;
             let frames = cache.frames_of(name)?;
-            Some((Video { name: name.clone(), class: lv.class, frames }, (lv.class, lv.video.row.split)))
+            Some((
+                Video { name: name.clone(), class: lv.class, frames },
+                (lv.class, lv.video.row.split),
+            ))
         })
         .unzip();
-    let splits = assign_splits(&splits, &exp.data.split).map_err(|e| TrainError::Plan(e.to_string()))?;
+    let splits =
+        assign_splits(&splits, &exp.data.split).map_err(|e| TrainError::Plan(e.to_string()))?;
     let classes: Vec<Class> = videos.iter().map(|v| v.class).collect();
     let plan = plan_cv(&classes, &splits, &exp.cv).map_err(|e| TrainError::Plan(e.to_string()))?;
     let names: Vec<&str> = videos.iter().map(|v| v.name.as_str()).collect();
-    let folds_json = serde_json::to_string_pretty(&plan.describe(&names, &classes)).expect("JSON") + "\n";
+    let folds_json =
+        serde_json::to_string_pretty(&plan.describe(&names, &classes)).expect("JSON") + "\n";
     let folds_path = dir.join("folds.json");
     atomic::write_file(&folds_path, folds_json.as_bytes()).map_err(io(&folds_path))?;
 
     let side = (exp.data.resize as usize).pow(2);
     let bytes: usize = cache.videos.iter().map(|v| v.frames * side).sum();
-    let frames = if bytes <= IN_MEMORY_BYTES { Frames::Memory(cache.load_all()?) } else { Frames::Disk(cache) };
+    let frames = if bytes <= IN_MEMORY_BYTES {
+        Frames::Memory(cache.load_all()?)
+    } else {
+        Frames::Disk(cache)
+    };
     let inputs = FoldInputs { exp, videos: &videos, plan: &plan, frames: &frames, stop };
 
     let folds = plan.folds.len();
@@ -158,7 +171,12 @@ pub fn fit(
         }
         if let Ok(why) = fs::read_to_string(&failed_path) {
             if !options.retry_failed {
-                progress.note(&format!("fold-{k}: failed earlier, skipped (--retry-failed takes it up again): {}", why.trim())).map_err(io(&log))?;
+                progress
+                    .note(&format!(
+                        "fold-{k}: failed earlier, skipped (--retry-failed takes it up again): {}",
+                        why.trim()
+                    ))
+                    .map_err(io(&log))?;
                 failed.push((k, why.trim().to_owned()));
                 continue;
             }
@@ -172,7 +190,12 @@ pub fn fit(
                 atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;
                 let done = fold_dir.join(DONE);
                 atomic::write_file(&done, b"").map_err(io(&done))?;
-                let line = format!("best epoch {} ({:?} {:.4})", result.best_epoch + 1, exp.cv.select_by, result.val.select(exp.cv.select_by).unwrap_or(f64::NAN));
+                let line = format!(
+                    "best epoch {} ({:?} {:.4})",
+                    result.best_epoch + 1,
+                    exp.cv.select_by,
+                    result.val.select(exp.cv.select_by).unwrap_or(f64::NAN)
+                );
                 progress.fold_finished(k, &line).map_err(io(&log))?;
             }
             Ok(FoldEnd::Stopped(reason)) => {
@@ -181,7 +204,8 @@ pub fn fit(
             }
             Err(e) => {
                 let why = e.to_string();
-                atomic::write_file(&failed_path, format!("{why}\n").as_bytes()).map_err(io(&failed_path))?;
+                atomic::write_file(&failed_path, format!("{why}\n").as_bytes())
+                    .map_err(io(&failed_path))?;
                 progress.note(&format!("fold-{k}: failed: {why}")).map_err(io(&log))?;
                 failed.push((k, why));
             }
@@ -191,7 +215,9 @@ pub fn fit(
     if !all_done {
         return Ok(FitOutcome { summary: None, stopped: None, failed });
     }
-    let results = (0..folds).map(|k| read_result(&dir.join(format!("fold-{k}")))).collect::<Result<Vec<_>, _>>()?;
+    let results = (0..folds)
+        .map(|k| read_result(&dir.join(format!("fold-{k}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     let summary = summarize_run(exp, &results, &plan, &classes);
     let path = dir.join(SUMMARY);
     let text = serde_json::to_string_pretty(&summary).expect("JSON") + "\n";
@@ -205,14 +231,21 @@ fn read_result(fold_dir: &Path) -> Result<FoldResult, TrainError> {
     serde_json::from_str(&text).map_err(|e| TrainError::Plan(format!("{}: {e}", path.display())))
 }
 
-fn summarize_run(exp: &Experiment, results: &[FoldResult], plan: &CvPlan, classes: &[Class]) -> RunSummary {
+fn summarize_run(
+    exp: &Experiment,
+    results: &[FoldResult],
+    plan: &CvPlan,
+    classes: &[Class],
+) -> RunSummary {
     let validation = summarize(&results.iter().map(|r| r.val.clone()).collect::<Vec<_>>());
     let test = summarize(&results.iter().filter_map(|r| r.test.clone()).collect::<Vec<_>>());
     let test_labels: Vec<Class> = plan.test.iter().map(|&i| classes[i]).collect();
     let ensemble_test = (!test_labels.is_empty() && !results.is_empty())
         .then(|| {
             let n = test_labels.len();
-            let mean: Vec<f64> = (0..n).map(|i| results.iter().map(|r| r.test_prob[i]).sum::<f64>() / results.len() as f64).collect();
+            let mean: Vec<f64> = (0..n)
+                .map(|i| results.iter().map(|r| r.test_prob[i]).sum::<f64>() / results.len() as f64)
+                .collect();
             Metrics::compute(&test_labels, &mean, 0.5).ok()
         })
         .flatten();

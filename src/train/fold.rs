@@ -11,9 +11,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Optimizer, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::backend::AutodiffBackend;
 
 use super::adamw;
 use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
@@ -34,7 +34,6 @@ use crate::atomic;
 use crate::config::Experiment;
 use crate::data::labels::Class;
 use crate::model::{Classifier, build};
-
 
 pub const BEST: &str = "best.safetensors";
 pub const HISTORY: &str = "history.json";
@@ -57,7 +56,12 @@ pub struct FoldInputs<'a> {
 
 /// Trains fold `k` in `fold_dir`, resuming from its newest usable checkpoint, on the backend
 /// and devices of `runtime`.
-pub fn fit_fold(inputs: &FoldInputs, k: usize, fold_dir: &Path, progress: &mut Progress) -> Result<FoldEnd, TrainError> {
+pub fn fit_fold(
+    inputs: &FoldInputs,
+    k: usize,
+    fold_dir: &Path,
+    progress: &mut Progress,
+) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
     let job = FoldJob { inputs, k, fold_dir, progress };
     compute::dispatch(&exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
@@ -89,15 +93,23 @@ fn fit_fold_on<B: AutodiffBackend>(
     let device = devices[0].clone();
     B::seed(&device, fold_seed(exp.experiment.seed, k));
     let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (model, _) = build::<B>(&exp.model, img, clip_frames, &device).map_err(|e| TrainError::Model(e.to_string()))?;
-    let train_classes: Vec<Class> = inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
+    let (model, _) = build::<B>(&exp.model, img, clip_frames, &device)
+        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let train_classes: Vec<Class> =
+        inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
     let weights = loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
         .map_err(|e| TrainError::Plan(e.to_string()))?;
     let mut ce = CrossEntropyLossConfig::new().with_weights(Some(weights.to_vec()));
     if exp.loss.label_smoothing > 0.0 {
         ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
     }
-    let fold = Fold { inputs, k, fold_dir, step: DataParallel::new(devices, &ce, exp.train.precision.autocast()), train_classes };
+    let fold = Fold {
+        inputs,
+        k,
+        fold_dir,
+        step: DataParallel::new(devices, &ce, exp.train.precision.autocast()),
+        train_classes,
+    };
     // Clipping by the global norm is the loop's (`grads::optimizer_step`); Burn's optimizers
     // clip each parameter's gradient by its own.
     let clip = match (exp.train.grad_clip, exp.train.grad_clip_norm) {
@@ -106,14 +118,18 @@ fn fit_fold_on<B: AutodiffBackend>(
     };
     match exp.train.optimizer {
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
-            let optim = adamw::init(beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32, clip);
+            let optim =
+                adamw::init(beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32, clip);
             fold.train(model, optim, lr, progress)
         }
         OptimizerConfig::Sgd { lr, momentum, weight_decay, nesterov } => {
-            let momentum = (momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum).with_nesterov(nesterov));
+            let momentum = (momentum > 0.0)
+                .then(|| MomentumConfig::new().with_momentum(momentum).with_nesterov(nesterov));
             let optim = SgdConfig::new()
                 .with_momentum(momentum)
-                .with_weight_decay((weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)))
+                .with_weight_decay(
+                    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+                )
                 .with_gradient_clipping(clip)
                 .init();
             fold.train(model, optim, lr, progress)
@@ -139,10 +155,18 @@ impl<B: AutodiffBackend> Fold<'_, B> {
     }
 
     /// Writes a checkpoint of the loop at `state`.
-    fn checkpoint<O: Optimizer<Classifier<B>, B>>(&self, state: &LoopState, model: &Classifier<B>, optim: &O) -> Result<(), TrainError> {
-        let model_bytes = RecordBytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
-        let optim_bytes = RecordBytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
-        checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes).map_err(|e| TrainError::Plan(e.to_string()))?;
+    fn checkpoint<O: Optimizer<Classifier<B>, B>>(
+        &self,
+        state: &LoopState,
+        model: &Classifier<B>,
+        optim: &O,
+    ) -> Result<(), TrainError> {
+        let model_bytes =
+            RecordBytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
+        let optim_bytes =
+            RecordBytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
+        checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes)
+            .map_err(|e| TrainError::Plan(e.to_string()))?;
         Ok(())
     }
 
@@ -162,19 +186,35 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let epochs = exp.train.epochs;
         let val_labels: Vec<Class> = fold.val.iter().map(|&i| videos[i].class).collect();
 
-        let mut state = LoopState { loss_scale: exp.train.loss_scale.as_ref().map(LossScale::new), ..Default::default() };
+        let mut state = LoopState {
+            loss_scale: exp.train.loss_scale.as_ref().map(LossScale::new),
+            ..Default::default()
+        };
         let mut warnings = vec![];
         let restored = checkpoint::latest(fold_dir, &mut |w| warnings.push(w));
         for w in warnings {
             note(progress, &log, &format!("fold-{k}: {w}"))?;
         }
         if let Some(r) = restored {
-            let record = RecordBytes::new().load(r.model, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
+            let record = RecordBytes::new()
+                .load(r.model, device)
+                .map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
             model = model.load_record(record);
-            let record = RecordBytes::new().load(r.optimizer, device).map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
+            let record = RecordBytes::new()
+                .load(r.optimizer, device)
+                .map_err(|e| TrainError::Model(format!("{}: {e}", r.path.display())))?;
             optim = optim.load_record(record);
             state = r.state;
-            note(progress, &log, &format!("fold-{k}: resuming at epoch {} batch {} from {}", state.epoch + 1, state.batch, r.path.display()))?;
+            note(
+                progress,
+                &log,
+                &format!(
+                    "fold-{k}: resuming at epoch {} batch {} from {}",
+                    state.epoch + 1,
+                    state.batch,
+                    r.path.display()
+                ),
+            )?;
         }
         // The position of the last checkpoint written or read: a stop there writes none.
         let mut saved = (state.epoch, state.batch);
@@ -183,9 +223,12 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             let epoch = state.epoch;
             let started = Instant::now();
             let lr = learning_rate(&exp.train.schedule, epochs, base_lr, epoch);
-            let order = epoch_order(&exp.sampler, &self.train_classes, seed, k, epoch as usize).map_err(|e| TrainError::Plan(e.to_string()))?;
+            let order = epoch_order(&exp.sampler, &self.train_classes, seed, k, epoch as usize)
+                .map_err(|e| TrainError::Plan(e.to_string()))?;
             let batches: Vec<&[usize]> = order.chunks(batch).collect();
-            progress.epoch_started(k, epoch as usize, epochs as usize, batches.len() as u64).map_err(io(&log))?;
+            progress
+                .epoch_started(k, epoch as usize, epochs as usize, batches.len() as u64)
+                .map_err(io(&log))?;
             while state.batch < batches.len() {
                 if let Some(reason) = stop.should_stop() {
                     if saved != (state.epoch, state.batch) {
@@ -197,21 +240,47 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 let batch_started = Instant::now();
                 let members: Vec<usize> = batches[b].iter().map(|&p| fold.train[p]).collect();
                 let keys: Vec<u64> = (0..members.len()).map(|j| (b * batch + j) as u64).collect();
-                let x = clips_tensor::<B>(exp, videos, frames, &members, &keys, DrawKey { fold: k, epoch }, true, device)?;
+                let x = clips_tensor::<B>(
+                    exp,
+                    videos,
+                    frames,
+                    &members,
+                    &keys,
+                    DrawKey { fold: k, epoch },
+                    true,
+                    device,
+                )?;
                 let labels: Vec<usize> = members.iter().map(|&i| videos[i].class.index()).collect();
                 let loss_scale = state.loss_scale.as_ref().map_or(1.0, |s| s.scale);
-                let step = self.step.forward_backward(&model, x, &labels, batch_seed(seed, k, epoch, b), loss_scale)?;
+                let step = self.step.forward_backward(
+                    &model,
+                    x,
+                    &labels,
+                    batch_seed(seed, k, epoch, b),
+                    loss_scale,
+                )?;
                 let (loss_value, probs) = (step.loss, step.probs);
                 if !loss_value.is_finite() {
-                    return Err(TrainError::Diverged { epoch: epoch + 1, batch: b, loss: loss_value });
+                    return Err(TrainError::Diverged {
+                        epoch: epoch + 1,
+                        batch: b,
+                        loss: loss_value,
+                    });
                 }
-                let clip = exp.train.grad_clip.filter(|_| exp.train.grad_clip_norm == Some(ClipNorm::Global));
+                let clip = exp
+                    .train
+                    .grad_clip
+                    .filter(|_| exp.train.grad_clip_norm == Some(ClipNorm::Global));
                 let scaling = state.loss_scale.as_mut().zip(exp.train.loss_scale.as_ref());
                 let stepped;
                 (model, stepped) = optimizer_step(&mut optim, lr, model, step.grads, scaling, clip);
                 if let Some(scaling) = &state.loss_scale {
                     if scaling.exhausted() {
-                        return Err(TrainError::Overflowed { epoch: epoch + 1, batch: b, scale: scaling.scale });
+                        return Err(TrainError::Overflowed {
+                            epoch: epoch + 1,
+                            batch: b,
+                            scale: scaling.scale,
+                        });
                     }
                     state.so_far.skipped_steps += u32::from(!stepped);
                 }
@@ -222,27 +291,49 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 so_far.probs.extend(probs);
                 state.batch += 1;
                 let seen = so_far.labels.len() as f64;
-                let correct = so_far.labels.iter().zip(&so_far.probs).filter(|(c, p)| (**p >= 0.5) == (**c == Class::Abnormal)).count();
+                let correct = so_far
+                    .labels
+                    .iter()
+                    .zip(&so_far.probs)
+                    .filter(|(c, p)| (**p >= 0.5) == (**c == Class::Abnormal))
+                    .count();
                 let rate = members.len() as f64 / batch_started.elapsed().as_secs_f64().max(1e-9);
-                progress.batch(so_far.loss_sum / seen, correct as f64 / seen, rate).map_err(io(&log))?;
+                progress
+                    .batch(so_far.loss_sum / seen, correct as f64 / seen, rate)
+                    .map_err(io(&log))?;
                 super::crash::point("batch");
             }
 
             let valid = model.valid();
             let probs = predict(exp, videos, frames, &valid, &fold.val, k, self.step.devices())?;
-            let val = Metrics::compute(&val_labels, &probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
+            let val = Metrics::compute(&val_labels, &probs, 0.5)
+                .map_err(|e| TrainError::Plan(e.to_string()))?;
             let so_far = std::mem::take(&mut state.so_far);
-            let train = Metrics::compute(&so_far.labels, &so_far.probs, 0.5).map_err(|e| TrainError::Plan(e.to_string()))?;
-            let loss_scale = state.loss_scale.as_ref().map(|s| EpochScaling { scale: s.scale, skipped_steps: so_far.skipped_steps });
+            let train = Metrics::compute(&so_far.labels, &so_far.probs, 0.5)
+                .map_err(|e| TrainError::Plan(e.to_string()))?;
+            let loss_scale = state
+                .loss_scale
+                .as_ref()
+                .map(|s| EpochScaling { scale: s.scale, skipped_steps: so_far.skipped_steps });
             let train_loss = so_far.loss_sum / so_far.labels.len().max(1) as f64;
             let record = EpochRecord { epoch, lr, train_loss, train, val, loss_scale };
             let score = record.val.select(exp.cv.select_by).unwrap_or(f64::NEG_INFINITY);
             if state.best.as_ref().is_none_or(|b| score > b.score) {
                 let weights_blake3 = save_weights(&valid, &fold_dir.join(BEST))?;
-                state.best = Some(Best { epoch, score, val: record.val.clone(), val_probs: probs, weights_blake3 });
+                state.best = Some(Best {
+                    epoch,
+                    score,
+                    val: record.val.clone(),
+                    val_probs: probs,
+                    weights_blake3,
+                });
             }
             progress
-                .epoch_finished(k, epoch as usize, &epoch_line(&record, started.elapsed().as_secs_f64()))
+                .epoch_finished(
+                    k,
+                    epoch as usize,
+                    &epoch_line(&record, started.elapsed().as_secs_f64()),
+                )
                 .map_err(io(&log))?;
             state.history.push(record);
             let path = fold_dir.join(HISTORY);
@@ -262,7 +353,12 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let FoldInputs { exp, videos, plan, frames, .. } = *self.inputs;
         let (k, device) = (self.k, self.step.main());
         let best = state.best.ok_or_else(|| TrainError::Plan("no epoch ran".into()))?;
-        let best_model = load_weights::<B::InnerBackend>(exp, &self.fold_dir.join(BEST), &best.weights_blake3, device)?;
+        let best_model = load_weights::<B::InnerBackend>(
+            exp,
+            &self.fold_dir.join(BEST),
+            &best.weights_blake3,
+            device,
+        )?;
         let val_labels: Vec<Class> = plan.folds[k].val.iter().map(|&i| videos[i].class).collect();
         let youden = youden_threshold(&val_labels, &best.val_probs);
         let test_labels: Vec<Class> = plan.test.iter().map(|&i| videos[i].class).collect();
@@ -290,7 +386,12 @@ impl<B: AutodiffBackend> Fold<'_, B> {
 fn epoch_line(r: &EpochRecord, seconds: f64) -> String {
     let auroc = r.val.auroc.map_or("n/a".into(), |a| format!("{a:.3}"));
     let scaling = r.loss_scale.as_ref().map_or(String::new(), |s| {
-        format!(", loss scale {} ({} step{} skipped)", s.scale, s.skipped_steps, if s.skipped_steps == 1 { "" } else { "s" })
+        format!(
+            ", loss scale {} ({} step{} skipped)",
+            s.scale,
+            s.skipped_steps,
+            if s.skipped_steps == 1 { "" } else { "s" }
+        )
     });
     format!(
         "lr {:.2e}, train loss {:.4}, acc {:.3}{scaling}; val acc {:.3}, bal acc {:.3}, AUROC {auroc} ({seconds:.0} s)",
@@ -305,7 +406,9 @@ fn save_weights<B: Backend>(model: &Classifier<B>, path: &Path) -> Result<String
     let _ = std::fs::remove_file(&tmp);
     // No metadata: Burn's default metadata is a hash map, written in a random order.
     let mut store = SafetensorsStore::from_file(&tmp).clear_metadata();
-    model.save_into(&mut store).map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
+    model
+        .save_into(&mut store)
+        .map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
     let bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
@@ -314,7 +417,12 @@ fn save_weights<B: Backend>(model: &Classifier<B>, path: &Path) -> Result<String
 }
 
 /// The best model back from its file, checked against the digest the loop recorded.
-fn load_weights<B: Backend>(exp: &Experiment, path: &Path, blake3_hex: &str, device: &B::Device) -> Result<Classifier<B>, TrainError> {
+fn load_weights<B: Backend>(
+    exp: &Experiment,
+    path: &Path,
+    blake3_hex: &str,
+    device: &B::Device,
+) -> Result<Classifier<B>, TrainError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     if blake3::hash(&bytes).to_hex().as_str() != blake3_hex {
         return Err(TrainError::Plan(format!(
@@ -323,8 +431,11 @@ fn load_weights<B: Backend>(exp: &Experiment, path: &Path, blake3_hex: &str, dev
         )));
     }
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (mut model, _) = build::<B>(&exp.model, img, frames, device).map_err(|e| TrainError::Model(e.to_string()))?;
+    let (mut model, _) = build::<B>(&exp.model, img, frames, device)
+        .map_err(|e| TrainError::Model(e.to_string()))?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
-    model.load_from(&mut store).map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
+    model
+        .load_from(&mut store)
+        .map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
     Ok(model)
 }

@@ -49,7 +49,11 @@ pub trait GradPass<B: Backend> {
 
 /// Runs `pass` over the gradient of each parameter of `model` that has one (frozen ones have
 /// none), in the model's order; hands back the gradients and the pass.
-pub fn each<B: AutodiffBackend, M: AutodiffModule<B>, P: GradPass<B::InnerBackend>>(model: &M, grads: GradientsParams, pass: P) -> (GradientsParams, P) {
+pub fn each<B: AutodiffBackend, M: AutodiffModule<B>, P: GradPass<B::InnerBackend>>(
+    model: &M,
+    grads: GradientsParams,
+    pass: P,
+) -> (GradientsParams, P) {
     let mut visitor = Each { grads, pass, backend: PhantomData::<B> };
     model.visit(&mut visitor);
     (visitor.grads, visitor.pass)
@@ -73,7 +77,11 @@ impl<B: AutodiffBackend, P: GradPass<B::InnerBackend>> ModuleVisitor<B> for Each
 /// `grads` scaled so that, taken together as one vector, their L2 norm is at most `max_norm`:
 /// PyTorch's `clip_grad_norm_`, which multiplies them by `max_norm / (norm + 10⁻⁶)` where
 /// that is below 1. (Burn's own clipping bounds each parameter's gradient by its own norm.)
-pub fn clip_global<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: GradientsParams, max_norm: f64) -> GradientsParams {
+pub fn clip_global<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: GradientsParams,
+    max_norm: f64,
+) -> GradientsParams {
     let (grads, SquaredNorms(squares)) = each(model, grads, SquaredNorms(vec![]));
     if squares.is_empty() {
         return grads;
@@ -115,8 +123,14 @@ mod tests {
     type AD = Autodiff<Flex>;
 
     fn flat(layer: &Linear<AD>, grads: &GradientsParams) -> Vec<f32> {
-        let w: Vec<f32> = grads.get::<Flex, 2>(layer.weight.id).unwrap().into_data().to_vec().unwrap();
-        let b: Vec<f32> = grads.get::<Flex, 1>(layer.bias.as_ref().unwrap().id).unwrap().into_data().to_vec().unwrap();
+        let w: Vec<f32> =
+            grads.get::<Flex, 2>(layer.weight.id).unwrap().into_data().to_vec().unwrap();
+        let b: Vec<f32> = grads
+            .get::<Flex, 1>(layer.bias.as_ref().unwrap().id)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
         w.into_iter().chain(b).collect()
     }
 
@@ -129,7 +143,8 @@ mod tests {
         let device = Default::default();
         let layer = LinearConfig::new(16, 4).init::<AD>(&device);
         let x = Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device);
-        let grads = || GradientsParams::from_grads(layer.forward(x.clone()).sum().backward(), &layer);
+        let grads =
+            || GradientsParams::from_grads(layer.forward(x.clone()).sum().backward(), &layer);
         let plain = flat(&layer, &grads());
         let total = norm(&plain);
         assert!(total > 2.0, "{total}");
@@ -159,18 +174,39 @@ mod tests {
         let mut optim = SgdConfig::new().init();
         let before = weights(&layer);
 
-        let mut overflowed = GradientsParams::from_grads(layer.forward(x.clone()).sum().backward(), &layer);
+        let mut overflowed =
+            GradientsParams::from_grads(layer.forward(x.clone()).sum().backward(), &layer);
         let grad = overflowed.remove::<Flex, 2>(layer.weight.id).unwrap();
         overflowed.register(layer.weight.id, grad.mul_scalar(f32::INFINITY));
-        let (layer, stepped) = super::optimizer_step(&mut optim, 0.1, layer, overflowed, Some((&mut scale, &config)), Some(1.0));
+        let (layer, stepped) = super::optimizer_step(
+            &mut optim,
+            0.1,
+            layer,
+            overflowed,
+            Some((&mut scale, &config)),
+            Some(1.0),
+        );
         assert!(!stepped);
         assert_eq!(weights(&layer), before);
         assert_eq!(scale.scale, 32768.0);
 
-        let plain = flat(&layer, &GradientsParams::from_grads(layer.forward(x.clone()).sum().backward(), &layer));
+        let plain = flat(
+            &layer,
+            &GradientsParams::from_grads(layer.forward(x.clone()).sum().backward(), &layer),
+        );
         let factor = 1.0 / (norm(&plain) + 1e-6);
-        let scaled = GradientsParams::from_grads(layer.forward(x.clone()).sum().mul_scalar(scale.scale).backward(), &layer);
-        let (layer, stepped) = super::optimizer_step(&mut optim, 0.1, layer, scaled, Some((&mut scale, &config)), Some(1.0));
+        let scaled = GradientsParams::from_grads(
+            layer.forward(x.clone()).sum().mul_scalar(scale.scale).backward(),
+            &layer,
+        );
+        let (layer, stepped) = super::optimizer_step(
+            &mut optim,
+            0.1,
+            layer,
+            scaled,
+            Some((&mut scale, &config)),
+            Some(1.0),
+        );
         assert!(stepped);
         assert_eq!((scale.scale, scale.good_steps), (32768.0, 1));
         for ((a, b), g) in weights(&layer).iter().zip(&before).zip(&plain) {

@@ -58,8 +58,13 @@ impl LossScale {
 
     /// `grads` of the loss times `self.scale`, divided by it again; `None` where any of them
     /// is inf or NaN (the step is to be skipped).
-    pub fn unscale<B: AutodiffBackend, M: AutodiffModule<B>>(&self, model: &M, grads: GradientsParams) -> Option<GradientsParams> {
-        let (grads, Unscale { finite, .. }) = grads::each(model, grads, Unscale { inverse: 1.0 / self.scale, finite: vec![] });
+    pub fn unscale<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        model: &M,
+        grads: GradientsParams,
+    ) -> Option<GradientsParams> {
+        let (grads, Unscale { finite, .. }) =
+            grads::each(model, grads, Unscale { inverse: 1.0 / self.scale, finite: vec![] });
         // One read of the device for all the parameters.
         (finite.is_empty() || Tensor::cat(finite, 0).all().into_scalar().to_bool()).then_some(grads)
     }
@@ -111,11 +116,19 @@ mod tests {
 
     fn layer_and_input() -> (Linear<AD>, Tensor<AD, 2>) {
         let device = Default::default();
-        (LinearConfig::new(16, 4).init::<AD>(&device), Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device))
+        (
+            LinearConfig::new(16, 4).init::<AD>(&device),
+            Tensor::<AD, 2>::random([8, 16], Distribution::Uniform(0.5, 1.0), &device),
+        )
     }
 
     /// The gradients of `factor · Σ linear(x)` with the products in `dtype` (`None`: fp32).
-    fn grads(layer: &Linear<AD>, x: &Tensor<AD, 2>, dtype: Option<FloatDType>, factor: f64) -> GradientsParams {
+    fn grads(
+        layer: &Linear<AD>,
+        x: &Tensor<AD, 2>,
+        dtype: Option<FloatDType>,
+        factor: f64,
+    ) -> GradientsParams {
         let _scope = autocast::scope(dtype);
         let loss = autocast::linear(layer, x.clone()).sum().mul_scalar(factor);
         GradientsParams::from_grads(loss.backward(), layer)
@@ -136,7 +149,10 @@ mod tests {
         }
         let k = 65536.0;
         // An overflow restarts the count; the third good step in a row doubles the scale.
-        assert_eq!(seen, [(k, 1), (k, 2), (k / 2.0, 0), (k / 2.0, 1), (k / 2.0, 2), (k, 0), (k, 1)]);
+        assert_eq!(
+            seen,
+            [(k, 1), (k, 2), (k / 2.0, 0), (k / 2.0, 1), (k / 2.0, 2), (k, 0), (k, 1)]
+        );
         assert!(!s.exhausted());
         s.scale = 1e-39;
         assert!(s.exhausted());
@@ -155,7 +171,9 @@ mod tests {
         assert!(unscaled.iter().all(|g| *g == 0.0), "f16 without scaling: {unscaled:?}");
 
         let s = LossScale::new(&LossScaleConfig::default());
-        let back = s.unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), tiny * s.scale)).expect("finite");
+        let back = s
+            .unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), tiny * s.scale))
+            .expect("finite");
         for (a, b) in weight_grad(&layer, &back).iter().zip(&fp32) {
             assert!((a - b).abs() <= 2e-3 * b, "{a} against fp32's {b}");
         }
@@ -166,7 +184,9 @@ mod tests {
         let (layer, x) = layer_and_input();
         let s = LossScale::new(&LossScaleConfig::default());
         // 2¹⁶ · 10 per output overflows f16 (65504) in the weight gradient's product.
-        assert!(s.unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), 10.0 * s.scale)).is_none());
+        assert!(
+            s.unscale(&layer, grads(&layer, &x, Some(FloatDType::F16), 10.0 * s.scale)).is_none()
+        );
         // In fp32, a power-of-two scale multiplies and divides exactly.
         let plain = weight_grad(&layer, &grads(&layer, &x, None, 1.0));
         let back = s.unscale(&layer, grads(&layer, &x, None, s.scale)).expect("finite");

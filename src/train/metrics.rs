@@ -68,10 +68,7 @@ fn ratio(num: f64, den: f64) -> f64 {
 
 fn check(labels: &[Class], prob: &[f64]) -> Result<(), MetricsError> {
     if labels.len() != prob.len() {
-        return Err(MetricsError::LengthMismatch {
-            labels: labels.len(),
-            probs: prob.len(),
-        });
+        return Err(MetricsError::LengthMismatch { labels: labels.len(), probs: prob.len() });
     }
     if labels.is_empty() {
         return Err(MetricsError::Empty);
@@ -221,15 +218,9 @@ impl Metrics {
         let m = confusion(labels, prob_abnormal, threshold);
         let (normal, abnormal) = (class_report(&m, 0), class_report(&m, 1));
         let n = labels.len();
-        let present: Vec<f64> = [&normal, &abnormal]
-            .iter()
-            .filter(|r| r.support > 0)
-            .map(|r| r.recall)
-            .collect();
-        let support_share = [
-            normal.support as f64 / n as f64,
-            abnormal.support as f64 / n as f64,
-        ];
+        let present: Vec<f64> =
+            [&normal, &abnormal].iter().filter(|r| r.support > 0).map(|r| r.recall).collect();
+        let support_share = [normal.support as f64 / n as f64, abnormal.support as f64 / n as f64];
         Ok(Self {
             n,
             threshold,
@@ -292,11 +283,7 @@ fn mean_std(values: impl Iterator<Item = Option<f64>>) -> Option<MeanStd> {
     let mean = v.iter().sum::<f64>() / n;
     let std = (v.len() > 1)
         .then(|| (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
-    Some(MeanStd {
-        mean,
-        std,
-        n: v.len(),
-    })
+    Some(MeanStd { mean, std, n: v.len() })
 }
 
 /// Mean ± sample std of each metric over `folds`.
@@ -373,16 +360,10 @@ mod tests {
         assert!(close(m.sensitivity, 2.0 / 3.0) && close(m.specificity, 0.6));
         assert!(close(m.balanced_accuracy, (0.6 + 2.0 / 3.0) / 2.0));
         assert!(close(m.macro_avg.f1, (2.0 / 3.0 + 4.0 / 7.0) / 2.0));
-        assert!(close(
-            m.weighted_avg.precision,
-            (5.0 * 0.75 + 3.0 * 0.5) / 8.0
-        ));
+        assert!(close(m.weighted_avg.precision, (5.0 * 0.75 + 3.0 * 0.5) / 8.0));
         assert_eq!(m.macro_avg.support, 8);
         assert_eq!(m.select(SelectionMetric::Accuracy), Some(m.accuracy));
-        assert_eq!(
-            m.select(SelectionMetric::AbnormalRecall),
-            Some(m.sensitivity)
-        );
+        assert_eq!(m.select(SelectionMetric::AbnormalRecall), Some(m.sensitivity));
         assert_eq!(m.select(SelectionMetric::Auroc), m.auroc);
     }
 
@@ -405,20 +386,14 @@ mod tests {
         assert_eq!(m.auprc, None);
         assert_eq!(m.select(SelectionMetric::Auroc), None);
         // No abnormal videos and one predicted: abnormal precision 0/1, recall 0/0 → 0.
-        assert_eq!(
-            (m.abnormal.precision, m.abnormal.recall, m.abnormal.f1),
-            (0.0, 0.0, 0.0)
-        );
+        assert_eq!((m.abnormal.precision, m.abnormal.recall, m.abnormal.f1), (0.0, 0.0, 0.0));
         // Balanced accuracy averages over the classes present: normal recall only.
         assert!(close(m.balanced_accuracy, 2.0 / 3.0));
         let json = serde_json::to_value(&m).expect("json");
         assert!(json["auroc"].is_null() && json["auprc"].is_null());
         // Only abnormal videos: AUROC undefined, average precision is 1.
         let only_abnormal = Metrics::compute(&[A, A], &[0.3, 0.9], 0.5).expect("metrics");
-        assert_eq!(
-            (only_abnormal.auroc, only_abnormal.auprc),
-            (None, Some(1.0))
-        );
+        assert_eq!((only_abnormal.auroc, only_abnormal.auprc), (None, Some(1.0)));
     }
 
     #[test]
@@ -426,10 +401,7 @@ mod tests {
         assert_eq!(Metrics::compute(&[], &[], 0.5), Err(MetricsError::Empty));
         assert_eq!(
             Metrics::compute(&[N], &[0.1, 0.2], 0.5),
-            Err(MetricsError::LengthMismatch {
-                labels: 1,
-                probs: 2
-            })
+            Err(MetricsError::LengthMismatch { labels: 1, probs: 2 })
         );
         assert!(matches!(
             Metrics::compute(&[N, A], &[0.1, f64::NAN], 0.5),

@@ -59,20 +59,13 @@ impl Bars {
             let style = ProgressStyle::with_template(template)
                 .expect("static progress template")
                 .progress_chars("=> ");
-            multi.add(
-                ProgressBar::new(0)
-                    .with_style(style)
-                    .with_prefix(prefix.to_owned()),
-            )
+            multi.add(ProgressBar::new(0).with_style(style).with_prefix(prefix.to_owned()))
         };
         let outer = "{prefix:>7} [{bar:30}] {pos}/{len} elapsed {elapsed} eta {eta}";
         Self {
             fold: bar("folds", outer),
             epoch: bar("epochs", outer),
-            batch: bar(
-                "batches",
-                "{prefix:>7} [{bar:30}] {pos}/{len} eta {eta} {msg}",
-            ),
+            batch: bar("batches", "{prefix:>7} [{bar:30}] {pos}/{len} eta {eta} {msg}"),
             multi,
             fallback,
         }
@@ -108,10 +101,7 @@ impl Progress {
     }
 
     fn open(display: Display, log_path: &Path) -> io::Result<Self> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path)?;
+        let log = OpenOptions::new().create(true).append(true).open(log_path)?;
         let now = Instant::now();
         Ok(Self {
             log,
@@ -165,10 +155,7 @@ impl Progress {
             bars.batch.reset();
             bars.batch.set_message("");
         }
-        let line = format!(
-            "{} started: {batches} batches",
-            self.epoch_label(fold, epoch)
-        );
+        let line = format!("{} started: {batches} batches", self.epoch_label(fold, epoch));
         self.line(&line, true)
     }
 
@@ -223,10 +210,7 @@ impl Progress {
         if let Display::Bars(bars) = &self.display {
             bars.fold.set_position(fold as u64 + 1);
         }
-        self.line(
-            &format!("fold {}/{}: {summary}", fold + 1, self.folds),
-            true,
-        )
+        self.line(&format!("fold {}/{}: {summary}", fold + 1, self.folds), true)
     }
 
     /// Any other line (checkpoint written, stop requested, …).
@@ -235,22 +219,13 @@ impl Progress {
     }
 
     fn epoch_label(&self, fold: usize, epoch: usize) -> String {
-        format!(
-            "fold {}/{} epoch {}/{}",
-            fold + 1,
-            self.folds,
-            epoch + 1,
-            self.epochs
-        )
+        format!("fold {}/{} epoch {}/{}", fold + 1, self.folds, epoch + 1, self.epochs)
     }
 
     /// Appends `text` to the log (a failure there is an error) and, if asked, shows it on the
     /// terminal (a failure there is ignored: a closed stderr must not stop training).
     fn line(&mut self, text: &str, to_terminal: bool) -> io::Result<()> {
-        let stamped = format!(
-            "{} {text}\n",
-            humantime::format_rfc3339_seconds(SystemTime::now())
-        );
+        let stamped = format!("{} {text}\n", humantime::format_rfc3339_seconds(SystemTime::now()));
         // One write per line, so a crash leaves whole lines and concurrent appends interleave
         // by line; File is unbuffered, so flush is only for form.
         self.log.write_all(stamped.as_bytes())?;
@@ -324,10 +299,8 @@ mod tests {
                 "fold 1/2 epoch 1/3 batch {n}/4 ({pct}%) loss 0.6931 acc 0.500 12.5 clips/s eta 0s"
             )
         };
-        let mut lines = vec![
-            "fold 1/2 started".to_owned(),
-            "fold 1/2 epoch 1/3 started: 4 batches".to_owned(),
-        ];
+        let mut lines =
+            vec!["fold 1/2 started".to_owned(), "fold 1/2 epoch 1/3 started: 4 batches".to_owned()];
         lines.extend([batch(1, 25), batch(2, 50), batch(3, 75), batch(4, 100)]);
         lines.extend([
             "fold 1/2 epoch 1/3: val auroc 0.710".to_owned(),
@@ -365,11 +338,7 @@ mod tests {
             let mut progress =
                 Progress::open(display(mode, false, Box::new(terminal.clone())), &log).unwrap();
             short_run(&mut progress);
-            assert_eq!(
-                log_lines(&log).len(),
-                expected_lines().len(),
-                "{mode:?} still logs"
-            );
+            assert_eq!(log_lines(&log).len(), expected_lines().len(), "{mode:?} still logs");
             assert_eq!(!terminal.text().is_empty(), printed, "{mode:?}");
         }
     }
@@ -385,11 +354,7 @@ mod tests {
         // The log is the same in every mode; the terminal gets no batch lines (the bar has them).
         assert_eq!(log_lines(&log).len(), expected_lines().len());
         let printed = terminal.text();
-        assert_eq!(
-            printed.lines().count(),
-            expected_lines().len() - 4,
-            "{printed}"
-        );
+        assert_eq!(printed.lines().count(), expected_lines().len() - 4, "{printed}");
         assert!(!printed.contains(" batch "), "{printed}");
     }
 
@@ -415,17 +380,11 @@ mod tests {
         for _ in 0..100_000 {
             progress.batch(0.1, 0.9, 100.0).unwrap();
         }
-        let batch_lines: Vec<_> = log_lines(&log)
-            .into_iter()
-            .filter(|l| l.contains(" batch "))
-            .collect();
+        let batch_lines: Vec<_> =
+            log_lines(&log).into_iter().filter(|l| l.contains(" batch ")).collect();
         // One per tenth; the 60 s interval does not fire in a test this fast.
         assert_eq!(batch_lines.len(), 10, "{batch_lines:#?}");
-        assert!(
-            batch_lines[9].contains("batch 100000/100000 (100%)"),
-            "{}",
-            batch_lines[9]
-        );
+        assert!(batch_lines[9].contains("batch 100000/100000 (100%)"), "{}", batch_lines[9]);
 
         // With no interval every batch gets a line.
         progress.line_interval = Duration::ZERO;
@@ -434,11 +393,6 @@ mod tests {
             progress.batch(0.1, 0.9, 100.0).unwrap();
         }
         let all = log_lines(&log);
-        assert_eq!(
-            all.iter()
-                .filter(|l| l.contains("batch ") && l.contains("/1000 "))
-                .count(),
-            5
-        );
+        assert_eq!(all.iter().filter(|l| l.contains("batch ") && l.contains("/1000 ")).count(), 5);
     }
 }

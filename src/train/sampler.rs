@@ -137,15 +137,7 @@ mod tests {
     use super::*;
 
     fn three_to_one() -> Vec<Class> {
-        (0..20_000)
-            .map(|i| {
-                if i % 4 == 3 {
-                    Class::Abnormal
-                } else {
-                    Class::Normal
-                }
-            })
-            .collect()
+        (0..20_000).map(|i| if i % 4 == 3 { Class::Abnormal } else { Class::Normal }).collect()
     }
 
     #[test]
@@ -156,10 +148,7 @@ mod tests {
         assert_eq!(order.len(), train.len());
         // P(abnormal) = 7·5000 / (7·5000 + 1·15000) = 0.7; its standard error over 20,000
         // draws is sqrt(0.7·0.3/20000) ≈ 0.00324; allow 4 of them.
-        let share = order
-            .iter()
-            .filter(|&&i| train[i] == Class::Abnormal)
-            .count() as f64
+        let share = order.iter().filter(|&&i| train[i] == Class::Abnormal).count() as f64
             / order.len() as f64;
         let se = (0.7f64 * 0.3 / 20_000.0).sqrt();
         assert!((share - 0.7).abs() < 4.0 * se, "abnormal share {share}");
@@ -203,19 +192,10 @@ mod tests {
             class_weights(&ClassWeights::InverseFrequency, [30, 10]),
             Ok([40.0 / 60.0, 2.0])
         );
-        assert_eq!(
-            class_weights(&ClassWeights::InverseFrequency, [30, 0]),
-            Ok([0.5, 0.0])
-        );
-        let explicit = ClassWeights::Explicit {
-            normal: 0.5,
-            abnormal: 3.0,
-        };
+        assert_eq!(class_weights(&ClassWeights::InverseFrequency, [30, 0]), Ok([0.5, 0.0]));
+        let explicit = ClassWeights::Explicit { normal: 0.5, abnormal: 3.0 };
         assert_eq!(class_weights(&explicit, [1, 1]), Ok([0.5, 3.0]));
-        let negative = ClassWeights::Explicit {
-            normal: -1.0,
-            abnormal: 3.0,
-        };
+        let negative = ClassWeights::Explicit { normal: -1.0, abnormal: 3.0 };
         assert!(class_weights(&negative, [1, 1]).is_err());
         assert_eq!(loss_weights(None, [30, 10]), Ok([1.0, 1.0]));
         assert_eq!(loss_weights(Some(&minority), [30, 10]), Ok([1.0f32, 7.0]));
@@ -225,23 +205,14 @@ mod tests {
     fn zero_weights_give_an_error_and_are_never_drawn() {
         let train = three_to_one();
         let only_abnormal = SamplerConfig::Weighted {
-            weights: ClassWeights::Explicit {
-                normal: 0.0,
-                abnormal: 1.0,
-            },
+            weights: ClassWeights::Explicit { normal: 0.0, abnormal: 1.0 },
         };
         let order = epoch_order(&only_abnormal, &train, 1, 0, 0).expect("draws");
         assert!(order.iter().all(|&i| train[i] == Class::Abnormal));
         let nothing = SamplerConfig::Weighted {
-            weights: ClassWeights::Explicit {
-                normal: 0.0,
-                abnormal: 0.0,
-            },
+            weights: ClassWeights::Explicit { normal: 0.0, abnormal: 0.0 },
         };
-        assert_eq!(
-            epoch_order(&nothing, &train, 1, 0, 0),
-            Err(SamplerError::NothingToDraw)
-        );
+        assert_eq!(epoch_order(&nothing, &train, 1, 0, 0), Err(SamplerError::NothingToDraw));
         assert_eq!(
             epoch_order(&SamplerConfig::default(), &[], 1, 0, 0),
             Err(SamplerError::NothingToDraw)

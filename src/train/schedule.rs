@@ -6,7 +6,9 @@ use super::ScheduleConfig;
 /// (PyTorch's CosineAnnealingLR stepped per epoch) or constant.
 pub fn learning_rate(schedule: &ScheduleConfig, epochs: u32, base: f64, epoch: u32) -> f64 {
     let (warmup, cosine) = match *schedule {
-        ScheduleConfig::Cosine { t_max, eta_min, warmup_epochs } => (warmup_epochs, Some((t_max.unwrap_or(epochs), eta_min))),
+        ScheduleConfig::Cosine { t_max, eta_min, warmup_epochs } => {
+            (warmup_epochs, Some((t_max.unwrap_or(epochs), eta_min)))
+        }
         ScheduleConfig::Constant { warmup_epochs } => (warmup_epochs, None),
     };
     if epoch < warmup {
@@ -69,7 +71,12 @@ mod tests {
     #[test]
     fn batch_seeds_differ_by_every_coordinate() {
         let base = batch_seed(1, 0, 0, 0);
-        for other in [batch_seed(2, 0, 0, 0), batch_seed(1, 1, 0, 0), batch_seed(1, 0, 1, 0), batch_seed(1, 0, 0, 1)] {
+        for other in [
+            batch_seed(2, 0, 0, 0),
+            batch_seed(1, 1, 0, 0),
+            batch_seed(1, 0, 1, 0),
+            batch_seed(1, 0, 0, 1),
+        ] {
             assert_ne!(base, other);
         }
         assert_eq!(base, batch_seed(1, 0, 0, 0));

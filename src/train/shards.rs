@@ -26,7 +26,11 @@ pub fn ranges(n: usize, devices: usize) -> Vec<Range<usize>> {
 }
 
 /// Shard `range` of clips `x` `[N, T, 3, S, S]`, moved to `device`.
-pub fn slice<B: Backend>(x: &Tensor<B, 5>, range: Range<usize>, device: &B::Device) -> Tensor<B, 5> {
+pub fn slice<B: Backend>(
+    x: &Tensor<B, 5>,
+    range: Range<usize>,
+    device: &B::Device,
+) -> Tensor<B, 5> {
     let [_, t, c, h, w] = x.dims();
     x.clone().slice([range, 0..t, 0..c, 0..h, 0..w]).to_device(device)
 }
@@ -34,7 +38,12 @@ pub fn slice<B: Backend>(x: &Tensor<B, 5>, range: Range<usize>, device: &B::Devi
 /// Logits `[N, 2]` of `model` (inference mode) on clips `x` `[N, T, 3, S, S]`, on the first
 /// device: each device takes a shard, on a thread of its own (the first on this one), with
 /// products in `dtype` ([`crate::model::autocast`]; the scope is per thread).
-pub fn forward<B: Backend>(model: &Classifier<B>, x: Tensor<B, 5>, devices: &[B::Device], dtype: Option<FloatDType>) -> Tensor<B, 2> {
+pub fn forward<B: Backend>(
+    model: &Classifier<B>,
+    x: Tensor<B, 5>,
+    devices: &[B::Device],
+    dtype: Option<FloatDType>,
+) -> Tensor<B, 2> {
     let shards = ranges(x.dims()[0], devices.len());
     let run = |model: &Classifier<B>, x| {
         let _autocast = autocast(dtype);
@@ -45,7 +54,8 @@ pub fn forward<B: Backend>(model: &Classifier<B>, x: Tensor<B, 5>, devices: &[B:
     }
     materialize(model);
     let others = (1..shards.len()).map(|i| {
-        let (replica, xs) = (model.clone().to_device(&devices[i]), slice(&x, shards[i].clone(), &devices[i]));
+        let (replica, xs) =
+            (model.clone().to_device(&devices[i]), slice(&x, shards[i].clone(), &devices[i]));
         move || run(&replica, xs).to_device(&devices[0])
     });
     let logits = side_by_side(|| run(model, slice(&x, shards[0].clone(), &devices[0])), others);
@@ -54,11 +64,16 @@ pub fn forward<B: Backend>(model: &Classifier<B>, x: Tensor<B, 5>, devices: &[B:
 
 /// `first` on this thread while each of `others` runs on a thread of its own (each built here,
 /// then started before `first` runs); the results in order, `first`'s first.
-pub fn side_by_side<T: Send, F: FnOnce() -> T + Send>(first: impl FnOnce() -> T, others: impl IntoIterator<Item = F>) -> Vec<T> {
+pub fn side_by_side<T: Send, F: FnOnce() -> T + Send>(
+    first: impl FnOnce() -> T,
+    others: impl IntoIterator<Item = F>,
+) -> Vec<T> {
     std::thread::scope(|scope| {
         let others: Vec<_> = others.into_iter().map(|f| scope.spawn(f)).collect();
         let first = first();
-        std::iter::once(first).chain(others.into_iter().map(|h| h.join().expect("a shard's thread panicked"))).collect()
+        std::iter::once(first)
+            .chain(others.into_iter().map(|h| h.join().expect("a shard's thread panicked")))
+            .collect()
     })
 }
 

@@ -29,11 +29,7 @@ pub enum SplitError {
     #[error("k-fold needs at least 2 folds, got {0}")]
     TooFewFolds(usize),
     #[error("class {class:?} has {count} videos in the pool, fewer than the {folds} folds")]
-    ClassTooSmall {
-        class: Class,
-        count: usize,
-        folds: usize,
-    },
+    ClassTooSmall { class: Class, count: usize, folds: usize },
 }
 
 const CLASSES: [Class; 2] = [Class::Normal, Class::Abnormal];
@@ -53,12 +49,7 @@ pub fn assign_splits(
 ) -> Result<Vec<Split>, SplitError> {
     let splits = match *cfg {
         SplitConfig::Official => videos.iter().map(|&(_, split)| split).collect(),
-        SplitConfig::Stratified {
-            train,
-            val,
-            test,
-            seed,
-        } => {
+        SplitConfig::Stratified { train, val, test, seed } => {
             check_fractions(train, val, test)?;
             stratified(videos, val, test, seed)
         }
@@ -101,11 +92,7 @@ fn stratified(videos: &[(Class, Split)], val: f64, test: f64, seed: u64) -> Vec<
 
 /// Positions (ascending) of the members of `class`.
 fn members_of(classes: impl Iterator<Item = Class>, class: Class) -> Vec<usize> {
-    classes
-        .enumerate()
-        .filter(|&(_, c)| c == class)
-        .map(|(i, _)| i)
-        .collect()
+    classes.enumerate().filter(|&(_, c)| c == class).map(|(i, _)| i).collect()
 }
 
 /// Stratified K-fold assignment of a pool: `folds` lists of positions into `pool`, ascending.
@@ -130,11 +117,7 @@ pub fn kfold(
     for class in CLASSES {
         let mut members = members_of(pool.iter().copied(), class);
         if members.len() < folds {
-            return Err(SplitError::ClassTooSmall {
-                class,
-                count: members.len(),
-                folds,
-            });
+            return Err(SplitError::ClassTooSmall { class, count: members.len(), folds });
         }
         if shuffle {
             members.shuffle(&mut rng);
@@ -173,18 +156,10 @@ pub struct CvPlan {
 /// seed's quick run). The test set is held out in both.
 pub fn plan_cv(classes: &[Class], splits: &[Split], cv: &CvConfig) -> Result<CvPlan, SplitError> {
     if classes.len() != splits.len() {
-        return Err(SplitError::LengthMismatch {
-            classes: classes.len(),
-            splits: splits.len(),
-        });
+        return Err(SplitError::LengthMismatch { classes: classes.len(), splits: splits.len() });
     }
     let of = |want: Split| -> Vec<usize> {
-        splits
-            .iter()
-            .enumerate()
-            .filter(|&(_, &s)| s == want)
-            .map(|(i, _)| i)
-            .collect()
+        splits.iter().enumerate().filter(|&(_, &s)| s == want).map(|(i, _)| i).collect()
     };
     let (train, val, test) = (of(Split::Train), of(Split::Val), of(Split::Test));
     if test.is_empty() {
@@ -193,11 +168,7 @@ pub fn plan_cv(classes: &[Class], splits: &[Split], cv: &CvConfig) -> Result<CvP
     let folds = match cv.mode {
         CvMode::Single => {
             if train.is_empty() || val.is_empty() {
-                let empty = if train.is_empty() {
-                    Split::Train
-                } else {
-                    Split::Val
-                };
+                let empty = if train.is_empty() { Split::Train } else { Split::Val };
                 return Err(SplitError::EmptySet(empty.as_str()));
             }
             vec![FoldIndices { train, val }]
@@ -210,11 +181,7 @@ pub fn plan_cv(classes: &[Class], splits: &[Split], cv: &CvConfig) -> Result<CvP
             folds_from_parts(&pool, &parts)
         }
     };
-    Ok(CvPlan {
-        mode: cv.mode,
-        folds,
-        test,
-    })
+    Ok(CvPlan { mode: cv.mode, folds, test })
 }
 
 /// Fold k: validation = part k, training = every other part (mapped from pool positions to
@@ -290,10 +257,7 @@ impl CvPlan {
     pub fn describe<S: AsRef<str>>(&self, names: &[S], classes: &[Class]) -> Folds {
         let set = |indices: &[usize]| VideoSet {
             counts: ClassCounts::of(classes, indices),
-            videos: indices
-                .iter()
-                .map(|&i| names[i].as_ref().to_owned())
-                .collect(),
+            videos: indices.iter().map(|&i| names[i].as_ref().to_owned()).collect(),
         };
         Folds {
             mode: self.mode,
@@ -301,11 +265,7 @@ impl CvPlan {
                 .folds
                 .iter()
                 .enumerate()
-                .map(|(fold, f)| FoldDescription {
-                    fold,
-                    train: set(&f.train),
-                    val: set(&f.val),
-                })
+                .map(|(fold, f)| FoldDescription { fold, train: set(&f.train), val: set(&f.val) })
                 .collect(),
             test: set(&self.test),
         }
@@ -324,20 +284,11 @@ mod tests {
     }
 
     fn seed_split(seed: u64) -> SplitConfig {
-        SplitConfig::Stratified {
-            train: 0.70,
-            val: 0.15,
-            test: 0.15,
-            seed,
-        }
+        SplitConfig::Stratified { train: 0.70, val: 0.15, test: 0.15, seed }
     }
 
     fn count(splits: &[Split], classes: &[Class], split: Split, class: Class) -> usize {
-        splits
-            .iter()
-            .zip(classes)
-            .filter(|&(&s, &c)| s == split && c == class)
-            .count()
+        splits.iter().zip(classes).filter(|&(&s, &c)| s == split && c == class).count()
     }
 
     #[test]
@@ -369,65 +320,32 @@ mod tests {
             assign_splits(&videos[..2], &SplitConfig::Official),
             Err(SplitError::EmptySet("TEST"))
         );
-        let bad = SplitConfig::Stratified {
-            train: 0.7,
-            val: 0.2,
-            test: 0.2,
-            seed: 1,
-        };
-        assert!(matches!(
-            assign_splits(&videos, &bad),
-            Err(SplitError::Fractions { .. })
-        ));
+        let bad = SplitConfig::Stratified { train: 0.7, val: 0.2, test: 0.2, seed: 1 };
+        assert!(matches!(assign_splits(&videos, &bad), Err(SplitError::Fractions { .. })));
         // Too few videos for a val set: every class rounds its val share to 0.
         let tiny: Vec<(Class, Split)> = classes(2, 2).iter().map(|&c| (c, Split::Train)).collect();
-        assert_eq!(
-            assign_splits(&tiny, &seed_split(0)),
-            Err(SplitError::EmptySet("VAL"))
-        );
+        assert_eq!(assign_splits(&tiny, &seed_split(0)), Err(SplitError::EmptySet("VAL")));
     }
 
     #[test]
     fn folds_are_stratified_disjoint_and_cover_the_pool() {
         // Interleave the classes so positions and classes are not trivially aligned.
-        let pool: Vec<Class> = (0..103)
-            .map(|i| {
-                if i % 4 == 0 {
-                    Class::Abnormal
-                } else {
-                    Class::Normal
-                }
-            })
-            .collect();
+        let pool: Vec<Class> =
+            (0..103).map(|i| if i % 4 == 0 { Class::Abnormal } else { Class::Normal }).collect();
         for shuffle in [false, true] {
             let parts = kfold(&pool, 7, shuffle, 42).expect("kfold");
             assert_eq!(parts.len(), 7);
             let mut all: Vec<usize> = parts.iter().flatten().copied().collect();
             all.sort_unstable();
-            assert_eq!(
-                all,
-                (0..pool.len()).collect::<Vec<_>>(),
-                "disjoint and covering"
-            );
+            assert_eq!(all, (0..pool.len()).collect::<Vec<_>>(), "disjoint and covering");
             for class in CLASSES {
-                let per_fold: Vec<usize> = parts
-                    .iter()
-                    .map(|p| p.iter().filter(|&&i| pool[i] == class).count())
-                    .collect();
+                let per_fold: Vec<usize> =
+                    parts.iter().map(|p| p.iter().filter(|&&i| pool[i] == class).count()).collect();
                 let (lo, hi) = (per_fold.iter().min(), per_fold.iter().max());
-                assert!(
-                    hi.zip(lo).is_some_and(|(h, l)| h - l <= 1),
-                    "{class:?}: {per_fold:?}"
-                );
+                assert!(hi.zip(lo).is_some_and(|(h, l)| h - l <= 1), "{class:?}: {per_fold:?}");
             }
             let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
-            assert!(
-                sizes
-                    .iter()
-                    .max()
-                    .zip(sizes.iter().min())
-                    .is_some_and(|(h, l)| h - l <= 1)
-            );
+            assert!(sizes.iter().max().zip(sizes.iter().min()).is_some_and(|(h, l)| h - l <= 1));
         }
         assert_eq!(kfold(&pool, 7, true, 42), kfold(&pool, 7, true, 42));
         assert_ne!(kfold(&pool, 7, true, 42), kfold(&pool, 7, true, 7));
@@ -439,11 +357,7 @@ mod tests {
         let pool = classes(10, 3);
         assert_eq!(
             kfold(&pool, 4, true, 0),
-            Err(SplitError::ClassTooSmall {
-                class: Class::Abnormal,
-                count: 3,
-                folds: 4
-            })
+            Err(SplitError::ClassTooSmall { class: Class::Abnormal, count: 3, folds: 4 })
         );
         assert_eq!(kfold(&pool, 1, true, 0), Err(SplitError::TooFewFolds(1)));
         assert!(kfold(&classes(5, 0), 2, false, 0).is_err());
@@ -460,58 +374,31 @@ mod tests {
             })
             .collect();
         let names: Vec<String> = (0..cls.len()).map(|i| format!("v{i:02}")).collect();
-        let cv = CvConfig {
-            folds: 3,
-            ..CvConfig::default()
-        };
+        let cv = CvConfig { folds: 3, ..CvConfig::default() };
         let plan = plan_cv(&cls, &splits, &cv).expect("kfold plan");
         assert_eq!(plan.folds.len(), 3);
         for fold in &plan.folds {
             let mut both: Vec<usize> = fold.train.iter().chain(&fold.val).copied().collect();
             both.sort_unstable();
-            let pool: Vec<usize> = (0..cls.len())
-                .filter(|&i| splits[i] != Split::Test)
-                .collect();
+            let pool: Vec<usize> = (0..cls.len()).filter(|&i| splits[i] != Split::Test).collect();
             assert_eq!(both, pool, "train and val partition the pool");
         }
         let folds = plan.describe(&names, &cls);
-        assert_eq!(
-            folds.test.videos,
-            ["v00", "v06", "v12", "v18", "v24", "v30", "v36"]
-        );
-        assert_eq!(
-            folds.test.counts,
-            ClassCounts {
-                normal: 5,
-                abnormal: 2
-            }
-        );
+        assert_eq!(folds.test.videos, ["v00", "v06", "v12", "v18", "v24", "v30", "v36"]);
+        assert_eq!(folds.test.counts, ClassCounts { normal: 5, abnormal: 2 });
         let val_total: usize = folds.folds.iter().map(|f| f.val.videos.len()).sum();
         assert_eq!(val_total, 35);
         let json = serde_json::to_value(&folds).expect("json");
         assert_eq!(json["mode"], "kfold");
         assert_eq!(json["folds"][0]["fold"], 0);
 
-        let single = CvConfig {
-            mode: CvMode::Single,
-            ..CvConfig::default()
-        };
+        let single = CvConfig { mode: CvMode::Single, ..CvConfig::default() };
         let plan = plan_cv(&cls, &splits, &single).expect("single plan");
         assert_eq!(plan.folds.len(), 1);
         assert_eq!(plan.folds[0].val, vec![1, 7, 13, 19, 25, 31, 37]);
-        assert!(
-            plan.folds[0]
-                .train
-                .iter()
-                .all(|&i| splits[i] == Split::Train)
-        );
-        let no_val: Vec<Split> = splits
-            .iter()
-            .map(|&s| if s == Split::Val { Split::Train } else { s })
-            .collect();
-        assert_eq!(
-            plan_cv(&cls, &no_val, &single),
-            Err(SplitError::EmptySet("VAL"))
-        );
+        assert!(plan.folds[0].train.iter().all(|&i| splits[i] == Split::Train));
+        let no_val: Vec<Split> =
+            splits.iter().map(|&s| if s == Split::Val { Split::Train } else { s }).collect();
+        assert_eq!(plan_cv(&cls, &no_val, &single), Err(SplitError::EmptySet("VAL")));
     }
 }

@@ -41,7 +41,11 @@ pub struct DataParallel<B: AutodiffBackend> {
 impl<B: AutodiffBackend> DataParallel<B> {
     /// `loss`: the cross-entropy every shard uses (its class weights set; all ones when none).
     /// `autocast`: see [`crate::model::autocast`] (`None`: fp32).
-    pub fn new(devices: Vec<B::Device>, loss: &CrossEntropyLossConfig, autocast: Option<FloatDType>) -> Self {
+    pub fn new(
+        devices: Vec<B::Device>,
+        loss: &CrossEntropyLossConfig,
+        autocast: Option<FloatDType>,
+    ) -> Self {
         assert!(!devices.is_empty(), "at least one device");
         let class_weights = loss.weights.clone().unwrap_or_else(|| vec![1.0, 1.0]);
         let losses = devices.iter().map(|d| loss.init(d)).collect();
@@ -63,14 +67,22 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// random layers' masks; shard `i` draws from `seed + i` (on one device, exactly `seed`).
     /// The gradients are those of the loss times `loss_scale` ([`super::loss_scale`]; 1 for
     /// none); the loss returned is not scaled.
-    pub fn forward_backward(&self, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], seed: u64, loss_scale: f64) -> Result<StepOutput, TrainError> {
+    pub fn forward_backward(
+        &self,
+        model: &Classifier<B>,
+        x: Tensor<B, 5>,
+        labels: &[usize],
+        seed: u64,
+        loss_scale: f64,
+    ) -> Result<StepOutput, TrainError> {
         let n = labels.len();
         let shards = shards::ranges(n, self.devices.len());
         if shards.len() == 1 {
             return self.shard(0, model, x, labels, (1.0, loss_scale), seed);
         }
         materialize(model);
-        let weight = |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
+        let weight =
+            |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
         let total = weight(labels);
         let inputs = |i: usize| {
             let range = shards[i].clone();
@@ -110,7 +122,15 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// shards' losses (and gradients) add up to the whole batch's; its gradients are those of
     /// the loss times `loss_scale`. Its masks come from `seed`; only the first shard updates
     /// BatchNorm's running statistics.
-    fn shard(&self, i: usize, model: &Classifier<B>, x: Tensor<B, 5>, labels: &[usize], (share, loss_scale): (f64, f64), seed: u64) -> Result<StepOutput, TrainError> {
+    fn shard(
+        &self,
+        i: usize,
+        model: &Classifier<B>,
+        x: Tensor<B, 5>,
+        labels: &[usize],
+        (share, loss_scale): (f64, f64),
+        seed: u64,
+    ) -> Result<StepOutput, TrainError> {
         let device = &self.devices[i];
         let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
         let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
@@ -141,8 +161,8 @@ mod tests {
     use burn::prelude::*;
 
     use super::DataParallel;
-    use crate::train::shards::{self, materialize};
     use crate::model::{ModelConfig, build};
+    use crate::train::shards::{self, materialize};
 
     type AD = Autodiff<Flex>;
 
@@ -164,17 +184,25 @@ mod tests {
     #[test]
     fn a_batch_split_over_devices_gives_the_whole_batch_loss_and_gradients() {
         let device = Default::default();
-        let x = Tensor::<AD, 5>::random([5, 4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<AD, 5>::random(
+            [5, 4, 3, 32, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let labels = [0, 1, 1, 0, 1];
         let loss = CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9]));
         // Two fresh models from one seed, with their parameters drawn in the same order.
         let model = small_model();
         materialize(&model);
-        let one = DataParallel::<AD>::new(vec![device], &loss, None).forward_backward(&model, x.clone(), &labels, 9, 1.0).unwrap();
+        let one = DataParallel::<AD>::new(vec![device], &loss, None)
+            .forward_backward(&model, x.clone(), &labels, 9, 1.0)
+            .unwrap();
         // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs;
         // the replicas of a model no step has read yet start from its weights.
         let fresh = small_model();
-        let two = DataParallel::<AD>::new(vec![device, device], &loss, None).forward_backward(&fresh, x, &labels, 9, 1.0).unwrap();
+        let two = DataParallel::<AD>::new(vec![device, device], &loss, None)
+            .forward_backward(&fresh, x, &labels, 9, 1.0)
+            .unwrap();
         assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
         for (a, b) in one.probs.iter().zip(&two.probs) {
             assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");
@@ -187,9 +215,11 @@ mod tests {
         let mut largest = 0.0f32;
         for (id, fresh_id) in ids.into_iter().zip(fresh_ids) {
             let (a, b) = (one.grads.get::<Flex, 1>(id), two.grads.get::<Flex, 1>(fresh_id));
-            let flat = |t: Option<Tensor<Flex, 1>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
+            let flat =
+                |t: Option<Tensor<Flex, 1>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
             // Read whatever the rank: `into_data` keeps the primitive's own shape.
-            let (a, b) = (flat(a).expect("a gradient on one device"), flat(b).expect("a gradient on two"));
+            let (a, b) =
+                (flat(a).expect("a gradient on one device"), flat(b).expect("a gradient on two"));
             assert_eq!(a.len(), b.len());
             for (x, y) in a.iter().zip(&b) {
                 largest = largest.max((x - y).abs() / (1e-3 + x.abs()));
@@ -211,7 +241,11 @@ mod tests {
     #[test]
     fn inference_split_over_devices_gives_the_whole_batch_logits() {
         let device = Default::default();
-        let x = Tensor::<Flex, 5>::random([5, 4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<Flex, 5>::random(
+            [5, 4, 3, 32, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let model = small_model().valid();
         let two = shards::forward(&model, x.clone(), &[device, device], None);
         let one = shards::forward(&model, x, &[device], None);

@@ -111,10 +111,7 @@ impl StopFlag {
     /// made. `margin` is the caller's estimate of how long writing the final checkpoint (and
     /// finishing the current batch) takes, e.g. two minutes or the longest checkpoint so far.
     pub fn with_budget(mut self, budget: Duration, margin: Duration) -> Self {
-        self.budget = Some(Budget {
-            limit: budget,
-            margin,
-        });
+        self.budget = Some(Budget { limit: budget, margin });
         self
     }
 
@@ -134,11 +131,8 @@ impl StopFlag {
             return Some(StopReason::Signal(name));
         }
         let budget = self.budget?;
-        (self.elapsed().saturating_add(budget.margin) >= budget.limit).then_some(
-            StopReason::WallTime {
-                budget: budget.limit,
-            },
-        )
+        (self.elapsed().saturating_add(budget.margin) >= budget.limit)
+            .then_some(StopReason::WallTime { budget: budget.limit })
     }
 }
 
@@ -153,9 +147,7 @@ pub fn parse_wall(s: &str) -> Result<Duration, String> {
     let duration = if t.contains(':') || t.contains('-') {
         parse_slurm(t)?
     } else if t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "wall-time budget {t:?} has no unit: write e.g. {t}m or {t}s"
-        ));
+        return Err(format!("wall-time budget {t:?} has no unit: write e.g. {t}m or {t}s"));
     } else {
         humantime::parse_duration(t).map_err(|e| {
             format!(
@@ -187,10 +179,7 @@ fn parse_slurm(t: &str) -> Result<Duration, String> {
         Some((days, clock)) => (Some(number(days)?), clock),
         None => (None, t),
     };
-    let fields = clock
-        .split(':')
-        .map(number)
-        .collect::<Result<Vec<_>, _>>()?;
+    let fields = clock.split(':').map(number).collect::<Result<Vec<_>, _>>()?;
     // With days the clock starts at hours; without, two fields are MM:SS and three HH:MM:SS.
     let (hours, minutes, seconds) = match (days.is_some(), fields.as_slice()) {
         (true, [h]) => (*h, 0, 0),
@@ -203,9 +192,7 @@ fn parse_slurm(t: &str) -> Result<Duration, String> {
     // the others may not.
     let leading_minutes = days.is_none() && fields.len() == 2;
     if seconds >= 60 || (minutes >= 60 && !leading_minutes) || (days.is_some() && hours >= 24) {
-        return Err(format!(
-            "invalid wall-time budget {t:?}: a field is out of range"
-        ));
+        return Err(format!("invalid wall-time budget {t:?}: a field is out of range"));
     }
     let total = days
         .unwrap_or(0)
@@ -295,28 +282,21 @@ mod tests {
     fn sigusr1_sets_the_flag_and_is_named() {
         // Only SIGUSR1 is registered here: SIGINT/SIGTERM handlers would change how the test
         // binary reacts to Ctrl-C. Registering first matters: SIGUSR1's default kills.
-        let stop = StopFlag::new()
-            .register(&[SIGUSR1])
-            .expect("register SIGUSR1");
+        let stop = StopFlag::new().register(&[SIGUSR1]).expect("register SIGUSR1");
         let clone = stop.clone();
         assert_eq!(stop.should_stop(), None);
         signal_hook::low_level::raise(SIGUSR1).expect("raise SIGUSR1");
         let reason = clone.should_stop().expect("stop after SIGUSR1");
         assert_eq!(reason, StopReason::Signal("SIGUSR1".to_owned()));
         assert_eq!(reason.to_string(), "SIGUSR1");
-        assert_eq!(
-            serde_json::to_string(&reason).expect("json"),
-            r#"{"signal":"SIGUSR1"}"#
-        );
+        assert_eq!(serde_json::to_string(&reason).expect("json"), r#"{"signal":"SIGUSR1"}"#);
     }
 
     #[test]
     fn budget_reports_wall_time() {
         let budget = Duration::from_secs(11 * H + 1800);
         assert_eq!(
-            StopFlag::new()
-                .with_budget(budget, Duration::from_secs(120))
-                .should_stop(),
+            StopFlag::new().with_budget(budget, Duration::from_secs(120)).should_stop(),
             None
         );
         // Margin ≥ budget: stop at once.
@@ -328,20 +308,11 @@ mod tests {
         assert_eq!(reason.to_string(), "wall-time budget 11h30m reached");
         let json = serde_json::to_string(&reason).expect("json");
         assert_eq!(json, r#"{"wall_time":{"budget":"11h30m"}}"#);
-        assert_eq!(
-            serde_json::from_str::<StopReason>(&json).expect("parse back"),
-            reason
-        );
+        assert_eq!(serde_json::from_str::<StopReason>(&json).expect("parse back"), reason);
 
         let short = StopFlag::new().with_budget(Duration::from_millis(20), Duration::ZERO);
         std::thread::sleep(Duration::from_millis(30));
-        assert!(matches!(
-            short.should_stop(),
-            Some(StopReason::WallTime { .. })
-        ));
-        assert!(
-            StopFlag::new().should_stop().is_none(),
-            "no budget, no signal"
-        );
+        assert!(matches!(short.should_stop(), Some(StopReason::WallTime { .. })));
+        assert!(StopFlag::new().should_stop().is_none(), "no budget, no signal");
     }
 }

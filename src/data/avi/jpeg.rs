@@ -22,16 +22,11 @@ pub(crate) fn decode_grey(data: &[u8], width: u32, height: u32) -> Result<Vec<u8
         .set_max_width(width as usize)
         .set_max_height(height as usize);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(&data[..]), options);
-    let pixels = decoder
-        .decode()
-        .map_err(|e| format!("JPEG decode failed: {e:?}"))?;
-    let (w, h) = decoder
-        .dimensions()
-        .ok_or_else(|| "JPEG decode returned no dimensions".to_owned())?;
+    let pixels = decoder.decode().map_err(|e| format!("JPEG decode failed: {e:?}"))?;
+    let (w, h) =
+        decoder.dimensions().ok_or_else(|| "JPEG decode returned no dimensions".to_owned())?;
     if (w, h) != (width as usize, height as usize) {
-        return Err(format!(
-            "JPEG is {w}×{h} but the AVI header says {width}×{height}"
-        ));
+        return Err(format!("JPEG is {w}×{h} but the AVI header says {width}×{height}"));
     }
     if pixels.len() != w * h {
         return Err(format!(
@@ -164,9 +159,8 @@ mod tests {
     /// A grey JPEG from jpeg-encoder (which writes the Annex K tables as its DHT).
     fn sample_jpeg() -> (Vec<u8>, Vec<u8>) {
         let (w, h) = (40u16, 24u16);
-        let grey: Vec<u8> = (0..usize::from(w) * usize::from(h))
-            .map(|i| ((i * 37) % 251) as u8)
-            .collect();
+        let grey: Vec<u8> =
+            (0..usize::from(w) * usize::from(h)).map(|i| ((i * 37) % 251) as u8).collect();
         let rgb: Vec<u8> = grey.iter().flat_map(|&p| [p, p, p]).collect();
         let mut jpeg = Vec::new();
         jpeg_encoder::Encoder::new(&mut jpeg, 90)
@@ -194,10 +188,7 @@ mod tests {
     fn frames_without_huffman_tables_decode_with_the_standard_ones() {
         let (jpeg, _) = sample_jpeg();
         let stripped = strip_dht(&jpeg);
-        assert!(
-            stripped.len() < jpeg.len(),
-            "the sample has a DHT segment to strip"
-        );
+        assert!(stripped.len() < jpeg.len(), "the sample has a DHT segment to strip");
         assert!(find_sos_without_dht(&jpeg).is_none());
         assert!(find_sos_without_dht(&stripped).is_some());
         let full = decode_grey(&jpeg, 40, 24).expect("with DHT");
@@ -209,30 +200,18 @@ mod tests {
     fn luma_is_close_to_the_encoded_grey() {
         let (jpeg, grey) = sample_jpeg();
         let out = decode_grey(&jpeg, 40, 24).expect("decode");
-        let mean_err: f64 = out
-            .iter()
-            .zip(&grey)
-            .map(|(&a, &b)| f64::from(a.abs_diff(b)))
-            .sum::<f64>()
-            / grey.len() as f64;
+        let mean_err: f64 =
+            out.iter().zip(&grey).map(|(&a, &b)| f64::from(a.abs_diff(b))).sum::<f64>()
+                / grey.len() as f64;
         assert!(mean_err < 6.0, "mean error {mean_err}");
     }
 
     #[test]
     fn wrong_size_and_garbage_are_errors() {
         let (jpeg, _) = sample_jpeg();
-        assert!(
-            decode_grey(&jpeg, 20, 24).is_err(),
-            "larger than the header allows"
-        );
-        assert!(
-            decode_grey(&jpeg, 48, 24).is_err(),
-            "smaller than the header says"
-        );
-        assert!(
-            decode_grey(&jpeg[..jpeg.len() / 2], 40, 24).is_err(),
-            "cut in half"
-        );
+        assert!(decode_grey(&jpeg, 20, 24).is_err(), "larger than the header allows");
+        assert!(decode_grey(&jpeg, 48, 24).is_err(), "smaller than the header says");
+        assert!(decode_grey(&jpeg[..jpeg.len() / 2], 40, 24).is_err(), "cut in half");
         assert!(decode_grey(b"not a jpeg at all", 40, 24).is_err());
         assert!(decode_grey(&[], 40, 24).is_err());
     }

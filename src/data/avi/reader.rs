@@ -51,11 +51,7 @@ impl AviFile {
         let path = path.as_ref().to_path_buf();
         let mut file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
         let len = file.metadata().map_err(|e| DataError::io(&path, e))?.len();
-        let mut input = Input {
-            src: InputSrc::File(&mut file),
-            len,
-            path: &path,
-        };
+        let mut input = Input { src: InputSrc::File(&mut file), len, path: &path };
         let parsed = parse(&mut input)?;
         Ok(parsed.into_avi(path, Source::File))
     }
@@ -67,11 +63,8 @@ impl AviFile {
     ) -> Result<AviFile, DataError> {
         let path = name.into();
         let bytes: Arc<[u8]> = bytes.into();
-        let mut input = Input {
-            src: InputSrc::Memory(&bytes),
-            len: bytes.len() as u64,
-            path: &path,
-        };
+        let mut input =
+            Input { src: InputSrc::Memory(&bytes), len: bytes.len() as u64, path: &path };
         let parsed = parse(&mut input)?;
         Ok(parsed.into_avi(path, Source::Memory(bytes)))
     }
@@ -124,18 +117,10 @@ impl AviFile {
             }
             let data = self.chunk_data(index, file.as_mut(), &mut buf)?;
             let pixels = decode_grey(data, self.width, self.height).map_err(|detail| {
-                DataError::CorruptFrame {
-                    path: self.path.clone(),
-                    frame: index,
-                    detail,
-                }
+                DataError::CorruptFrame { path: self.path.clone(), frame: index, detail }
             })?;
             decoded.insert(index, out.len());
-            out.push(GreyFrame {
-                width: self.width,
-                height: self.height,
-                pixels,
-            });
+            out.push(GreyFrame { width: self.width, height: self.height, pixels });
         }
         Ok(out)
     }
@@ -225,23 +210,15 @@ struct Input<'a> {
 
 impl Input<'_> {
     fn truncated(&self, detail: String) -> DataError {
-        DataError::Truncated {
-            path: self.path.to_path_buf(),
-            detail,
-        }
+        DataError::Truncated { path: self.path.to_path_buf(), detail }
     }
 
     fn malformed(&self, detail: String) -> DataError {
-        DataError::Malformed {
-            path: self.path.to_path_buf(),
-            detail,
-        }
+        DataError::Malformed { path: self.path.to_path_buf(), detail }
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DataError> {
-        let end = offset
-            .checked_add(buf.len() as u64)
-            .filter(|&e| e <= self.len);
+        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= self.len);
         if end.is_none() {
             return Err(self.truncated(format!(
                 "needs {} bytes at offset {offset}, the file has {}",
@@ -304,10 +281,7 @@ fn sub_chunks<'b>(input: &Input<'_>, mut data: &'b [u8]) -> Result<Vec<Chunk<'b>
     while data.len() >= 8 {
         let (id, size) = chunk_header(data);
         let body = data.get(8..8 + size as usize).ok_or_else(|| {
-            input.malformed(format!(
-                "header chunk {} overruns its list",
-                fourcc_name(id)
-            ))
+            input.malformed(format!("header chunk {} overruns its list", fourcc_name(id)))
         })?;
         out.push((id, body));
         let next = (8 + size as usize + (size as usize & 1)).min(data.len());
@@ -328,16 +302,14 @@ fn parse(input: &mut Input<'_>) -> Result<Parsed, DataError> {
     if input.len < 12 {
         let mut head = vec![0u8; input.len as usize];
         input.read_at(0, &mut head)?;
-        return Err(
-            if b"RIFF".starts_with(&head[..head.len().min(4)]) && !head.is_empty() {
-                input.truncated(format!("only {} bytes", input.len))
-            } else {
-                DataError::NotAvi {
-                    path: input.path.to_path_buf(),
-                    detail: "shorter than a RIFF header".into(),
-                }
-            },
-        );
+        return Err(if b"RIFF".starts_with(&head[..head.len().min(4)]) && !head.is_empty() {
+            input.truncated(format!("only {} bytes", input.len))
+        } else {
+            DataError::NotAvi {
+                path: input.path.to_path_buf(),
+                detail: "shorter than a RIFF header".into(),
+            }
+        });
     }
     input.read_at(0, &mut riff)?;
     if &riff[..4] != b"RIFF" || &riff[8..12] != b"AVI " {
@@ -409,21 +381,12 @@ fn parse(input: &mut Input<'_>) -> Result<Parsed, DataError> {
     };
     if frames.is_none() {
         let mut found = Vec::new();
-        walk_movi(
-            input,
-            movi_pos + 4,
-            movi_end,
-            &stream.chunk_ids,
-            &mut found,
-            0,
-        )?;
+        walk_movi(input, movi_pos + 4, movi_end, &stream.chunk_ids, &mut found, 0)?;
         frames = Some(found);
     }
     let frames = resolve_empty_frames(frames.unwrap_or_default());
     if frames.is_empty() {
-        return Err(DataError::NoFrames {
-            path: input.path.to_path_buf(),
-        });
+        return Err(DataError::NoFrames { path: input.path.to_path_buf() });
     }
     Ok(Parsed {
         width: stream.width,
@@ -462,34 +425,26 @@ fn parse_hdrl(input: &Input<'_>, hdrl: &[u8]) -> Result<(VideoStream, Option<f64
         let strh =
             strh.ok_or_else(|| input.malformed(format!("stream {stream_no} has no 'strh'")))?;
         if strh.len() < 48 {
-            return Err(input.malformed(format!(
-                "stream {stream_no}: 'strh' of {} bytes",
-                strh.len()
-            )));
+            return Err(
+                input.malformed(format!("stream {stream_no}: 'strh' of {} bytes", strh.len()))
+            );
         }
         if &strh[..4] != b"vids" {
             stream_no += 1;
             continue;
         }
         let strf = strf.filter(|f| f.len() >= 40).ok_or_else(|| {
-            input.malformed(format!(
-                "video stream {stream_no} has no BITMAPINFOHEADER 'strf'"
-            ))
+            input.malformed(format!("video stream {stream_no} has no BITMAPINFOHEADER 'strf'"))
         })?;
         let compression = first4(&strf[16..20]);
-        let is_mjpeg = [b"MJPG", b"JPEG"]
-            .iter()
-            .any(|c| compression.eq_ignore_ascii_case(*c));
+        let is_mjpeg = [b"MJPG", b"JPEG"].iter().any(|c| compression.eq_ignore_ascii_case(*c));
         if !is_mjpeg {
             let fourcc = if compression == [0; 4] {
                 "BI_RGB (uncompressed)".to_owned()
             } else {
                 fourcc_name(compression)
             };
-            return Err(DataError::UnsupportedCodec {
-                path: input.path.to_path_buf(),
-                fourcc,
-            });
+            return Err(DataError::UnsupportedCodec { path: input.path.to_path_buf(), fourcc });
         }
         let width = i32::from_le_bytes(first4(&strf[4..8])).unsigned_abs();
         let height = i32::from_le_bytes(first4(&strf[8..12])).unsigned_abs();
@@ -504,15 +459,7 @@ fn parse_hdrl(input: &Input<'_>, hdrl: &[u8]) -> Result<(VideoStream, Option<f64
             [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8, b'd', b'c'],
             [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8, b'd', b'b'],
         ];
-        return Ok((
-            VideoStream {
-                width,
-                height,
-                fps,
-                chunk_ids: ids,
-            },
-            avih_fps,
-        ));
+        return Ok((VideoStream { width, height, fps, chunk_ids: ids }, avih_fps));
     }
     Err(input.malformed("no video ('vids') stream".into()))
 }
@@ -657,12 +604,7 @@ mod tests {
                 let rgb: Vec<u8> = f.pixels().iter().flat_map(|&p| [p, p, p]).collect();
                 let mut jpeg = Vec::new();
                 jpeg_encoder::Encoder::new(&mut jpeg, 92)
-                    .encode(
-                        &rgb,
-                        f.width() as u16,
-                        f.height() as u16,
-                        jpeg_encoder::ColorType::Rgb,
-                    )
+                    .encode(&rgb, f.width() as u16, f.height() as u16, jpeg_encoder::ColorType::Rgb)
                     .expect("encode");
                 jpeg
             })
@@ -676,10 +618,7 @@ mod tests {
         let header = std::str::from_utf8(&bytes[..nl]).expect("ascii header");
         let parts: Vec<&str> = header.split(' ').collect();
         assert_eq!(parts[0], "GREY");
-        let indices = parts[4]
-            .split(',')
-            .map(|s| s.parse().expect("index"))
-            .collect();
+        let indices = parts[4].split(',').map(|s| s.parse().expect("index")).collect();
         (
             parts[1].parse().expect("w"),
             parts[2].parse().expect("h"),
@@ -691,31 +630,17 @@ mod tests {
 
     #[test]
     fn opencv_fixtures_decode_within_2_grey_levels_of_opencv() {
-        for (name, fps) in [
-            ("opencv_112x112", 50.0),
-            ("opencv_96x80", 30.0),
-            ("opencv_64x48_q60", 25.0),
-        ] {
+        for (name, fps) in
+            [("opencv_112x112", 50.0), ("opencv_96x80", 30.0), ("opencv_64x48_q60", 25.0)]
+        {
             let avi = AviFile::open(fixtures().join(format!("{name}.avi"))).expect("open fixture");
             let (w, h, n, indices, reference) = read_grey(&fixtures().join(format!("{name}.grey")));
-            assert_eq!(
-                (avi.width(), avi.height(), avi.frame_count()),
-                (w, h, n),
-                "{name}"
-            );
+            assert_eq!((avi.width(), avi.height(), avi.frame_count()), (w, h, n), "{name}");
             assert!((avi.fps() - fps).abs() < 1e-6, "{name}: fps {}", avi.fps());
             let frames = avi.read_frames(&indices).expect("decode");
-            let ours: Vec<u8> = frames
-                .into_iter()
-                .flat_map(GreyFrame::into_pixels)
-                .collect();
+            let ours: Vec<u8> = frames.into_iter().flat_map(GreyFrame::into_pixels).collect();
             assert_eq!(ours.len(), reference.len());
-            let max = ours
-                .iter()
-                .zip(&reference)
-                .map(|(&a, &b)| a.abs_diff(b))
-                .max()
-                .unwrap_or(0);
+            let max = ours.iter().zip(&reference).map(|(&a, &b)| a.abs_diff(b)).max().unwrap_or(0);
             println!("{name}: max difference from OpenCV {max}");
             assert!(max <= 2, "{name}: max difference from OpenCV {max}");
         }
@@ -726,20 +651,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("clip.avi");
         let frames = test_frames(112, 112, 9, 1);
-        write_mjpeg_avi(
-            &path,
-            &frames,
-            &AviWriteOptions {
-                fps: 50,
-                quality: 95,
-            },
-        )
-        .expect("write");
+        write_mjpeg_avi(&path, &frames, &AviWriteOptions { fps: 50, quality: 95 }).expect("write");
         let avi = AviFile::open(&path).expect("open");
-        assert_eq!(
-            (avi.width(), avi.height(), avi.frame_count(), avi.fps()),
-            (112, 112, 9, 50.0)
-        );
+        assert_eq!((avi.width(), avi.height(), avi.frame_count(), avi.fps()), (112, 112, 9, 50.0));
         let back = avi.read_all_frames().expect("read");
         let mut sum = 0u64;
         let mut max = 0u8;
@@ -751,11 +665,7 @@ mod tests {
         }
         let mean = sum as f64 / (9.0 * 112.0 * 112.0);
         assert!(mean < 1.5 && max <= 16, "mean {mean}, max {max}");
-        assert_eq!(
-            std::fs::read_dir(dir.path()).expect("ls").count(),
-            1,
-            "no temporary file left"
-        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file left");
     }
 
     #[test]
@@ -765,24 +675,9 @@ mod tests {
         let avi = AviFile::from_bytes("mem.avi", bytes).expect("open");
         let all = avi.read_all_frames().expect("all");
         let some = avi.read_frames(&[5, 1, 5, 0]).expect("some");
-        assert_eq!(
-            some,
-            vec![
-                all[5].clone(),
-                all[1].clone(),
-                all[5].clone(),
-                all[0].clone()
-            ]
-        );
+        assert_eq!(some, vec![all[5].clone(), all[1].clone(), all[5].clone(), all[0].clone()]);
         let err = avi.read_frames(&[7]).expect_err("out of range");
-        assert!(matches!(
-            err,
-            DataError::FrameOutOfRange {
-                index: 7,
-                count: 7,
-                ..
-            }
-        ));
+        assert!(matches!(err, DataError::FrameOutOfRange { index: 7, count: 7, .. }));
     }
 
     /// `bytes` without its trailing `idx1` chunk (RIFF size fixed up).
@@ -859,27 +754,17 @@ mod tests {
         );
 
         let mut h264 = good.clone();
-        let at = h264
-            .windows(4)
-            .rposition(|w| w == b"MJPG")
-            .expect("strf fourcc");
+        let at = h264.windows(4).rposition(|w| w == b"MJPG").expect("strf fourcc");
         h264[at..at + 4].copy_from_slice(b"H264");
         let e = open(h264).expect_err("codec");
-        assert!(
-            e.to_string().contains("'H264'") && e.to_string().contains("/data/x.avi"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("'H264'") && e.to_string().contains("/data/x.avi"), "{e}");
 
         let empty = assemble_avi(&[], 32, 32, 50).expect("assemble");
         let e = open(empty).expect_err("no frames");
         assert!(matches!(e, DataError::NoFrames { .. }), "{e}");
 
         let mut corrupt = good.clone();
-        let first = corrupt
-            .windows(4)
-            .position(|w| w == b"00dc")
-            .expect("frame")
-            + 8;
+        let first = corrupt.windows(4).position(|w| w == b"00dc").expect("frame") + 8;
         corrupt[first..first + 40].fill(0x55);
         let avi = open(corrupt).expect("headers are fine");
         let e = avi.read_frames(&[0]).expect_err("corrupt frame");
@@ -888,10 +773,7 @@ mod tests {
                 && e.to_string().contains("/data/x.avi"),
             "{e}"
         );
-        assert!(
-            avi.read_frames(&[1, 2]).is_ok(),
-            "other frames still decode"
-        );
+        assert!(avi.read_frames(&[1, 2]).is_ok(), "other frames still decode");
 
         let e = AviFile::open("/nonexistent/y.avi").expect_err("missing file");
         assert!(e.to_string().contains("/nonexistent/y.avi"), "{e}");

@@ -28,11 +28,7 @@ fn axis_weights(src: u32, dst: u32) -> Vec<(usize, Vec<f32>)> {
 pub(super) fn resize_grey(frame: &GreyFrame, width: u32, height: u32) -> GreyFrame {
     if (frame.width, frame.height) == (width, height) || width == 0 || height == 0 {
         return if width == 0 || height == 0 {
-            GreyFrame {
-                width,
-                height,
-                pixels: Vec::new(),
-            }
+            GreyFrame { width, height, pixels: Vec::new() }
         } else {
             frame.clone()
         };
@@ -47,30 +43,18 @@ pub(super) fn resize_grey(frame: &GreyFrame, width: u32, height: u32) -> GreyFra
         let src = &frame.pixels[y * sw..(y + 1) * sw];
         let dst = &mut rows[y * dw..(y + 1) * dw];
         for (out, (lo, w)) in dst.iter_mut().zip(&wx) {
-            *out = w
-                .iter()
-                .zip(&src[*lo..])
-                .map(|(w, &p)| w * f32::from(p))
-                .sum();
+            *out = w.iter().zip(&src[*lo..]).map(|(w, &p)| w * f32::from(p)).sum();
         }
     }
     let mut pixels = vec![0u8; dw * dh];
     for (y, (lo, w)) in wy.iter().enumerate() {
         let out = &mut pixels[y * dw..(y + 1) * dw];
         for (x, o) in out.iter_mut().enumerate() {
-            let v: f32 = w
-                .iter()
-                .enumerate()
-                .map(|(k, w)| w * rows[(lo + k) * dw + x])
-                .sum();
+            let v: f32 = w.iter().enumerate().map(|(k, w)| w * rows[(lo + k) * dw + x]).sum();
             *o = v.round().clamp(0.0, 255.0) as u8;
         }
     }
-    GreyFrame {
-        width,
-        height,
-        pixels,
-    }
+    GreyFrame { width, height, pixels }
 }
 
 #[cfg(test)]
@@ -78,10 +62,8 @@ mod tests {
     use super::*;
 
     fn frame(w: u32, h: u32, f: impl Fn(u32, u32) -> u8) -> GreyFrame {
-        let pixels = (0..h)
-            .flat_map(|y| (0..w).map(move |x| (x, y)))
-            .map(|(x, y)| f(x, y))
-            .collect();
+        let pixels =
+            (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| f(x, y)).collect();
         GreyFrame::new(w, h, pixels).expect("size matches")
     }
 
@@ -103,11 +85,7 @@ mod tests {
         // area-aware filter turns it into mid grey.
         let f = frame(1024, 768, |x, y| if (x + y) % 2 == 0 { 0 } else { 255 });
         let r = f.resize_square(112);
-        assert!(
-            r.pixels().iter().all(|&p| (120..=135).contains(&p)),
-            "{:?}",
-            &r.pixels()[..16]
-        );
+        assert!(r.pixels().iter().all(|&p| (120..=135).contains(&p)), "{:?}", &r.pixels()[..16]);
     }
 
     #[test]

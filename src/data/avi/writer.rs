@@ -20,10 +20,7 @@ pub struct AviWriteOptions {
 
 impl Default for AviWriteOptions {
     fn default() -> Self {
-        Self {
-            fps: 50,
-            quality: 95,
-        }
+        Self { fps: 50, quality: 95 }
     }
 }
 
@@ -34,10 +31,8 @@ pub fn write_mjpeg_avi(
     frames: &[GreyFrame],
     options: &AviWriteOptions,
 ) -> Result<(), DataError> {
-    let bytes = encode_mjpeg_avi(frames, options).map_err(|detail| DataError::Encode {
-        path: path.to_path_buf(),
-        detail,
-    })?;
+    let bytes = encode_mjpeg_avi(frames, options)
+        .map_err(|detail| DataError::Encode { path: path.to_path_buf(), detail })?;
     crate::atomic::write_file(path, &bytes).map_err(|e| DataError::io(path, e))
 }
 
@@ -48,25 +43,17 @@ pub(crate) fn encode_mjpeg_avi(
 ) -> Result<Vec<u8>, String> {
     let first = frames.first().ok_or("no frames to write")?;
     let (width, height) = (first.width(), first.height());
-    if frames
-        .iter()
-        .any(|f| (f.width(), f.height()) != (width, height))
-    {
+    if frames.iter().any(|f| (f.width(), f.height()) != (width, height)) {
         return Err("frames differ in size".into());
     }
     let (w16, h16) = match (u16::try_from(width), u16::try_from(height)) {
         (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
         _ => {
-            return Err(format!(
-                "frame size {width}×{height} cannot be stored in a JPEG"
-            ));
+            return Err(format!("frame size {width}×{height} cannot be stored in a JPEG"));
         }
     };
     if options.fps == 0 || !(1..=100).contains(&options.quality) {
-        return Err(format!(
-            "fps {} / quality {} out of range",
-            options.fps, options.quality
-        ));
+        return Err(format!("fps {} / quality {} out of range", options.fps, options.quality));
     }
     let mut jpegs = Vec::with_capacity(frames.len());
     let mut rgb = Vec::with_capacity(first.pixels().len() * 3);
@@ -94,9 +81,7 @@ pub(crate) fn assemble_avi(
     let (w16, h16) = match (u16::try_from(width), u16::try_from(height)) {
         (Ok(w), Ok(h)) => (w, h),
         _ => {
-            return Err(format!(
-                "frame size {width}×{height} too large for the stream header"
-            ));
+            return Err(format!("frame size {width}×{height} too large for the stream header"));
         }
     };
     if fps == 0 {
@@ -104,10 +89,7 @@ pub(crate) fn assemble_avi(
     }
     let n = u32::try_from(jpegs.len()).map_err(|_| "too many frames")?;
     let max_frame = jpegs.iter().map(Vec::len).max().unwrap_or(0) as u32;
-    let movi_size: u64 = 4 + jpegs
-        .iter()
-        .map(|j| 8 + padded(j.len()) as u64)
-        .sum::<u64>();
+    let movi_size: u64 = 4 + jpegs.iter().map(|j| 8 + padded(j.len()) as u64).sum::<u64>();
     let movi_size = u32::try_from(movi_size).map_err(|_| "video too large for a RIFF AVI")?;
 
     let mut avih = Vec::with_capacity(56);

@@ -97,19 +97,13 @@ impl SynthConfig {
             ));
         }
         if !(0.0..=1.0).contains(&self.anomaly_share) {
-            return Err(format!(
-                "anomaly_share {} is outside 0–1",
-                self.anomaly_share
-            ));
+            return Err(format!("anomaly_share {} is outside 0–1", self.anomaly_share));
         }
         if !(0.0..=10.0).contains(&self.ef_margin) {
             return Err(format!("ef_margin {} is outside 0–10", self.ef_margin));
         }
         if !(50..=100).contains(&self.jpeg_quality) {
-            return Err(format!(
-                "jpeg_quality {} is outside 50–100",
-                self.jpeg_quality
-            ));
+            return Err(format!("jpeg_quality {} is outside 50–100", self.jpeg_quality));
         }
         Ok(())
     }

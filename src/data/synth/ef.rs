@@ -49,11 +49,7 @@ mod tests {
         let median = efs[efs.len() / 2];
         assert!((below - 0.224).abs() < 0.015, "below 50: {below}");
         assert!((above - 0.032).abs() < 0.008, "above 70: {above}");
-        assert!(
-            (below + above - 0.256).abs() < 0.015,
-            "abnormal: {}",
-            below + above
-        );
+        assert!((below + above - 0.256).abs() < 0.015, "abnormal: {}", below + above);
         assert!((mean - 55.7).abs() < 0.8, "mean {mean}");
         assert!((sd - 12.4).abs() < 0.8, "sd {sd}");
         assert!((median - 59.2).abs() < 0.8, "median {median}");

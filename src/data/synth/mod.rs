@@ -79,10 +79,7 @@ pub fn generate(cfg: &SynthConfig, out_dir: &Path) -> Result<SynthSummary, DataE
             let params = sample_params(cfg, index);
             let frames = render(&params, cfg.frame_size);
             let path = videos_dir.join(format!("{}.avi", params.file_name));
-            let options = AviWriteOptions {
-                fps: params.fps,
-                quality: cfg.jpeg_quality,
-            };
+            let options = AviWriteOptions { fps: params.fps, quality: cfg.jpeg_quality };
             write_mjpeg_avi(&path, &frames, &options)?;
             Ok(describe(&params, cfg.frame_size))
         })
@@ -183,12 +180,8 @@ mod tests {
         for entry in walkdir::WalkDir::new(dir) {
             let entry = entry.expect("walk");
             if entry.file_type().is_file() {
-                let rel = entry
-                    .path()
-                    .strip_prefix(dir)
-                    .expect("prefix")
-                    .to_string_lossy()
-                    .into_owned();
+                let rel =
+                    entry.path().strip_prefix(dir).expect("prefix").to_string_lossy().into_owned();
                 out.insert(rel, std::fs::read(entry.path()).expect("read"));
             }
         }
@@ -200,12 +193,8 @@ mod tests {
         let cfg = small(6, 42);
         let run = |threads: usize| {
             let dir = tempfile::tempdir().expect("tempdir");
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| generate(&cfg, dir.path()))
-                .expect("generate");
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            pool.install(|| generate(&cfg, dir.path())).expect("generate");
             (files(dir.path()), dir)
         };
         let (one, _d1) = run(1);
@@ -232,17 +221,11 @@ mod tests {
 
         let data = scan_echonet(
             dir.path(),
-            ScanOptions {
-                on_bad_video: OnBadVideo::Error,
-                decode_all_frames: true,
-            },
+            ScanOptions { on_bad_video: OnBadVideo::Error, decode_all_frames: true },
         )
         .expect("scan");
         let r = &data.report;
-        assert_eq!(
-            (r.file_list_rows, r.video_files, r.usable_videos),
-            (12, 12, 12)
-        );
+        assert_eq!((r.file_list_rows, r.video_files, r.usable_videos), (12, 12, 12));
         let problems = [
             &r.missing_video,
             &r.unreadable_video,
@@ -259,11 +242,8 @@ mod tests {
         let tracings = data.tracings.as_ref().expect("VolumeTracings.csv");
         for v in &data.videos {
             let row = &v.row;
-            let (ef, esv, edv) = (
-                row.ef.expect("EF"),
-                row.esv.expect("ESV"),
-                row.edv.expect("EDV"),
-            );
+            let (ef, esv, edv) =
+                (row.ef.expect("EF"), row.esv.expect("ESV"), row.edv.expect("EDV"));
             assert!((ef - (edv - esv) / edv * 100.0).abs() < 1e-9, "{row:?}");
             assert!((7.0..=97.0).contains(&ef));
             assert_eq!((row.frame_width, row.frame_height), (64, 64));
@@ -272,11 +252,11 @@ mod tests {
             let frames: std::collections::BTreeSet<u32> = rows.iter().map(|t| t.frame).collect();
             assert_eq!(rows.len(), 42, "21 rows for each of ED and ES");
             assert!(frames.len() == 2 && frames.iter().all(|&f| (f as usize) < v.frames));
-            assert!(rows.iter().all(|t| {
-                [t.x1, t.y1, t.x2, t.y2]
-                    .iter()
-                    .all(|c| (0.0..=112.0).contains(c))
-            }));
+            assert!(
+                rows.iter().all(|t| {
+                    [t.x1, t.y1, t.x2, t.y2].iter().all(|c| (0.0..=112.0).contains(c))
+                })
+            );
         }
         let labelled =
             label_videos(data.videos, &LabelRule::default(), OnBadVideo::Error).expect("labels");
@@ -284,18 +264,10 @@ mod tests {
     }
 
     fn auroc(scores: &[f64], labels: &[bool]) -> f64 {
-        let pos: Vec<f64> = scores
-            .iter()
-            .zip(labels)
-            .filter(|(_, l)| **l)
-            .map(|(s, _)| *s)
-            .collect();
-        let neg: Vec<f64> = scores
-            .iter()
-            .zip(labels)
-            .filter(|(_, l)| !**l)
-            .map(|(s, _)| *s)
-            .collect();
+        let pos: Vec<f64> =
+            scores.iter().zip(labels).filter(|(_, l)| **l).map(|(s, _)| *s).collect();
+        let neg: Vec<f64> =
+            scores.iter().zip(labels).filter(|(_, l)| !**l).map(|(s, _)| *s).collect();
         let mut wins = 0.0;
         for p in &pos {
             for n in &neg {
@@ -333,10 +305,7 @@ mod tests {
                 .collect();
             let sd: Vec<f64> = (0..d)
                 .map(|j| {
-                    let v = train
-                        .iter()
-                        .map(|&i| (x[i][j] - mean[j]).powi(2))
-                        .sum::<f64>()
+                    let v = train.iter().map(|&i| (x[i][j] - mean[j]).powi(2)).sum::<f64>()
                         / train.len() as f64;
                     v.sqrt().max(1e-9)
                 })
@@ -356,9 +325,7 @@ mod tests {
                 }
                 let m = train.len() as f64;
                 b -= 0.5 * gb / m;
-                w.iter_mut()
-                    .zip(&gw)
-                    .for_each(|(w, g)| *w -= 0.5 * (g / m + 1e-3 * *w));
+                w.iter_mut().zip(&gw).for_each(|(w, g)| *w -= 0.5 * (g / m + 1e-3 * *w));
             }
             let scores: Vec<f64> = test
                 .iter()
@@ -387,14 +354,10 @@ mod tests {
         let mut truth = Vec::new();
         let mut labels = Vec::new();
         for v in &videos {
-            let frames = AviFile::open(&v.video.path)
-                .expect("open")
-                .read_all_frames()
-                .expect("decode");
-            let all: Vec<f64> = frames
-                .iter()
-                .flat_map(|f| f.pixels().iter().map(|&p| f64::from(p)))
-                .collect();
+            let frames =
+                AviFile::open(&v.video.path).expect("open").read_all_frames().expect("decode");
+            let all: Vec<f64> =
+                frames.iter().flat_map(|f| f.pixels().iter().map(|&p| f64::from(p))).collect();
             let mean = all.iter().sum::<f64>() / all.len() as f64;
             let sd =
                 (all.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
@@ -449,10 +412,8 @@ mod tests {
             let dark: Vec<f64> = frames
                 .iter()
                 .map(|f| {
-                    ed_cavity
-                        .iter()
-                        .filter(|&&k| f64::from(f.pixels()[k]) < threshold)
-                        .count() as f64
+                    ed_cavity.iter().filter(|&&k| f64::from(f.pixels()[k]) < threshold).count()
+                        as f64
                 })
                 .collect();
             let max = dark.iter().copied().fold(f64::MIN, f64::max);
@@ -465,21 +426,12 @@ mod tests {
             truth.push(vec![ef, (ef - 60.0).powi(2)]);
             labels.push(v.class == Class::Abnormal);
         }
-        let names = [
-            "mean brightness",
-            "pixel SD",
-            "frame count",
-            "FPS",
-            "mean LV-region grey",
-        ];
+        let names = ["mean brightness", "pixel SD", "frame count", "FPS", "mean LV-region grey"];
         for (j, name) in names.iter().enumerate() {
             let column: Vec<Vec<f64>> = order_free.iter().map(|x| vec![x[j]]).collect();
             let single = cross_validated_auroc(&column, &labels);
             println!("{name} alone: AUROC {single:.3}");
-            assert!(
-                (single - 0.5).abs() < 0.12,
-                "{name} predicts the class: AUROC {single}"
-            );
+            assert!((single - 0.5).abs() < 0.12, "{name} predicts the class: AUROC {single}");
         }
         let chance = cross_validated_auroc(&order_free, &labels);
         let from_motion = cross_validated_auroc(&motion, &labels);
@@ -495,10 +447,7 @@ mod tests {
             "order-free statistics predict the class: AUROC {chance}"
         );
         assert!(from_ef > 0.95, "the harness itself: AUROC {from_ef}");
-        assert!(
-            from_motion > 0.75,
-            "LV motion should carry the class: AUROC {from_motion}"
-        );
+        assert!(from_motion > 0.75, "LV motion should carry the class: AUROC {from_motion}");
     }
 }
 
@@ -512,11 +461,7 @@ mod bench {
     #[ignore]
     fn generate_throughput() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = SynthConfig {
-            videos: 40,
-            seed: 1,
-            ..SynthConfig::default()
-        };
+        let cfg = SynthConfig { videos: 40, seed: 1, ..SynthConfig::default() };
         let start = std::time::Instant::now();
         let summary = generate(&cfg, dir.path()).expect("generate");
         let secs = start.elapsed().as_secs_f64();

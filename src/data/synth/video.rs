@@ -118,10 +118,7 @@ fn mix64(mut z: u64) -> u64 {
 }
 
 pub(crate) fn file_name(seed: u64, index: u32) -> String {
-    format!(
-        "0X{:016X}",
-        mix64(u64::from(index).wrapping_add(mix64(seed ^ 0x5EED)))
-    )
+    format!("0X{:016X}", mix64(u64::from(index).wrapping_add(mix64(seed ^ 0x5EED))))
 }
 
 fn uniform<R: Rng + ?Sized>(rng: &mut R, lo: f64, hi: f64) -> f64 {
@@ -158,9 +155,7 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
     let fps = if rng.random::<f64>() < 0.79 {
         50
     } else {
-        (18f64.ln() + (138f64.ln() - 18f64.ln()) * rng.random::<f64>())
-            .exp()
-            .round() as u32
+        (18f64.ln() + (138f64.ln() - 18f64.ln()) * rng.random::<f64>()).exp().round() as u32
     };
     // EchoNet lengths (median 171, quartiles 144 / 201); bounds that leave that range (short
     // demo videos) get lengths spread evenly between them instead of all at one bound.
@@ -173,9 +168,7 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
     };
     let heart_rate = uniform(&mut rng, 55.0, 105.0);
     // At least one whole cycle in every video, and at least 8 frames per cycle.
-    let period = (f64::from(fps) * 60.0 / heart_rate)
-        .min(0.9 * f64::from(frames))
-        .max(8.0);
+    let period = (f64::from(fps) * 60.0 / heart_rate).min(0.9 * f64::from(frames)).max(8.0);
     let phase0 = rng.random::<f64>();
     let systole = uniform(&mut rng, 0.30, 0.40);
 
@@ -194,10 +187,7 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
         speckle: uniform(&mut rng, 0.30, 0.55),
         speckle_persistence: uniform(&mut rng, 0.50, 0.85),
         floor_noise: uniform(&mut rng, 0.005, 0.03),
-        sector_apex: (
-            0.5 + uniform(&mut rng, -0.02, 0.02),
-            uniform(&mut rng, 0.0, 0.04),
-        ),
+        sector_apex: (0.5 + uniform(&mut rng, -0.02, 0.02), uniform(&mut rng, 0.0, 0.04)),
         sector_radius: uniform(&mut rng, 0.90, 0.98),
         sector_half_angle: uniform(&mut rng, 0.63, 0.78),
     };
@@ -226,10 +216,8 @@ pub(crate) fn sample_params(cfg: &SynthConfig, index: u32) -> VideoParams {
     let rv_aspect = uniform(&mut rng, 1.8, 2.6);
     let rv_ratio = uniform(&mut rng, 0.55, 0.80);
     let rv_angle = -uniform(&mut rng, 0.25, 0.45);
-    let rv_apex = (
-        lv_apex.0 - uniform(&mut rng, 0.06, 0.10),
-        lv_apex.1 + uniform(&mut rng, 0.03, 0.07),
-    );
+    let rv_apex =
+        (lv_apex.0 - uniform(&mut rng, 0.06, 0.10), lv_apex.1 + uniform(&mut rng, 0.03, 0.07));
     let rv_ed = 2.0 * rv_area / (1.0 + rv_ratio);
     let rv_a = (rv_ed * rv_aspect / std::f64::consts::PI).sqrt();
     let rv = Ventricle {
@@ -331,10 +319,7 @@ impl VideoParams {
     /// Outward scale of the LV wall at frame `t` and ellipse-normalised position (u, v):
     /// above 1 only inside an anomaly's frames and angular segment (±0.5 rad).
     fn lv_bulge(&self, t: u32, u: f64, v: f64) -> f64 {
-        match self
-            .anomaly
-            .filter(|a| (a.start..a.start + a.len).contains(&t))
-        {
+        match self.anomaly.filter(|a| (a.start..a.start + a.len).contains(&t)) {
             Some(a) => {
                 let x = angle_diff(v.atan2(u), a.angle) / 0.5;
                 1.0 + if x.abs() < 1.0 {
@@ -371,14 +356,8 @@ impl VideoParams {
     pub(crate) fn ed_es_frames(&self) -> (u32, u32) {
         let last = (self.period.ceil() as u32).min(self.frames - 1);
         let c: Vec<(u32, f64)> = (0..=last).map(|t| (t, self.contraction_at(t))).collect();
-        let ed = c
-            .iter()
-            .min_by(|x, y| x.1.total_cmp(&y.1))
-            .map_or(0, |x| x.0);
-        let es = c
-            .iter()
-            .max_by(|x, y| x.1.total_cmp(&y.1))
-            .map_or(0, |x| x.0);
+        let ed = c.iter().min_by(|x, y| x.1.total_cmp(&y.1)).map_or(0, |x| x.0);
+        let es = c.iter().max_by(|x, y| x.1.total_cmp(&y.1)).map_or(0, |x| x.0);
         (ed, es)
     }
 
@@ -528,11 +507,7 @@ pub(crate) fn render(p: &VideoParams, size: u32) -> Vec<GreyFrame> {
                 pixels[k] = value.round().clamp(0.0, 255.0) as u8;
             }
         }
-        frames.push(GreyFrame {
-            width: size,
-            height: size,
-            pixels,
-        });
+        frames.push(GreyFrame { width: size, height: size, pixels });
     }
     frames
 }
@@ -571,18 +546,13 @@ mod tests {
 
     #[test]
     fn cavity_area_and_tracings_recover_ef() {
-        let cfg = SynthConfig {
-            seed: 11,
-            min_frames: 16,
-            max_frames: 60,
-            ..SynthConfig::default()
-        };
+        let cfg =
+            SynthConfig { seed: 11, min_frames: 16, max_frames: 60, ..SynthConfig::default() };
         let (mut ef, mut from_area, mut from_tracings) = (Vec::new(), Vec::new(), Vec::new());
         for index in 0..150 {
             let p = sample_params(&cfg, index);
-            let areas: Vec<f64> = (0..p.frames)
-                .map(|t| f64::from(p.lv_cavity_pixels(t, 64)))
-                .collect();
+            let areas: Vec<f64> =
+                (0..p.frames).map(|t| f64::from(p.lv_cavity_pixels(t, 64))).collect();
             let max = areas.iter().copied().fold(f64::MIN, f64::max);
             let min = areas.iter().copied().fold(f64::MAX, f64::min);
             from_area.push(100.0 * (1.0 - (min / max).powf(1.5)));
@@ -613,10 +583,7 @@ mod tests {
 
     #[test]
     fn nuisance_parameters_follow_echonet_and_ignore_ef() {
-        let cfg = SynthConfig {
-            seed: 3,
-            ..SynthConfig::default()
-        };
+        let cfg = SynthConfig { seed: 3, ..SynthConfig::default() };
         let params: Vec<VideoParams> = (0..3000).map(|i| sample_params(&cfg, i)).collect();
         let n = params.len() as f64;
         let share =
@@ -625,16 +592,8 @@ mod tests {
         assert!((share(&|p| p.split == Split::Val) - 0.13).abs() < 0.02);
         assert!((share(&|p| p.fps == 50) - 0.79).abs() < 0.03);
         assert!(params.iter().all(|p| (18..=138).contains(&p.fps)));
-        assert!(
-            params
-                .iter()
-                .all(|p| (cfg.min_frames..=cfg.max_frames).contains(&p.frames))
-        );
-        assert!(
-            params
-                .iter()
-                .all(|p| p.period <= f64::from(p.frames) && p.period >= 8.0)
-        );
+        assert!(params.iter().all(|p| (cfg.min_frames..=cfg.max_frames).contains(&p.frames)));
+        assert!(params.iter().all(|p| p.period <= f64::from(p.frames) && p.period >= 8.0));
         let mut frames: Vec<u32> = params.iter().map(|p| p.frames).collect();
         frames.sort_unstable();
         assert!(
@@ -643,23 +602,14 @@ mod tests {
             frames[frames.len() / 2]
         );
         let abnormal = share(&|p| p.abnormal);
-        assert!(
-            (abnormal - 0.256).abs() < 0.025,
-            "abnormal share {abnormal}"
-        );
+        assert!((abnormal - 0.256).abs() < 0.025, "abnormal share {abnormal}");
         let anomalies = share(&|p| p.anomaly.is_some()) / abnormal;
-        assert!(
-            (anomalies - cfg.anomaly_share).abs() < 0.06,
-            "anomaly share {anomalies}"
-        );
+        assert!((anomalies - cfg.anomaly_share).abs() < 0.06, "anomaly share {anomalies}");
         assert!(params.iter().all(|p| p.anomaly.is_none() || p.abnormal));
 
         // Brightness, size, rate and length are uncorrelated with EF and with the class.
         let ef: Vec<f64> = params.iter().map(|p| p.ef).collect();
-        let class: Vec<f64> = params
-            .iter()
-            .map(|p| f64::from(u8::from(p.abnormal)))
-            .collect();
+        let class: Vec<f64> = params.iter().map(|p| f64::from(u8::from(p.abnormal))).collect();
         let nuisances: [(&str, Vec<f64>); 5] = [
             ("gain", params.iter().map(|p| p.look.gain).collect()),
             (
@@ -670,10 +620,7 @@ mod tests {
                     .collect(),
             ),
             ("fps", params.iter().map(|p| f64::from(p.fps)).collect()),
-            (
-                "frames",
-                params.iter().map(|p| f64::from(p.frames)).collect(),
-            ),
+            ("frames", params.iter().map(|p| f64::from(p.frames)).collect()),
             ("speckle", params.iter().map(|p| p.look.speckle).collect()),
         ];
         for (name, values) in &nuisances {
@@ -691,9 +638,7 @@ mod tests {
         assert!(names.iter().all(|n| {
             n.len() == 18
                 && n.starts_with("0X")
-                && n[2..]
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
+                && n[2..].chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))
         }));
         assert_ne!(file_name(9, 0), file_name(10, 0));
     }

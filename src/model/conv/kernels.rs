@@ -28,12 +28,31 @@ pub struct Geometry {
 
 impl Geometry {
     /// `None` where the output would be empty.
-    pub fn new(input: [usize; 4], weight: [usize; 4], stride: [usize; 2], pad: [usize; 2]) -> Option<Self> {
+    pub fn new(
+        input: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        pad: [usize; 2],
+    ) -> Option<Self> {
         let [n, c, h, w] = input;
         let [o, _, kh, kw] = weight;
-        let out = |size: usize, k: usize, s: usize, p: usize| (size + 2 * p).checked_sub(k).map(|d| d / s + 1);
+        let out = |size: usize, k: usize, s: usize, p: usize| {
+            (size + 2 * p).checked_sub(k).map(|d| d / s + 1)
+        };
         let (oh, ow) = (out(h, kh, stride[0], pad[0])?, out(w, kw, stride[1], pad[1])?);
-        (n > 0 && o > 0 && oh > 0 && ow > 0).then_some(Self { n, c, h, w, o, kh, kw, stride, pad, oh, ow })
+        (n > 0 && o > 0 && oh > 0 && ow > 0).then_some(Self {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            stride,
+            pad,
+            oh,
+            ow,
+        })
     }
 
     /// Rows of an im2col matrix: one per (input channel, kernel row, kernel column).
@@ -66,7 +85,11 @@ impl Geometry {
     /// values spread over the cores; else the whole chunk on its own thread, beside the others.
     /// Each value is written by one task, its terms added in the same order either way.
     fn min_pieces(&self, piece: usize) -> usize {
-        if self.images_per_chunk() >= self.n { (1usize << 14).div_ceil(piece.max(1)) } else { usize::MAX }
+        if self.images_per_chunk() >= self.n {
+            (1usize << 14).div_ceil(piece.max(1))
+        } else {
+            usize::MAX
+        }
     }
 
     /// Stride 1 and an output the input's size (padding ⌊k/2⌋: most of ResNet's convolutions).
@@ -83,54 +106,86 @@ impl Geometry {
 /// `[n, o, oh, ow]` = conv(`x` `[n, c, h, w]`, `weight` `[o, c, kh, kw]`) + `bias` `[o]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
-    fresh::par_zeroed(g.n * g.o * p, nb * g.o * p, x.par_chunks(nb * g.image_len()), |out, images| {
-        let nb = images.len() / g.image_len();
-        let weight = Mat::rows(weight, g.o, k);
-        if nb == 1 {
-            // out[o, p] = weight[o, k] · cols[k, p], straight into the output.
-            with_scratch(k * p, 0, |cols, _| {
-                im2col(g, images, cols);
-                g.product()(MatMut::rows(out, g.o, p), weight, Mat::rows(cols, k, p), 1.0, false);
-            });
-        } else {
-            with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
-                im2col(g, images, cols);
-                // y[o, nb·p] = weight[o, k] · cols[k, nb·p], then each image's planes in place.
-                g.product()(MatMut::rows(y, g.o, nb * p), weight, Mat::rows(cols, k, nb * p), 1.0, false);
-                let y = &*y;
-                out.par_chunks_mut(g.o * p).with_min_len(g.min_pieces(g.o * p)).enumerate().for_each(|(b, image)| {
-                    for (o, plane) in image.chunks_exact_mut(p).enumerate() {
-                        plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
-                    }
+    fresh::par_zeroed(
+        g.n * g.o * p,
+        nb * g.o * p,
+        x.par_chunks(nb * g.image_len()),
+        |out, images| {
+            let nb = images.len() / g.image_len();
+            let weight = Mat::rows(weight, g.o, k);
+            if nb == 1 {
+                // out[o, p] = weight[o, k] · cols[k, p], straight into the output.
+                with_scratch(k * p, 0, |cols, _| {
+                    im2col(g, images, cols);
+                    g.product()(
+                        MatMut::rows(out, g.o, p),
+                        weight,
+                        Mat::rows(cols, k, p),
+                        1.0,
+                        false,
+                    );
                 });
-            });
-        }
-        if let Some(bias) = bias {
-            for (plane, b) in out.chunks_exact_mut(p).zip(bias.iter().cycle()) {
-                plane.iter_mut().for_each(|v| *v += b);
+            } else {
+                with_scratch(k * nb * p, g.o * nb * p, |cols, y| {
+                    im2col(g, images, cols);
+                    // y[o, nb·p] = weight[o, k] · cols[k, nb·p], then each image's planes in place.
+                    g.product()(
+                        MatMut::rows(y, g.o, nb * p),
+                        weight,
+                        Mat::rows(cols, k, nb * p),
+                        1.0,
+                        false,
+                    );
+                    let y = &*y;
+                    out.par_chunks_mut(g.o * p)
+                        .with_min_len(g.min_pieces(g.o * p))
+                        .enumerate()
+                        .for_each(|(b, image)| {
+                            for (o, plane) in image.chunks_exact_mut(p).enumerate() {
+                                plane.copy_from_slice(&y[o * nb * p + b * p..][..p]);
+                            }
+                        });
+                });
             }
-        }
-    })
+            if let Some(bias) = bias {
+                for (plane, b) in out.chunks_exact_mut(p).zip(bias.iter().cycle()) {
+                    plane.iter_mut().for_each(|v| *v += b);
+                }
+            }
+        },
+    )
 }
 
 /// The gradient with respect to the input, `[n, c, h, w]`, from the output's `dy`.
 pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
-    fresh::par_zeroed(g.n * g.image_len(), nb * g.image_len(), dy.par_chunks(nb * g.o * p), |dx, dy| {
-        let nb = dy.len() / (g.o * p);
-        with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
-            let dy_cols = columns(g, dy, g.o, p, scratch);
-            // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
-            g.product()(MatMut::rows(cols, k, nb * p), Mat::rows(weight, g.o, k).t(), Mat::rows(dy_cols, g.o, nb * p), 1.0, false);
-            col2im(g, cols, dx);
-        });
-    })
+    fresh::par_zeroed(
+        g.n * g.image_len(),
+        nb * g.image_len(),
+        dy.par_chunks(nb * g.o * p),
+        |dx, dy| {
+            let nb = dy.len() / (g.o * p);
+            with_scratch(k * nb * p, g.o * nb * p, |cols, scratch| {
+                let dy_cols = columns(g, dy, g.o, p, scratch);
+                // cols[k, nb·p] = weightᵀ[k, o] · dy[o, nb·p]
+                g.product()(
+                    MatMut::rows(cols, k, nb * p),
+                    Mat::rows(weight, g.o, k).t(),
+                    Mat::rows(dy_cols, g.o, nb * p),
+                    1.0,
+                    false,
+                );
+                col2im(g, cols, dx);
+            });
+        },
+    )
 }
 
 /// The gradient with respect to the weight, `[o, c, kh, kw]`.
 pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (k, p, nb) = (g.k(), g.p(), g.images_per_chunk());
-    let chunks: Vec<(&[f32], &[f32])> = x.chunks(nb * g.image_len()).zip(dy.chunks(nb * g.o * p)).collect();
+    let chunks: Vec<(&[f32], &[f32])> =
+        x.chunks(nb * g.image_len()).zip(dy.chunks(nb * g.o * p)).collect();
     // A few partial sums (not one per chunk: a weight gradient can be tens of MB), added in order.
     let partials: Vec<Vec<f32>> = chunks
         .par_chunks(chunks.len().div_ceil(4))
@@ -142,17 +197,25 @@ pub fn grad_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                     im2col(g, images, cols);
                     let dy_cols = columns(g, dy, g.o, p, scratch);
                     // acc[o, k] += dy[o, nb·p] · colsᵀ[nb·p, k]
-                    g.product()(MatMut::rows(&mut acc, g.o, k), Mat::rows(dy_cols, g.o, nb * p), Mat::rows(cols, k, nb * p).t(), 1.0, true);
+                    g.product()(
+                        MatMut::rows(&mut acc, g.o, k),
+                        Mat::rows(dy_cols, g.o, nb * p),
+                        Mat::rows(cols, k, nb * p).t(),
+                        1.0,
+                        true,
+                    );
                 });
             }
             acc
         })
         .collect();
-    partials.into_iter().reduce(|mut sum, part| {
-        sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
-        sum
-    })
-    .expect("a batch has at least one image")
+    partials
+        .into_iter()
+        .reduce(|mut sum, part| {
+            sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+            sum
+        })
+        .expect("a batch has at least one image")
 }
 
 /// The gradient with respect to the bias, `[o]`.
@@ -168,16 +231,26 @@ pub fn grad_bias(g: &Geometry, dy: &[f32]) -> Vec<f32> {
 
 /// `blocks` `[nb, rows, p]` (one `[rows, p]` block per image) as a `[rows, nb·p]` matrix: the
 /// blocks themselves for one image, else written into `out`.
-fn columns<'a>(g: &Geometry, blocks: &'a [f32], rows: usize, p: usize, out: &'a mut [f32]) -> &'a [f32] {
+fn columns<'a>(
+    g: &Geometry,
+    blocks: &'a [f32],
+    rows: usize,
+    p: usize,
+    out: &'a mut [f32],
+) -> &'a [f32] {
     let nb = blocks.len() / (rows * p);
     if nb == 1 {
         return blocks;
     }
-    out[..rows * nb * p].par_chunks_mut(nb * p).with_min_len(g.min_pieces(nb * p)).enumerate().for_each(|(r, row)| {
-        for (b, piece) in row.chunks_exact_mut(p).enumerate() {
-            piece.copy_from_slice(&blocks[(b * rows + r) * p..][..p]);
-        }
-    });
+    out[..rows * nb * p]
+        .par_chunks_mut(nb * p)
+        .with_min_len(g.min_pieces(nb * p))
+        .enumerate()
+        .for_each(|(r, row)| {
+            for (b, piece) in row.chunks_exact_mut(p).enumerate() {
+                piece.copy_from_slice(&blocks[(b * rows + r) * p..][..p]);
+            }
+        });
     out
 }
 
@@ -185,9 +258,15 @@ fn columns<'a>(g: &Geometry, blocks: &'a [f32], rows: usize, p: usize, out: &'a 
 /// in the padding; an im2col row (all of the chunk's images) at a time.
 fn im2col(g: &Geometry, images: &[f32], cols: &mut [f32]) {
     let row = images.len() / g.image_len() * g.p();
-    cols[..g.k() * row].par_chunks_mut(row).with_min_len(g.min_pieces(row)).enumerate().for_each(|(r, out)| {
-        if g.keeps_size() { im2col_same_size(g, images, r, out) } else { im2col_by_rows(g, images, r, out) }
-    });
+    cols[..g.k() * row].par_chunks_mut(row).with_min_len(g.min_pieces(row)).enumerate().for_each(
+        |(r, out)| {
+            if g.keeps_size() {
+                im2col_same_size(g, images, r, out)
+            } else {
+                im2col_by_rows(g, images, r, out)
+            }
+        },
+    );
 }
 
 /// [`im2col`]'s row `r`, row by row of the output.
@@ -225,18 +304,32 @@ fn im2col_same_size(g: &Geometry, images: &[f32], r: usize, row: &mut [f32]) {
 fn col2im(g: &Geometry, cols: &mut [f32], images: &mut [f32]) {
     let row_len = images.len() / g.image_len() * g.p();
     let cols = &mut cols[..g.k() * row_len];
-    let shifts: Vec<PlaneShift> = if g.keeps_size() { (0..g.k()).map(|r| PlaneShift::of(g, r)).collect() } else { Vec::new() };
+    let shifts: Vec<PlaneShift> = if g.keeps_size() {
+        (0..g.k()).map(|r| PlaneShift::of(g, r)).collect()
+    } else {
+        Vec::new()
+    };
     if g.keeps_size() {
-        cols.par_chunks_mut(row_len).with_min_len(g.min_pieces(row_len)).zip(&shifts).for_each(|(row, tap)| {
-            row.chunks_exact_mut(g.p()).for_each(|part| tap.clear_padding(g, part));
-        });
+        cols.par_chunks_mut(row_len).with_min_len(g.min_pieces(row_len)).zip(&shifts).for_each(
+            |(row, tap)| {
+                row.chunks_exact_mut(g.p()).for_each(|part| tap.clear_padding(g, part));
+            },
+        );
     }
     let cols = &*cols;
-    images.par_chunks_mut(g.image_len()).with_min_len(g.min_pieces(g.image_len())).enumerate().for_each(|(b, image)| {
-        for (r, row) in cols.chunks_exact(row_len).enumerate() {
-            if g.keeps_size() { col2im_same_size(g, &shifts[r], &row[b * g.p()..][..g.p()], image) } else { col2im_by_rows(g, r, b, row, image) }
-        }
-    });
+    images
+        .par_chunks_mut(g.image_len())
+        .with_min_len(g.min_pieces(g.image_len()))
+        .enumerate()
+        .for_each(|(b, image)| {
+            for (r, row) in cols.chunks_exact(row_len).enumerate() {
+                if g.keeps_size() {
+                    col2im_same_size(g, &shifts[r], &row[b * g.p()..][..g.p()], image)
+                } else {
+                    col2im_by_rows(g, r, b, row, image)
+                }
+            }
+        });
 }
 
 /// Image `b`'s part of im2col row `r`, added back row by row of the output.
@@ -293,9 +386,17 @@ impl PlaneShift {
     /// `memset` call per row).
     fn clear_padding(&self, g: &Geometry, row: &mut [f32]) {
         let (h, w) = (g.h, g.w);
-        let rows = if self.dy < 0 { 0..(-self.dy as usize).min(h) } else { h.saturating_sub(self.dy as usize)..h };
+        let rows = if self.dy < 0 {
+            0..(-self.dy as usize).min(h)
+        } else {
+            h.saturating_sub(self.dy as usize)..h
+        };
         row[rows.start * w..rows.end * w].fill(0.0);
-        for ox in if self.dx < 0 { 0..(-self.dx as usize).min(w) } else { w.saturating_sub(self.dx as usize)..w } {
+        for ox in if self.dx < 0 {
+            0..(-self.dx as usize).min(w)
+        } else {
+            w.saturating_sub(self.dx as usize)..w
+        } {
             row[ox..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
         }
     }
@@ -341,7 +442,10 @@ impl Span {
         match step {
             1 => out[lo..hi].copy_from_slice(&row[first..][..hi - lo]),
             2 => every_second(&row[first..], &mut out[lo..hi]),
-            _ => out[lo..hi].iter_mut().zip(row[first..].iter().step_by(step)).for_each(|(o, &v)| *o = v),
+            _ => out[lo..hi]
+                .iter_mut()
+                .zip(row[first..].iter().step_by(step))
+                .for_each(|(o, &v)| *o = v),
         }
     }
 
@@ -385,9 +489,15 @@ mod tests {
                                 for kx in 0..g.kw {
                                     let iy = (oy * g.stride[0] + ky) as isize - g.pad[0] as isize;
                                     let ix = (ox * g.stride[1] + kx) as isize - g.pad[1] as isize;
-                                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
-                                        let xv = x[((b * g.c + c) * g.h + iy as usize) * g.w + ix as usize];
-                                        sum += xv as f64 * w[((o * g.c + c) * g.kh + ky) * g.kw + kx] as f64;
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < g.h
+                                        && (ix as usize) < g.w
+                                    {
+                                        let xv = x[((b * g.c + c) * g.h + iy as usize) * g.w
+                                            + ix as usize];
+                                        sum += xv as f64
+                                            * w[((o * g.c + c) * g.kh + ky) * g.kw + kx] as f64;
                                     }
                                 }
                             }
@@ -401,7 +511,11 @@ mod tests {
     }
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len as u32).map(|i| ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect()
+        (0..len as u32)
+            .map(|i| {
+                ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0
+            })
+            .collect()
     }
 
     fn close(a: &[f32], b: &[f64], what: &str) {
@@ -451,14 +565,24 @@ mod tests {
     #[test]
     fn gradients_match_the_definition() {
         for g in shapes() {
-            let (x, w, dy) = (values(g.n * g.image_len(), 4), values(g.o * g.k(), 5), values(g.n * g.o * g.p(), 6));
-            let inner = |x: &[f32], w: &[f32]| direct(&g, x, w).iter().zip(&dy).map(|(a, &b)| a * b as f64).sum::<f64>();
-            let unit = |len: usize, i: usize| (0..len).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+            let (x, w, dy) = (
+                values(g.n * g.image_len(), 4),
+                values(g.o * g.k(), 5),
+                values(g.n * g.o * g.p(), 6),
+            );
+            let inner = |x: &[f32], w: &[f32]| {
+                direct(&g, x, w).iter().zip(&dy).map(|(a, &b)| a * b as f64).sum::<f64>()
+            };
+            let unit = |len: usize, i: usize| {
+                (0..len).map(|j| if j == i { 1.0 } else { 0.0 }).collect::<Vec<f32>>()
+            };
             let want_dx: Vec<f64> = (0..x.len()).map(|i| inner(&unit(x.len(), i), &w)).collect();
             let want_dw: Vec<f64> = (0..w.len()).map(|i| inner(&x, &unit(w.len(), i))).collect();
             close(&grad_input(&g, &w, &dy), &want_dx, &format!("dx {g:?}"));
             close(&grad_weight(&g, &x, &dy), &want_dw, &format!("dw {g:?}"));
-            let want_db: Vec<f64> = (0..g.o).map(|o| dy.chunks(g.p()).skip(o).step_by(g.o).flatten().map(|&v| v as f64).sum()).collect();
+            let want_db: Vec<f64> = (0..g.o)
+                .map(|o| dy.chunks(g.p()).skip(o).step_by(g.o).flatten().map(|&v| v as f64).sum())
+                .collect();
             close(&grad_bias(&g, &dy), &want_db, &format!("db {g:?}"));
         }
     }
@@ -471,7 +595,8 @@ mod tests {
         assert_eq!(same.len(), 5);
         for g in same {
             let x = values(g.n * g.image_len(), 7);
-            let (mut fast, mut rows) = (vec![f32::NAN; g.k() * g.n * g.p()], vec![f32::NAN; g.k() * g.n * g.p()]);
+            let (mut fast, mut rows) =
+                (vec![f32::NAN; g.k() * g.n * g.p()], vec![f32::NAN; g.k() * g.n * g.p()]);
             im2col(&g, &x, &mut fast);
             for (r, row) in rows.chunks_exact_mut(g.n * g.p()).enumerate() {
                 im2col_by_rows(&g, &x, r, row);
@@ -486,7 +611,8 @@ mod tests {
     fn same_size_col2im_is_the_row_by_row_one() {
         for g in shapes().into_iter().filter(Geometry::keeps_size) {
             let cols = values(g.k() * g.n * g.p(), 8);
-            let (mut fast, mut rows) = (vec![0.0; g.n * g.image_len()], vec![0.0; g.n * g.image_len()]);
+            let (mut fast, mut rows) =
+                (vec![0.0; g.n * g.image_len()], vec![0.0; g.n * g.image_len()]);
             col2im(&g, &mut cols.clone(), &mut fast);
             for (b, image) in rows.chunks_exact_mut(g.image_len()).enumerate() {
                 for (r, row) in cols.chunks_exact(g.n * g.p()).enumerate() {
@@ -502,14 +628,28 @@ mod tests {
     #[test]
     fn whole_batch_products_match_the_definition_on_any_thread_count() {
         let g = Geometry::new([12, 16, 8, 8], [256, 16, 3, 3], [2, 2], [1, 1]).unwrap();
-        assert_eq!((g.images_per_chunk(), g.o * g.k() * g.n * g.p()), (12, 192 * 192 * 192), "one chunk, at gemm's threshold");
+        assert_eq!(
+            (g.images_per_chunk(), g.o * g.k() * g.n * g.p()),
+            (12, 192 * 192 * 192),
+            "one chunk, at gemm's threshold"
+        );
         // And a size-keeping one (ResNet-18's last stage at 112 px), whose copies split too.
         let same = Geometry::new([12, 16, 4, 4], [256, 16, 3, 3], [1, 1], [1, 1]).unwrap();
-        assert!(same.keeps_size() && same.images_per_chunk() == 12 && same.min_pieces(same.n * same.p()) < same.k());
+        assert!(
+            same.keeps_size()
+                && same.images_per_chunk() == 12
+                && same.min_pieces(same.n * same.p()) < same.k()
+        );
         for g in [g, same] {
-            let (x, w, dy) = (wave(g.n * g.image_len(), 0.37), wave(g.o * g.k(), 0.11), wave(g.n * g.o * g.p(), 0.53));
+            let (x, w, dy) = (
+                wave(g.n * g.image_len(), 0.37),
+                wave(g.o * g.k(), 0.11),
+                wave(g.n * g.o * g.p(), 0.53),
+            );
             close(&forward(&g, &x, &w, None), &direct(&g, &x, &w), "forward");
-            assert_same_on_1_and_3_threads(|| (forward(&g, &x, &w, None), grad_input(&g, &w, &dy), grad_weight(&g, &x, &dy)));
+            assert_same_on_1_and_3_threads(|| {
+                (forward(&g, &x, &w, None), grad_input(&g, &w, &dy), grad_weight(&g, &x, &dy))
+            });
         }
     }
 

@@ -25,39 +25,71 @@ use super::weighted::{self, WeightedOp};
 use kernels::Geometry;
 
 /// `[n, c_in, h, w]` → `[n, c_out, h', w']`, as `burn::tensor::module::conv2d`.
-pub fn conv2d<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, bias: Option<Tensor<B, 1>>, options: PaddedConvOptions<2>) -> Tensor<B, 4> {
-    let (Some(g), Some(on)) = (geometry(&x, &weight, bias.as_ref(), &options), OnFlex::of::<B>()) else {
+pub fn conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    options: PaddedConvOptions<2>,
+) -> Tensor<B, 4> {
+    let (Some(g), Some(on)) = (geometry(&x, &weight, bias.as_ref(), &options), OnFlex::of::<B>())
+    else {
         return burn_conv2d(x, weight, bias, options);
     };
     weighted::apply(g, on, x, weight, bias)
 }
 
 /// The convolution's shape, where the kernels here can compute it.
-fn geometry<B: Backend>(x: &Tensor<B, 4>, weight: &Tensor<B, 4>, bias: Option<&Tensor<B, 1>>, options: &PaddedConvOptions<2>) -> Option<Geometry> {
-    let f32s = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && bias.is_none_or(|b| b.dtype() == DType::F32);
-    let plain = options.padding_end.is_none() && options.options.dilation == [1, 1] && options.options.groups == 1;
+fn geometry<B: Backend>(
+    x: &Tensor<B, 4>,
+    weight: &Tensor<B, 4>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &PaddedConvOptions<2>,
+) -> Option<Geometry> {
+    let f32s = x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.is_none_or(|b| b.dtype() == DType::F32);
+    let plain = options.padding_end.is_none()
+        && options.options.dilation == [1, 1]
+        && options.options.groups == 1;
     let [_, c, _, _] = x.dims();
     let [_, wc, _, _] = weight.dims();
-    (f32s && plain && c == wc).then(|| Geometry::new(x.dims(), weight.dims(), options.options.stride, options.options.padding)).flatten()
+    (f32s && plain && c == wc)
+        .then(|| {
+            Geometry::new(x.dims(), weight.dims(), options.options.stride, options.options.padding)
+        })
+        .flatten()
 }
 
 impl WeightedOp for Geometry {
     fn forward(self, x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
-        let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.map(|b| b.to_contiguous()));
+        let (x, weight, bias) =
+            (x.to_contiguous(), weight.to_contiguous(), bias.map(|b| b.to_contiguous()));
         let (x, weight, bias) = (values(&x), values(&weight), bias.as_ref().map(values));
-        let y = if winograd::fits(&self) { winograd::forward(&self, x, weight, bias) } else { kernels::forward(&self, x, weight, bias) };
+        let y = if winograd::fits(&self) {
+            winograd::forward(&self, x, weight, bias)
+        } else {
+            kernels::forward(&self, x, weight, bias)
+        };
         flex(y, [self.n, self.o, self.oh, self.ow])
     }
 
     fn grad_input(self, weight: FlexTensor, dy: &FlexTensor) -> FlexTensor {
         let (weight, dy) = (weight.to_contiguous(), values(dy));
-        let dx = if winograd::fits(&self) { winograd::grad_input(&self, values(&weight), dy) } else { kernels::grad_input(&self, values(&weight), dy) };
+        let dx = if winograd::fits(&self) {
+            winograd::grad_input(&self, values(&weight), dy)
+        } else {
+            kernels::grad_input(&self, values(&weight), dy)
+        };
         flex(dx, [self.n, self.c, self.h, self.w])
     }
 
     fn grad_weight(self, x: FlexTensor, dy: &FlexTensor) -> FlexTensor {
         let (x, dy) = (x.to_contiguous(), values(dy));
-        let dw = if winograd::fits(&self) { winograd::grad_weight(&self, values(&x), dy) } else { kernels::grad_weight(&self, values(&x), dy) };
+        let dw = if winograd::fits(&self) {
+            winograd::grad_weight(&self, values(&x), dy)
+        } else {
+            kernels::grad_weight(&self, values(&x), dy)
+        };
         flex(dw, [self.o, self.c, self.kh, self.kw])
     }
 
@@ -68,16 +100,18 @@ impl WeightedOp for Geometry {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy};
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy,
+    };
     use burn::backend::{Autodiff, Flex};
     use burn::prelude::*;
     use burn::tensor::Distribution;
     use burn::tensor::module::conv2d as burn_conv2d;
     use burn::tensor::ops::{ConvOptions, PaddedConvOptions};
 
-    use crate::model::kernel_checks::{assert_close, values};
     use super::kernels::{self, Geometry};
     use super::winograd;
+    use crate::model::kernel_checks::{assert_close, values};
 
     fn options(stride: usize, pad: usize) -> PaddedConvOptions<2> {
         ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1).into()
@@ -95,7 +129,12 @@ mod tests {
         let b0 = Tensor::<F, 1>::random([5], Distribution::Default, &device);
         let g = Geometry::new([3, 4, size, size], [5, 4, 3, 3], [stride, stride], [1, 1]).unwrap();
         assert_eq!(winograd::fits(&g), stride == 1);
-        let grads = |conv: fn(Tensor<Autodiff<F, C>, 4>, Tensor<Autodiff<F, C>, 4>, Option<Tensor<Autodiff<F, C>, 1>>, PaddedConvOptions<2>) -> Tensor<Autodiff<F, C>, 4>| {
+        let grads = |conv: fn(
+            Tensor<Autodiff<F, C>, 4>,
+            Tensor<Autodiff<F, C>, 4>,
+            Option<Tensor<Autodiff<F, C>, 1>>,
+            PaddedConvOptions<2>,
+        ) -> Tensor<Autodiff<F, C>, 4>| {
             let x = Tensor::<Autodiff<F, C>, 4>::from_inner(x0.clone()).require_grad();
             let w = Tensor::<Autodiff<F, C>, 4>::from_inner(w0.clone()).require_grad();
             let b = Tensor::<Autodiff<F, C>, 1>::from_inner(b0.clone()).require_grad();
@@ -108,11 +147,20 @@ mod tests {
         let (y, dx, dw, db) = grads(super::conv2d);
         let (by, bdx, bdw, bdb) = grads(burn_conv2d);
         let dy = values(y.clone().cos());
-        let (x, w, b) = (values(x0.clone()), values(w0.clone()), b0.to_data().to_vec::<f32>().unwrap());
+        let (x, w, b) =
+            (values(x0.clone()), values(w0.clone()), b0.to_data().to_vec::<f32>().unwrap());
         let (want_y, want_dx, want_dw) = if stride == 1 {
-            (winograd::forward(&g, &x, &w, Some(&b)), winograd::grad_input(&g, &w, &dy), winograd::grad_weight(&g, &x, &dy))
+            (
+                winograd::forward(&g, &x, &w, Some(&b)),
+                winograd::grad_input(&g, &w, &dy),
+                winograd::grad_weight(&g, &x, &dy),
+            )
         } else {
-            (kernels::forward(&g, &x, &w, Some(&b)), kernels::grad_input(&g, &w, &dy), kernels::grad_weight(&g, &x, &dy))
+            (
+                kernels::forward(&g, &x, &w, Some(&b)),
+                kernels::grad_input(&g, &w, &dy),
+                kernels::grad_weight(&g, &x, &dy),
+            )
         };
         assert_eq!(values(y.clone()), want_y);
         assert_eq!(values(dx.clone()), want_dx);
@@ -128,7 +176,9 @@ mod tests {
     fn gradients_are_the_kernels_and_agree_with_burns() {
         for (stride, size) in [(1, 11), (1, 12), (2, 11)] {
             gradients_on::<BalancedCheckpointing>(stride, size);
-            gradients_on::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(stride, size);
+            gradients_on::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>(
+                stride, size,
+            );
         }
     }
 
@@ -139,15 +189,30 @@ mod tests {
         let w = Tensor::<Flex, 4>::random([4, 3, 3, 3], Distribution::Default, &device);
         for (stride, pad) in [(1, 1), (1, 0)] {
             let y = super::conv2d(x.clone(), w.clone(), None, options(stride, pad));
-            let g = Geometry::new([2, 3, 8, 8], [4, 3, 3, 3], [stride, stride], [pad, pad]).unwrap();
-            let want = if pad == 1 { winograd::forward(&g, &values(x.clone()), &values(w.clone()), None) } else { kernels::forward(&g, &values(x.clone()), &values(w.clone()), None) };
+            let g =
+                Geometry::new([2, 3, 8, 8], [4, 3, 3, 3], [stride, stride], [pad, pad]).unwrap();
+            let want = if pad == 1 {
+                winograd::forward(&g, &values(x.clone()), &values(w.clone()), None)
+            } else {
+                kernels::forward(&g, &values(x.clone()), &values(w.clone()), None)
+            };
             assert_eq!(values(y.clone()), want);
-            assert_close(y, burn_conv2d(x.clone(), w.clone(), None, options(stride, pad)), "inference");
+            assert_close(
+                y,
+                burn_conv2d(x.clone(), w.clone(), None, options(stride, pad)),
+                "inference",
+            );
         }
         // Asymmetric padding, groups and dilation are Burn's.
         let padded = PaddedConvOptions::asymmetric([1, 1], [0, 0], [1, 1], [1, 1], 1);
-        assert_eq!(super::conv2d(x.clone(), w.clone(), None, padded.clone()).into_data(), burn_conv2d(x.clone(), w.clone(), None, padded).into_data());
+        assert_eq!(
+            super::conv2d(x.clone(), w.clone(), None, padded.clone()).into_data(),
+            burn_conv2d(x.clone(), w.clone(), None, padded).into_data()
+        );
         let dilated: PaddedConvOptions<2> = ConvOptions::new([1, 1], [2, 2], [2, 2], 1).into();
-        assert_eq!(super::conv2d(x.clone(), w.clone(), None, dilated.clone()).into_data(), burn_conv2d(x, w, None, dilated).into_data());
+        assert_eq!(
+            super::conv2d(x.clone(), w.clone(), None, dilated.clone()).into_data(),
+            burn_conv2d(x, w, None, dilated).into_data()
+        );
     }
 }

@@ -44,9 +44,23 @@ impl Shape {
     }
 
     /// `p` `[n, n]` = softmax(scale·q·kᵀ + bias + mask) of window `w`, head `h`, by rows.
-    fn probabilities(&self, window: &[f32], bias: &[f32], mask: Option<&[f32]>, w: usize, h: usize, p: &mut [f32]) {
+    fn probabilities(
+        &self,
+        window: &[f32],
+        bias: &[f32],
+        mask: Option<&[f32]>,
+        w: usize,
+        h: usize,
+        p: &mut [f32],
+    ) {
         let (n, nn) = (self.n, self.n * self.n);
-        matmul(MatMut::rows(p, n, n), self.part(window, 0, h), self.part(window, 1, h).t(), self.scale(), false);
+        matmul(
+            MatMut::rows(p, n, n),
+            self.part(window, 0, h),
+            self.part(window, 1, h).t(),
+            self.scale(),
+            false,
+        );
         softmax_rows(p, n, &bias[h * nn..][..nn], mask.map(|m| &m[(w % self.masks) * nn..][..nn]));
     }
 }
@@ -87,19 +101,36 @@ fn flush(v: f32) -> f32 {
 /// `[windows, n, heads·hd]`: each head's softmax(scale·q·kᵀ + bias + mask)·v, heads side by side.
 pub fn forward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>) -> Vec<f32> {
     let (n, c) = (s.n, s.c());
-    fresh::par_zeroed(s.windows * n * c, n * c, qkv.par_chunks(n * 3 * c).enumerate(), |out, (w, window)| {
-        with_scratch(n * n, 0, |p, _| {
-            for h in 0..s.heads {
-                s.probabilities(window, bias, mask, w, h, p);
-                matmul(MatMut::strided(&mut out[h * s.hd..], n, s.hd, c), Mat::rows(p, n, n), s.part(window, 2, h), 1.0, false);
-            }
-        });
-    })
+    fresh::par_zeroed(
+        s.windows * n * c,
+        n * c,
+        qkv.par_chunks(n * 3 * c).enumerate(),
+        |out, (w, window)| {
+            with_scratch(n * n, 0, |p, _| {
+                for h in 0..s.heads {
+                    s.probabilities(window, bias, mask, w, h, p);
+                    matmul(
+                        MatMut::strided(&mut out[h * s.hd..], n, s.hd, c),
+                        Mat::rows(p, n, n),
+                        s.part(window, 2, h),
+                        1.0,
+                        false,
+                    );
+                }
+            });
+        },
+    )
 }
 
 /// The gradients with respect to `qkv` (`[windows, n, 3·heads·hd]`) and `bias`
 /// (`[heads, n, n]`), from the output's `dout`.
-pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub fn backward(
+    s: &Shape,
+    qkv: &[f32],
+    bias: &[f32],
+    mask: Option<&[f32]>,
+    dout: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let (n, c, nn, hd) = (s.n, s.c(), s.n * s.n, s.hd);
     let per_chunk = s.windows.div_ceil(CHUNKS).max(1);
     let mut dqkv = fresh::zeros(s.windows * n * 3 * c);
@@ -111,20 +142,47 @@ pub fn backward(s: &Shape, qkv: &[f32], bias: &[f32], mask: Option<&[f32]>, dout
         .map(|(chunk, ((dqkv, qkv), dout))| {
             let mut dbias = vec![0.0; s.heads * nn];
             let (mut p, mut ds) = (vec![0.0; nn], vec![0.0; nn]);
-            let windows = dqkv.chunks_exact_mut(n * 3 * c).zip(qkv.chunks_exact(n * 3 * c)).zip(dout.chunks_exact(n * c));
+            let windows = dqkv
+                .chunks_exact_mut(n * 3 * c)
+                .zip(qkv.chunks_exact(n * 3 * c))
+                .zip(dout.chunks_exact(n * c));
             for (i, ((dwindow, window), dout)) in windows.enumerate() {
                 for h in 0..s.heads {
                     s.probabilities(window, bias, mask, chunk * per_chunk + i, h, &mut p);
                     let dout_h = Mat::strided(&dout[h * hd..], n, hd, c, 1);
                     // dV = Pᵀ·dO, dP = dO·Vᵀ.
-                    matmul(MatMut::strided(&mut dwindow[2 * c + h * hd..], n, hd, 3 * c), Mat::rows(&p, n, n).t(), dout_h, 1.0, false);
-                    matmul(MatMut::rows(&mut ds, n, n), dout_h, s.part(window, 2, h).t(), 1.0, false);
+                    matmul(
+                        MatMut::strided(&mut dwindow[2 * c + h * hd..], n, hd, 3 * c),
+                        Mat::rows(&p, n, n).t(),
+                        dout_h,
+                        1.0,
+                        false,
+                    );
+                    matmul(
+                        MatMut::rows(&mut ds, n, n),
+                        dout_h,
+                        s.part(window, 2, h).t(),
+                        1.0,
+                        false,
+                    );
                     softmax_backward_rows(&p, &mut ds, n);
                     dbias[h * nn..][..nn].iter_mut().zip(&ds).for_each(|(b, d)| *b += d);
                     // dQ = scale·dS·K, dK = scale·dSᵀ·Q.
                     let scores = Mat::rows(&ds, n, n);
-                    matmul(MatMut::strided(&mut dwindow[h * hd..], n, hd, 3 * c), scores, s.part(window, 1, h), s.scale(), false);
-                    matmul(MatMut::strided(&mut dwindow[c + h * hd..], n, hd, 3 * c), scores.t(), s.part(window, 0, h), s.scale(), false);
+                    matmul(
+                        MatMut::strided(&mut dwindow[h * hd..], n, hd, 3 * c),
+                        scores,
+                        s.part(window, 1, h),
+                        s.scale(),
+                        false,
+                    );
+                    matmul(
+                        MatMut::strided(&mut dwindow[c + h * hd..], n, hd, 3 * c),
+                        scores.t(),
+                        s.part(window, 0, h),
+                        s.scale(),
+                        false,
+                    );
                 }
             }
             dbias
@@ -148,11 +206,15 @@ mod tests {
     fn probabilities_below_the_normal_range_are_zero() {
         let n = 49;
         let scores: Vec<f32> = (0..n * n).map(|i| (i % 11) as f32 * 0.7).collect();
-        let mask: Vec<f32> = (0..n * n).map(|i| if (i / n + i % n) % 3 == 0 { -100.0 } else { 0.0 }).collect();
+        let mask: Vec<f32> =
+            (0..n * n).map(|i| if (i / n + i % n) % 3 == 0 { -100.0 } else { 0.0 }).collect();
         let mut p = scores.clone();
         super::softmax_rows(&mut p, n, &vec![0.0; n * n], Some(&mask));
         for (row, mask) in p.chunks_exact(n).zip(mask.chunks_exact(n)) {
-            assert!(row.iter().zip(mask).all(|(&p, &m)| (p == 0.0) == (m < 0.0)), "masked: exactly 0; else positive");
+            assert!(
+                row.iter().zip(mask).all(|(&p, &m)| (p == 0.0) == (m < 0.0)),
+                "masked: exactly 0; else positive"
+            );
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         }
         let mut grad: Vec<f32> = (0..n * n).map(|i| ((i % 13) as f32 - 6.0) * 1e-36).collect();

@@ -12,7 +12,9 @@ mod kernels;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -29,23 +31,52 @@ use kernels::Shape;
 /// `qkv` `[windows, n, 3·c]` (per token: q, k, v, each `heads` heads of `c / heads`), `bias`
 /// `[heads, n, n]`, `mask` `[masks, n, n]` (window `w` adds `mask[w % masks]`; windows of one
 /// image consecutive) → `[windows, n, c]`, the heads side by side.
-pub fn attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize, bias: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
-    let f32s = [Some(&qkv), Some(&bias), mask.as_ref()].into_iter().flatten().all(|t| t.dtype() == DType::F32);
+pub fn attention<B: Backend>(
+    qkv: Tensor<B, 3>,
+    heads: usize,
+    bias: Tensor<B, 3>,
+    mask: Option<Tensor<B, 3>>,
+) -> Tensor<B, 3> {
+    let f32s = [Some(&qkv), Some(&bias), mask.as_ref()]
+        .into_iter()
+        .flatten()
+        .all(|t| t.dtype() == DType::F32);
     let on = OnFlex::of::<B>().filter(|_| f32s && autocast::compute_dtype().is_none());
     let Some(on) = on else {
         return composed(qkv, heads, bias, mask);
     };
     let [windows, n, c3] = qkv.dims();
-    let s = Shape { windows, n, heads, hd: c3 / 3 / heads, masks: mask.as_ref().map_or(0, |m| m.dims()[0]) };
+    let s = Shape {
+        windows,
+        n,
+        heads,
+        hd: c3 / 3 / heads,
+        masks: mask.as_ref().map_or(0, |m| m.dims()[0]),
+    };
     match on {
         OnFlex::Plain => tensor(forward(primitive(qkv), primitive(bias), mask.map(primitive), s)),
-        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(primitive(qkv), primitive(bias), mask.map(constant), s)),
-        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(primitive(qkv), primitive(bias), mask.map(constant), s)),
+        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(
+            primitive(qkv),
+            primitive(bias),
+            mask.map(constant),
+            s,
+        )),
+        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(
+            primitive(qkv),
+            primitive(bias),
+            mask.map(constant),
+            s,
+        )),
     }
 }
 
 /// The same attention in Burn's ops, for every backend and dtype.
-pub fn composed<B: Backend>(qkv: Tensor<B, 3>, heads: usize, bias: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
+pub fn composed<B: Backend>(
+    qkv: Tensor<B, 3>,
+    heads: usize,
+    bias: Tensor<B, 3>,
+    mask: Option<Tensor<B, 3>>,
+) -> Tensor<B, 3> {
     let [bw, n, c3] = qkv.dims();
     let (c, hd) = (c3 / 3, c3 / 3 / heads);
     // q, k and v stay 5-D views `[1, bw, heads, N, hd]` of the projection: the batched matmuls
@@ -53,16 +84,20 @@ pub fn composed<B: Backend>(qkv: Tensor<B, 3>, heads: usize, bias: Tensor<B, 3>,
     let qkv = qkv.reshape([bw, n, 3, heads, hd]).permute([2, 0, 3, 1, 4]);
     let part = |i: usize| qkv.clone().slice([i..i + 1, 0..bw, 0..heads, 0..n, 0..hd]);
     let (q, k, v) = (part(0), part(1), part(2));
-    let mut attn = autocast::matmul(q, k.swap_dims(3, 4)).mul_scalar((hd as f64).powf(-0.5)) + bias.unsqueeze::<5>();
+    let mut attn = autocast::matmul(q, k.swap_dims(3, 4)).mul_scalar((hd as f64).powf(-0.5))
+        + bias.unsqueeze::<5>();
     if let Some(mask) = mask {
         let windows = mask.dims()[0];
-        attn = (attn.reshape([bw / windows, windows, heads, n, n]) + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>()).reshape([1, bw, heads, n, n]);
+        attn = (attn.reshape([bw / windows, windows, heads, n, n])
+            + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
+        .reshape([1, bw, heads, n, n]);
     }
     autocast::matmul(softmax(attn, 4), v).swap_dims(2, 3).reshape([bw, n, c])
 }
 
 fn forward(qkv: FlexTensor, bias: FlexTensor, mask: Option<FlexTensor>, s: Shape) -> FlexTensor {
-    let (qkv, bias, mask) = (qkv.to_contiguous(), bias.to_contiguous(), mask.map(|m| m.to_contiguous()));
+    let (qkv, bias, mask) =
+        (qkv.to_contiguous(), bias.to_contiguous(), mask.map(|m| m.to_contiguous()));
     let out = kernels::forward(&s, values(&qkv), values(&bias), mask.as_ref().map(values));
     flex(out, [s.windows, s.n, s.heads * s.hd])
 }
@@ -75,8 +110,16 @@ fn constant<B: Backend>(t: Tensor<B, 3>) -> FlexTensor {
 }
 
 /// The attention as one node of the autodiff graph, with [`AttentionBackward`] as its backward.
-fn tracked<C: CheckpointStrategy>(qkv: AdTensor, bias: AdTensor, mask: Option<FlexTensor>, s: Shape) -> AdTensor {
-    let prep = <AttentionBackward as Backward<Flex, 2>>::prepare::<C>(AttentionBackward, [qkv.node.clone(), bias.node.clone()]);
+fn tracked<C: CheckpointStrategy>(
+    qkv: AdTensor,
+    bias: AdTensor,
+    mask: Option<FlexTensor>,
+    s: Shape,
+) -> AdTensor {
+    let prep = <AttentionBackward as Backward<Flex, 2>>::prepare::<C>(
+        AttentionBackward,
+        [qkv.node.clone(), bias.node.clone()],
+    );
     match prep.compute_bound().stateful() {
         OpsKind::Tracked(mut prep) => {
             let state = (prep.checkpoint(&qkv), prep.checkpoint(&bias), mask.clone(), s);
@@ -93,13 +136,24 @@ struct AttentionBackward;
 impl Backward<Flex, 2> for AttentionBackward {
     type State = (NodeId, NodeId, Option<FlexTensor>, Shape);
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let dout = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (qkv, bias, mask, s) = ops.state;
         let qkv = checkpointer.retrieve_node_output::<FlexTensor>(qkv).to_contiguous();
         let bias = checkpointer.retrieve_node_output::<FlexTensor>(bias).to_contiguous();
         let mask = mask.map(|m| m.to_contiguous());
-        let (dqkv, dbias) = kernels::backward(&s, values(&qkv), values(&bias), mask.as_ref().map(values), values(&dout));
+        let (dqkv, dbias) = kernels::backward(
+            &s,
+            values(&qkv),
+            values(&bias),
+            mask.as_ref().map(values),
+            values(&dout),
+        );
         let [qkv_node, bias_node] = ops.parents;
         if let Some(node) = qkv_node {
             grads.register::<Flex>(node.id, flex(dqkv, [s.windows, s.n, 3 * s.heads * s.hd]));
@@ -112,7 +166,9 @@ impl Backward<Flex, 2> for AttentionBackward {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+    };
     use burn::backend::{Autodiff, Flex};
     use burn::prelude::*;
     use burn::tensor::{Distribution, FloatDType, TensorData};
@@ -122,21 +178,35 @@ mod tests {
 
     /// timm's shifted-window mask values: 0 within a region, −100 across.
     fn mask(masks: usize, n: usize) -> Tensor<Flex, 3> {
-        let values: Vec<f32> = (0..masks * n * n).map(|i| if (i / n + i % n + i / (n * n)) % 3 == 0 { -100.0 } else { 0.0 }).collect();
+        let values: Vec<f32> = (0..masks * n * n)
+            .map(|i| if (i / n + i % n + i / (n * n)) % 3 == 0 { -100.0 } else { 0.0 })
+            .collect();
         Tensor::from_data(TensorData::new(values, [masks, n, n]), &Default::default())
     }
 
     /// Through autodiff, the output and both gradients are the kernels' (bit for bit: this path
     /// was taken) and agree with the same attention composed of Burn's ops.
-    fn gradients_on<C: CheckpointStrategy>(windows: usize, n: usize, heads: usize, hd: usize, masks: usize) {
+    fn gradients_on<C: CheckpointStrategy>(
+        windows: usize,
+        n: usize,
+        heads: usize,
+        hd: usize,
+        masks: usize,
+    ) {
         type F = Flex;
         let device = Default::default();
         let c = heads * hd;
-        let qkv0 = Tensor::<F, 3>::random([windows, n, 3 * c], Distribution::Normal(0.0, 1.5), &device);
+        let qkv0 =
+            Tensor::<F, 3>::random([windows, n, 3 * c], Distribution::Normal(0.0, 1.5), &device);
         let bias0 = Tensor::<F, 3>::random([heads, n, n], Distribution::Default, &device);
         let mask0 = (masks > 0).then(|| mask(masks, n));
         let dout0 = Tensor::<F, 3>::random([windows, n, c], Distribution::Default, &device);
-        type Attention<C> = fn(Tensor<Autodiff<F, C>, 3>, usize, Tensor<Autodiff<F, C>, 3>, Option<Tensor<Autodiff<F, C>, 3>>) -> Tensor<Autodiff<F, C>, 3>;
+        type Attention<C> = fn(
+            Tensor<Autodiff<F, C>, 3>,
+            usize,
+            Tensor<Autodiff<F, C>, 3>,
+            Option<Tensor<Autodiff<F, C>, 3>>,
+        ) -> Tensor<Autodiff<F, C>, 3>;
         let run = |attention: Attention<C>| {
             let qkv = Tensor::<Autodiff<F, C>, 3>::from_inner(qkv0.clone()).require_grad();
             let bias = Tensor::<Autodiff<F, C>, 3>::from_inner(bias0.clone()).require_grad();
@@ -151,9 +221,15 @@ mod tests {
         let (by, bdqkv, bdbias) = run(super::composed);
         let s = Shape { windows, n, heads, hd, masks };
         let mask_values = mask0.clone().map(values);
-        let (qkv, bias, dout) = (values(qkv0.clone()), values(bias0.clone()), values(dout0.clone()));
-        assert_eq!(values(y.clone()), kernels::forward(&s, &qkv, &bias, mask_values.as_deref()), "{what}: output");
-        let (want_dqkv, want_dbias) = kernels::backward(&s, &qkv, &bias, mask_values.as_deref(), &dout);
+        let (qkv, bias, dout) =
+            (values(qkv0.clone()), values(bias0.clone()), values(dout0.clone()));
+        assert_eq!(
+            values(y.clone()),
+            kernels::forward(&s, &qkv, &bias, mask_values.as_deref()),
+            "{what}: output"
+        );
+        let (want_dqkv, want_dbias) =
+            kernels::backward(&s, &qkv, &bias, mask_values.as_deref(), &dout);
         assert_eq!(values(dqkv.clone()), want_dqkv, "{what}: qkv gradient");
         assert_eq!(values(dbias.clone()), want_dbias, "{what}: bias gradient");
         assert_close(y, by, &format!("{what}: output"));
@@ -161,7 +237,11 @@ mod tests {
         assert_close(dbias, bdbias, &format!("{what}: bias gradient"));
         // Inference takes the kernels too.
         let plain = super::attention(qkv0.clone(), heads, bias0.clone(), mask0.clone());
-        assert_eq!(values(plain), kernels::forward(&s, &qkv, &bias, mask_values.as_deref()), "{what}: inference");
+        assert_eq!(
+            values(plain),
+            kernels::forward(&s, &qkv, &bias, mask_values.as_deref()),
+            "{what}: inference"
+        );
     }
 
     #[test]
@@ -179,8 +259,18 @@ mod tests {
     #[test]
     fn sums_do_not_depend_on_the_thread_count() {
         let s = Shape { windows: 100, n: 7, heads: 2, hd: 5, masks: 4 };
-        let (qkv, bias, mask, dout) = (wave(100 * 7 * 30, 0.37), wave(2 * 49, 0.11), wave(4 * 49, 0.7), wave(100 * 7 * 10, 0.53));
-        assert_same_on_1_and_3_threads(|| (kernels::forward(&s, &qkv, &bias, Some(&mask)), kernels::backward(&s, &qkv, &bias, Some(&mask), &dout)));
+        let (qkv, bias, mask, dout) = (
+            wave(100 * 7 * 30, 0.37),
+            wave(2 * 49, 0.11),
+            wave(4 * 49, 0.7),
+            wave(100 * 7 * 10, 0.53),
+        );
+        assert_same_on_1_and_3_threads(|| {
+            (
+                kernels::forward(&s, &qkv, &bias, Some(&mask)),
+                kernels::backward(&s, &qkv, &bias, Some(&mask), &dout),
+            )
+        });
     }
 
     /// Under an autocast scope, Burn's ops (in the compute dtype) instead of the f32 kernels.

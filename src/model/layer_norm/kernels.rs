@@ -29,7 +29,13 @@ fn rows_per_task(rows: usize) -> usize {
 
 /// The gradients with respect to `x`, γ and β from the output's `dy`:
 /// `dx = inv·(g − mean(g) − x̂·mean(g·x̂))` with `g = dy·γ`, `dγ = Σ dy·x̂`, `dβ = Σ dy`.
-pub fn backward(d: usize, x: &[f32], gamma: &[f32], epsilon: f32, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+pub fn backward(
+    d: usize,
+    x: &[f32],
+    gamma: &[f32],
+    epsilon: f32,
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let rows = x.len() / d;
     let per_chunk = rows.div_ceil(CHUNKS).max(1);
     let mut dx = fresh::zeros(x.len());
@@ -38,7 +44,9 @@ pub fn backward(d: usize, x: &[f32], gamma: &[f32], epsilon: f32, dy: &[f32]) ->
         .zip(x.par_chunks(d * per_chunk).zip(dy.par_chunks(d * per_chunk)))
         .map(|(dx, (x, dy))| {
             let (mut d_gamma, mut d_beta) = (vec![0.0; d], vec![0.0; d]);
-            for (dx, (x, dy)) in dx.chunks_exact_mut(d).zip(x.chunks_exact(d).zip(dy.chunks_exact(d))) {
+            for (dx, (x, dy)) in
+                dx.chunks_exact_mut(d).zip(x.chunks_exact(d).zip(dy.chunks_exact(d)))
+            {
                 let (mean, inv) = moments(x, epsilon);
                 gradient_row(dx, x, dy, mean, inv, gamma, &mut d_gamma, &mut d_beta);
             }
@@ -63,17 +71,39 @@ fn moments(x: &[f32], epsilon: f32) -> (f32, f32) {
 }
 
 #[multiversion(targets = "simd")]
-fn normalise_row(out: &mut [f32], x: &[f32], mean: f32, inv: f32, gamma: &[f32], beta: Option<&[f32]>) {
+fn normalise_row(
+    out: &mut [f32],
+    x: &[f32],
+    mean: f32,
+    inv: f32,
+    gamma: &[f32],
+    beta: Option<&[f32]>,
+) {
     match beta {
-        Some(beta) => out.iter_mut().zip(x).zip(gamma.iter().zip(beta)).for_each(|((o, &v), (&g, &b))| *o = (v - mean) * inv * g + b),
-        None => out.iter_mut().zip(x).zip(gamma).for_each(|((o, &v), &g)| *o = (v - mean) * inv * g),
+        Some(beta) => out
+            .iter_mut()
+            .zip(x)
+            .zip(gamma.iter().zip(beta))
+            .for_each(|((o, &v), (&g, &b))| *o = (v - mean) * inv * g + b),
+        None => {
+            out.iter_mut().zip(x).zip(gamma).for_each(|((o, &v), &g)| *o = (v - mean) * inv * g)
+        }
     }
 }
 
 /// One row's input gradient, and its terms added to γ's and β's.
 #[multiversion(targets = "simd")]
 #[allow(clippy::too_many_arguments)]
-fn gradient_row(dx: &mut [f32], x: &[f32], dy: &[f32], mean: f32, inv: f32, gamma: &[f32], d_gamma: &mut [f32], d_beta: &mut [f32]) {
+fn gradient_row(
+    dx: &mut [f32],
+    x: &[f32],
+    dy: &[f32],
+    mean: f32,
+    inv: f32,
+    gamma: &[f32],
+    d_gamma: &mut [f32],
+    d_beta: &mut [f32],
+) {
     let n = x.len() as f32;
     let (sum_g, sum_gx) = lanes::sums(x, dy, gamma, |v, dy, g| {
         let (x_hat, g) = ((v - mean) * inv, dy * g);

@@ -17,7 +17,9 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::retro_forward::RetroForward;
 use burn::backend::autodiff::checkpoint::state::BackwardStates;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -44,11 +46,25 @@ pub fn layer_norm<B: Backend, const D: usize>(ln: &LayerNorm<B>, x: Tensor<B, D>
     let Some(on) = OnFlex::of::<B>().filter(|_| f32s) else {
         return ln.forward(x);
     };
-    let op = Arc::new(Norm { d: x.dims()[D - 1], gamma: host_values(ln.gamma.val()), beta: ln.beta.as_ref().map(|b| host_values(b.val())) });
+    let op = Arc::new(Norm {
+        d: x.dims()[D - 1],
+        gamma: host_values(ln.gamma.val()),
+        beta: ln.beta.as_ref().map(|b| host_values(b.val())),
+    });
     match on {
         OnFlex::Plain => tensor(forward(&op, primitive(x))),
-        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(op, primitive(x), primitive(ln.gamma.val()), ln.beta.as_ref().map(|b| primitive(b.val())))),
-        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(op, primitive(x), primitive(ln.gamma.val()), ln.beta.as_ref().map(|b| primitive(b.val())))),
+        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(
+            op,
+            primitive(x),
+            primitive(ln.gamma.val()),
+            ln.beta.as_ref().map(|b| primitive(b.val())),
+        )),
+        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(
+            op,
+            primitive(x),
+            primitive(ln.gamma.val()),
+            ln.beta.as_ref().map(|b| primitive(b.val())),
+        )),
     }
 }
 
@@ -68,22 +84,45 @@ fn forward(op: &Norm, x: FlexTensor) -> FlexTensor {
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
-fn tracked<C: CheckpointStrategy>(op: Arc<Norm>, x: AdTensor, gamma: AdTensor, beta: Option<AdTensor>) -> AdTensor {
+fn tracked<C: CheckpointStrategy>(
+    op: Arc<Norm>,
+    x: AdTensor,
+    gamma: AdTensor,
+    beta: Option<AdTensor>,
+) -> AdTensor {
     let retro = RetroNorm { op: op.clone(), x: x.node.id };
     let output = || forward(&op, x.primitive.clone());
     match &beta {
         Some(b) => {
-            let prep = <NormBackward as Backward<Flex, 3>>::prepare::<C>(NormBackward(op.clone()), [x.node.clone(), gamma.node.clone(), b.node.clone()]);
-            finish(prep.memory_bound().retro_forward(retro).parents([&x, &gamma, b]).stateful(), &x, output)
+            let prep = <NormBackward as Backward<Flex, 3>>::prepare::<C>(
+                NormBackward(op.clone()),
+                [x.node.clone(), gamma.node.clone(), b.node.clone()],
+            );
+            finish(
+                prep.memory_bound().retro_forward(retro).parents([&x, &gamma, b]).stateful(),
+                &x,
+                output,
+            )
         }
         None => {
-            let prep = <NormBackward as Backward<Flex, 2>>::prepare::<C>(NormBackward(op.clone()), [x.node.clone(), gamma.node.clone()]);
-            finish(prep.memory_bound().retro_forward(retro).parents([&x, &gamma]).stateful(), &x, output)
+            let prep = <NormBackward as Backward<Flex, 2>>::prepare::<C>(
+                NormBackward(op.clone()),
+                [x.node.clone(), gamma.node.clone()],
+            );
+            finish(
+                prep.memory_bound().retro_forward(retro).parents([&x, &gamma]).stateful(),
+                &x,
+                output,
+            )
         }
     }
 }
 
-fn finish<C: CheckpointStrategy, const N: usize>(kind: OpsKind<NormBackward, Flex, NodeId, C, N>, x: &AdTensor, output: impl FnOnce() -> FlexTensor) -> AdTensor {
+fn finish<C: CheckpointStrategy, const N: usize>(
+    kind: OpsKind<NormBackward, Flex, NodeId, C, N>,
+    x: &AdTensor,
+    output: impl FnOnce() -> FlexTensor,
+) -> AdTensor {
     match kind {
         OpsKind::Tracked(mut prep) => {
             let state = prep.checkpoint(x);
@@ -104,8 +143,13 @@ impl<const N: usize> Backward<Flex, N> for NormBackward {
         let dy = grads.consume::<Flex>(&ops.node).to_contiguous();
         let x = checkpointer.retrieve_node_output::<FlexTensor>(ops.state).to_contiguous();
         let d = self.0.d;
-        let (dx, d_gamma, d_beta) = kernels::backward(d, values(&x), &self.0.gamma, EPSILON as f32, values(&dy));
-        let found = [FlexTensor::from_data(TensorData::new(dx, x.layout().shape().clone())), flex(d_gamma, [d]), flex(d_beta, [d])];
+        let (dx, d_gamma, d_beta) =
+            kernels::backward(d, values(&x), &self.0.gamma, EPSILON as f32, values(&dy));
+        let found = [
+            FlexTensor::from_data(TensorData::new(dx, x.layout().shape().clone())),
+            flex(d_gamma, [d]),
+            flex(d_beta, [d]),
+        ];
         for (parent, grad) in ops.parents.into_iter().zip(found) {
             if let Some(node) = parent {
                 grads.register::<Flex>(node.id, grad);
@@ -130,7 +174,9 @@ impl RetroForward for RetroNorm {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+    };
     use burn::backend::{Autodiff, Flex};
     use burn::module::Param;
     use burn::nn::LayerNorm;
@@ -146,7 +192,11 @@ mod tests {
         type A<C> = Autodiff<Flex, C>;
         let device = Default::default();
         let x0 = Tensor::<Flex, 3>::random([4, 7, 40], Distribution::Normal(0.3, 2.0), &device);
-        let weights = Tensor::<A<C>, 3>::from_inner(Tensor::random([4, 7, 40], Distribution::Default, &device));
+        let weights = Tensor::<A<C>, 3>::from_inner(Tensor::random(
+            [4, 7, 40],
+            Distribution::Default,
+            &device,
+        ));
         let param = |t: Tensor<Flex, 1>| Param::from_tensor(Tensor::<A<C>, 1>::from_inner(t));
         for bias in [true, false] {
             let gamma0 = Tensor::<Flex, 1>::random([40], Distribution::Normal(1.0, 0.5), &device);
@@ -168,7 +218,17 @@ mod tests {
             let (y, dx, dg, db) = run(&|ln, x| super::layer_norm(ln, x));
             let (by, bdx, bdg, bdb) = run(&|ln, x| ln.forward(x));
             let beta = bias.then(|| values(beta0.clone()));
-            assert_eq!(values(y.clone()), kernels::forward(40, &values(x0.clone()), &values(gamma0.clone()), beta.as_deref(), EPSILON as f32), "bias {bias}");
+            assert_eq!(
+                values(y.clone()),
+                kernels::forward(
+                    40,
+                    &values(x0.clone()),
+                    &values(gamma0.clone()),
+                    beta.as_deref(),
+                    EPSILON as f32
+                ),
+                "bias {bias}"
+            );
             assert_close(y, by, "output");
             assert_close(dx, bdx, "input gradient");
             assert_close(dg, bdg, "gamma gradient");
@@ -198,6 +258,11 @@ mod tests {
     #[test]
     fn sums_do_not_depend_on_the_thread_count() {
         let (x, dy, gamma) = (wave(100 * 48, 0.37), wave(100 * 48, 0.53), wave(48, 0.11));
-        assert_same_on_1_and_3_threads(|| (kernels::forward(48, &x, &gamma, None, 1e-5), kernels::backward(48, &x, &gamma, 1e-5, &dy)));
+        assert_same_on_1_and_3_threads(|| {
+            (
+                kernels::forward(48, &x, &gamma, None, 1e-5),
+                kernels::backward(48, &x, &gamma, 1e-5, &dy),
+            )
+        });
     }
 }

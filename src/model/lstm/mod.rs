@@ -16,7 +16,9 @@ mod kernels;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -34,16 +36,25 @@ use kernels::Shape;
 /// The hidden states `[batch, steps, hidden]` of `lstm` over `x` `[batch, steps, input]`, from
 /// zero states: `lstm.forward(x, None).0`.
 pub fn sequence<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let on = OnFlex::of::<B>().filter(|_| x.dtype() == DType::F32 && autocast::compute_dtype().is_none());
+    let on = OnFlex::of::<B>()
+        .filter(|_| x.dtype() == DType::F32 && autocast::compute_dtype().is_none());
     let [batch, steps, input] = x.dims();
     let Some((on, (w_ih, w_hh, bias))) = on.and_then(|on| Some((on, stacked(lstm, input)?))) else {
         return lstm.forward(x, None).0;
     };
     let s = Shape { batch, steps, input, hidden: lstm.d_hidden };
     match on {
-        OnFlex::Plain => tensor(forward(primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias), s).0),
-        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>([primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias)], s)),
-        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>([primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias)], s)),
+        OnFlex::Plain => {
+            tensor(forward(primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias), s).0)
+        }
+        OnFlex::Balanced => tensor(tracked::<BalancedCheckpointing>(
+            [primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias)],
+            s,
+        )),
+        OnFlex::Unbalanced => tensor(tracked::<NoCheckpointing>(
+            [primitive(x), primitive(w_ih), primitive(w_hh), primitive(bias)],
+            s,
+        )),
     }
 }
 
@@ -51,31 +62,52 @@ pub fn sequence<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
 /// summed biases `[4·hidden]` side by side (input, forget, output, cell gate), where the layer
 /// is one the kernels compute on `input`-wide rows (f32 weights in Burn's row layout).
 #[allow(clippy::type_complexity)]
-fn stacked<B: Backend>(lstm: &Lstm<B>, input: usize) -> Option<(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>)> {
+fn stacked<B: Backend>(
+    lstm: &Lstm<B>,
+    input: usize,
+) -> Option<(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>)> {
     let plain = lstm.batch_first && !lstm.reverse && lstm.clip.is_none() && !lstm.input_forget;
     let activations = matches!(lstm.gate_activation, Activation::Sigmoid(_))
         && matches!(lstm.cell_activation, Activation::Tanh(_))
         && matches!(lstm.hidden_activation, Activation::Tanh(_));
-    let gates: [&GateController<B>; 4] = [&lstm.input_gate, &lstm.forget_gate, &lstm.output_gate, &lstm.cell_gate];
+    let gates: [&GateController<B>; 4] =
+        [&lstm.input_gate, &lstm.forget_gate, &lstm.output_gate, &lstm.cell_gate];
     let hidden = lstm.d_hidden;
     let rows = gates.iter().all(|g| {
         let (wi, wh) = (&g.input_transform.weight, &g.hidden_transform.weight);
-        wi.dims() == [input, hidden] && wh.dims() == [hidden, hidden] && wi.dtype() == DType::F32 && wh.dtype() == DType::F32
+        wi.dims() == [input, hidden]
+            && wh.dims() == [hidden, hidden]
+            && wi.dtype() == DType::F32
+            && wh.dtype() == DType::F32
     });
     if !(plain && activations && rows) {
         return None;
     }
     let mut biases = Vec::with_capacity(4);
     for gate in gates {
-        let (Some(bi), Some(bh)) = (&gate.input_transform.bias, &gate.hidden_transform.bias) else { return None };
+        let (Some(bi), Some(bh)) = (&gate.input_transform.bias, &gate.hidden_transform.bias) else {
+            return None;
+        };
         biases.push(bi.val() + bh.val());
     }
-    let cat = |weight: fn(&GateController<B>) -> Tensor<B, 2>| Tensor::cat(gates.iter().map(|g| weight(g)).collect(), 1);
-    Some((cat(|g| g.input_transform.weight.val()), cat(|g| g.hidden_transform.weight.val()), Tensor::cat(biases, 0)))
+    let cat = |weight: fn(&GateController<B>) -> Tensor<B, 2>| {
+        Tensor::cat(gates.iter().map(|g| weight(g)).collect(), 1)
+    };
+    Some((
+        cat(|g| g.input_transform.weight.val()),
+        cat(|g| g.hidden_transform.weight.val()),
+        Tensor::cat(biases, 0),
+    ))
 }
 
 /// The hidden states and the backward's cache.
-fn forward(x: FlexTensor, w_ih: FlexTensor, w_hh: FlexTensor, bias: FlexTensor, s: Shape) -> (FlexTensor, FlexTensor) {
+fn forward(
+    x: FlexTensor,
+    w_ih: FlexTensor,
+    w_hh: FlexTensor,
+    bias: FlexTensor,
+    s: Shape,
+) -> (FlexTensor, FlexTensor) {
     let [x, w_ih, w_hh, bias] = [x, w_ih, w_hh, bias].map(|t| t.to_contiguous());
     let (h, cache) = kernels::forward(&s, values(&x), values(&w_ih), values(&w_hh), values(&bias));
     (flex(h, [s.batch, s.steps, s.hidden]), flex(cache, [s.batch, s.steps, 5 * s.hidden]))
@@ -86,12 +118,24 @@ type AdTensor = FloatTensor<Autodiff<Flex>>;
 /// The layer as one node of the autodiff graph, with [`LstmBackward`] as its backward.
 fn tracked<C: CheckpointStrategy>(inputs: [AdTensor; 4], s: Shape) -> AdTensor {
     let [x, w_ih, w_hh, bias] = inputs;
-    let run = || forward(x.primitive.clone(), w_ih.primitive.clone(), w_hh.primitive.clone(), bias.primitive.clone(), s);
-    let prep = <LstmBackward as Backward<Flex, 4>>::prepare::<C>(LstmBackward, [&x, &w_ih, &w_hh, &bias].map(|t| t.node.clone()));
+    let run = || {
+        forward(
+            x.primitive.clone(),
+            w_ih.primitive.clone(),
+            w_hh.primitive.clone(),
+            bias.primitive.clone(),
+            s,
+        )
+    };
+    let prep = <LstmBackward as Backward<Flex, 4>>::prepare::<C>(
+        LstmBackward,
+        [&x, &w_ih, &w_hh, &bias].map(|t| t.node.clone()),
+    );
     match prep.compute_bound().stateful() {
         OpsKind::Tracked(mut prep) => {
             let (h, cache) = run();
-            let state = (prep.checkpoint(&x), prep.checkpoint(&w_ih), prep.checkpoint(&w_hh), cache, s);
+            let state =
+                (prep.checkpoint(&x), prep.checkpoint(&w_ih), prep.checkpoint(&w_hh), cache, s);
             prep.finish(state, h)
         }
         OpsKind::UnTracked(prep) => prep.finish(run().0),
@@ -105,15 +149,36 @@ struct LstmBackward;
 impl Backward<Flex, 4> for LstmBackward {
     type State = (NodeId, NodeId, NodeId, FlexTensor, Shape);
 
-    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 4>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let dh = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, w_ih, w_hh, cache, s) = ops.state;
-        let [x, w_ih, w_hh] = [x, w_ih, w_hh].map(|id| checkpointer.retrieve_node_output::<FlexTensor>(id).to_contiguous());
-        let [dx, dw_ih, dw_hh, dbias] = kernels::backward(&s, values(&x), values(&w_ih), values(&w_hh), values(&cache), values(&dh));
-        let shapes = [vec![s.batch, s.steps, s.input], vec![s.input, 4 * s.hidden], vec![s.hidden, 4 * s.hidden], vec![4 * s.hidden]];
-        for ((node, grad), shape) in ops.parents.into_iter().zip([dx, dw_ih, dw_hh, dbias]).zip(shapes) {
+        let [x, w_ih, w_hh] = [x, w_ih, w_hh]
+            .map(|id| checkpointer.retrieve_node_output::<FlexTensor>(id).to_contiguous());
+        let [dx, dw_ih, dw_hh, dbias] = kernels::backward(
+            &s,
+            values(&x),
+            values(&w_ih),
+            values(&w_hh),
+            values(&cache),
+            values(&dh),
+        );
+        let shapes = [
+            vec![s.batch, s.steps, s.input],
+            vec![s.input, 4 * s.hidden],
+            vec![s.hidden, 4 * s.hidden],
+            vec![4 * s.hidden],
+        ];
+        for ((node, grad), shape) in
+            ops.parents.into_iter().zip([dx, dw_ih, dw_hh, dbias]).zip(shapes)
+        {
             if let Some(node) = node {
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(grad, shape)));
+                grads
+                    .register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(grad, shape)));
             }
         }
     }
@@ -121,7 +186,9 @@ impl Backward<Flex, 4> for LstmBackward {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+    };
     use burn::backend::{Autodiff, Flex};
     use burn::module::Param;
     use burn::nn::LstmConfig;
@@ -141,12 +208,24 @@ mod tests {
         let weights = Tensor::<Flex, 3>::random([2, 7, 5], Distribution::Default, &device);
         let run = |ours: bool| {
             let x = Tensor::<A<C>, 3>::from_inner(x0.clone()).require_grad();
-            let h = if ours { super::sequence(&lstm, x.clone()) } else { lstm.forward(x.clone(), None).0 };
+            let h = if ours {
+                super::sequence(&lstm, x.clone())
+            } else {
+                lstm.forward(x.clone(), None).0
+            };
             let grads = (h.clone() * Tensor::from_inner(weights.clone())).sum().backward();
             let grad = |p: &Param<Tensor<A<C>, 2>>| p.val().grad(&grads).unwrap();
-            let bias = |p: &Option<Param<Tensor<A<C>, 1>>>| p.as_ref().unwrap().val().grad(&grads).unwrap();
+            let bias = |p: &Option<Param<Tensor<A<C>, 1>>>| {
+                p.as_ref().unwrap().val().grad(&grads).unwrap()
+            };
             let gate = &lstm.forget_gate;
-            (h.inner(), x.grad(&grads).unwrap(), grad(&gate.input_transform.weight), grad(&lstm.cell_gate.hidden_transform.weight), bias(&gate.hidden_transform.bias))
+            (
+                h.inner(),
+                x.grad(&grads).unwrap(),
+                grad(&gate.input_transform.weight),
+                grad(&lstm.cell_gate.hidden_transform.weight),
+                bias(&gate.hidden_transform.bias),
+            )
         };
         let (ours, burn) = (run(true), run(false));
         assert_close(ours.0, burn.0, "hidden states");
@@ -169,9 +248,16 @@ mod tests {
         let device = Default::default();
         let x = Tensor::<Flex, 3>::random([3, 4, 6], Distribution::Default, &device);
         let lstm = LstmConfig::new(6, 5, true).init::<Flex>(&device);
-        assert_close(super::sequence(&lstm, x.clone()), lstm.forward(x.clone(), None).0, "inference");
+        assert_close(
+            super::sequence(&lstm, x.clone()),
+            lstm.forward(x.clone(), None).0,
+            "inference",
+        );
         let reversed = LstmConfig::new(6, 5, true).with_reverse(true).init::<Flex>(&device);
         assert!(super::stacked(&reversed, 6).is_none());
-        assert_eq!(super::sequence(&reversed, x.clone()).into_data(), reversed.forward(x, None).0.into_data());
+        assert_eq!(
+            super::sequence(&reversed, x.clone()).into_data(),
+            reversed.forward(x, None).0.into_data()
+        );
     }
 }

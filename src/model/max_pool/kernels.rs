@@ -28,12 +28,30 @@ pub struct Window {
 
 impl Window {
     /// `None` where the output would be empty or the window too large.
-    pub fn new(input: [usize; 4], kernel: [usize; 2], stride: [usize; 2], pad: [usize; 2]) -> Option<Self> {
+    pub fn new(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 2],
+    ) -> Option<Self> {
         let [n, c, h, w] = input;
-        let out = |size: usize, k: usize, s: usize, p: usize| (s > 0).then(|| (size + 2 * p).checked_sub(k).map(|d| d / s + 1)).flatten();
-        let (oh, ow) = (out(h, kernel[0], stride[0], pad[0])?, out(w, kernel[1], stride[1], pad[1])?);
+        let out = |size: usize, k: usize, s: usize, p: usize| {
+            (s > 0).then(|| (size + 2 * p).checked_sub(k).map(|d| d / s + 1)).flatten()
+        };
+        let (oh, ow) =
+            (out(h, kernel[0], stride[0], pad[0])?, out(w, kernel[1], stride[1], pad[1])?);
         let taps = kernel[0] * kernel[1] < NONE as usize;
-        (n * c > 0 && oh > 0 && ow > 0 && taps).then_some(Self { n, c, h, w, kernel, stride, pad, oh, ow })
+        (n * c > 0 && oh > 0 && ow > 0 && taps).then_some(Self {
+            n,
+            c,
+            h,
+            w,
+            kernel,
+            stride,
+            pad,
+            oh,
+            ow,
+        })
     }
 
     fn planes(&self) -> usize {
@@ -69,9 +87,14 @@ impl Window {
 pub fn forward(g: &Window, x: &[f32]) -> (Vec<f32>, Vec<u8>) {
     let mut taps = vec![NONE; g.planes() * g.out_plane()];
     let planes = taps.par_chunks_mut(g.out_plane()).zip(x.par_chunks(g.plane()));
-    let out = fresh::par_zeroed(g.planes() * g.out_plane(), g.out_plane(), planes, |out, (taps, plane)| {
-        with_split(g, plane, |split| pool_plane(g, split, out, taps));
-    });
+    let out = fresh::par_zeroed(
+        g.planes() * g.out_plane(),
+        g.out_plane(),
+        planes,
+        |out, (taps, plane)| {
+            with_split(g, plane, |split| pool_plane(g, split, out, taps));
+        },
+    );
     (out, taps)
 }
 
@@ -105,11 +128,15 @@ fn pool_plane(g: &Window, split: &[f32], out: &mut [f32], taps: &mut [u8]) {
             (lo, hi, col % s * len + col / s)
         })
         .collect();
-    for (oy, (out, taps)) in out.chunks_exact_mut(g.ow).zip(taps.chunks_exact_mut(g.ow)).enumerate() {
+    for (oy, (out, taps)) in out.chunks_exact_mut(g.ow).zip(taps.chunks_exact_mut(g.ow)).enumerate()
+    {
         out.fill(f32::NEG_INFINITY);
         taps.fill(NONE);
         for ky in 0..kh {
-            let Some(iy) = (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h) else { continue };
+            let Some(iy) = (oy * g.stride[0] + ky).checked_sub(g.pad[0]).filter(|&iy| iy < g.h)
+            else {
+                continue;
+            };
             for (kx, &(lo, hi, at)) in spans.iter().enumerate().filter(|(_, (lo, hi, _))| lo < hi) {
                 let row = &split[iy * s * len + at..][..hi - lo];
                 take_larger(&mut out[lo..hi], &mut taps[lo..hi], row, (ky * kw + kx) as u8);
@@ -155,10 +182,14 @@ mod tests {
 
     #[test]
     fn columns_are_the_outputs_whose_window_column_is_inside() {
-        for (w, k, s, p) in [(9, 3, 2, 1), (8, 3, 2, 1), (7, 2, 2, 0), (5, 3, 1, 1), (6, 4, 3, 2), (1, 3, 1, 1)] {
+        for (w, k, s, p) in
+            [(9, 3, 2, 1), (8, 3, 2, 1), (7, 2, 2, 0), (5, 3, 1, 1), (6, 4, 3, 2), (1, 3, 1, 1)]
+        {
             let g = Window::new([1, 1, 1, w], [1, k], [1, s], [0, p]).unwrap();
             for kx in 0..k {
-                let inside: Vec<usize> = (0..g.ow).filter(|&ox| (s * ox + kx).checked_sub(p).is_some_and(|ix| ix < w)).collect();
+                let inside: Vec<usize> = (0..g.ow)
+                    .filter(|&ox| (s * ox + kx).checked_sub(p).is_some_and(|ix| ix < w))
+                    .collect();
                 let (lo, hi) = g.columns(kx);
                 assert_eq!((lo..hi).collect::<Vec<_>>(), inside, "w {w} k {k} s {s} p {p} kx {kx}");
             }

@@ -12,7 +12,9 @@
 mod kernels;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -42,7 +44,9 @@ pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4>
 fn window<B: Backend>(pool: &MaxPool2d, x: &Tensor<B, 4>) -> Option<Window> {
     let pad = match pool.padding {
         PaddingConfig2d::Valid => Some([0, 0]),
-        PaddingConfig2d::Explicit(top, left, bottom, right) => (top == bottom && left == right).then_some([top, left]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => {
+            (top == bottom && left == right).then_some([top, left])
+        }
         PaddingConfig2d::Same => None,
     };
     let plain = pool.dilation == [1, 1] && !pool.ceil_mode && x.dtype() == DType::F32;
@@ -85,14 +89,19 @@ impl Backward<Flex, 1> for PoolBackward {
         let Taken { g, taps } = ops.state;
         let [parent] = ops.parents;
         if let Some(node) = parent {
-            grads.register::<Flex>(node.id, flex(kernels::backward(&g, &taps, values(&dy)), [g.n, g.c, g.h, g.w]));
+            grads.register::<Flex>(
+                node.id,
+                flex(kernels::backward(&g, &taps, values(&dy)), [g.n, g.c, g.h, g.w]),
+            );
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+    };
     use burn::backend::{Autodiff, Flex};
     use burn::nn::PaddingConfig2d;
     use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -102,7 +111,10 @@ mod tests {
     use crate::model::kernel_checks::values;
 
     fn pool(kernel: usize, stride: usize, pad: usize) -> MaxPool2d {
-        MaxPool2dConfig::new([kernel, kernel]).with_strides([stride, stride]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad)).init()
+        MaxPool2dConfig::new([kernel, kernel])
+            .with_strides([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .init()
     }
 
     /// Values on a coarse grid, so that windows hold ties (the first largest must win, as in
@@ -112,22 +124,32 @@ mod tests {
         let x = Tensor::<Flex, 4>::random(shape, Distribution::Uniform(-2.0, 2.0), &device).round();
         let [n, c, h, w] = shape;
         let nan = Tensor::<Flex, 4>::full([1, 1, 1, 1], f32::NAN, &device);
-        x.slice_assign([0..1, 0..1, h / 2..h / 2 + 1, w / 2..w / 2 + 1], nan.clone()).slice_assign([n - 1..n, c - 1..c, 0..1, 0..1], nan)
+        x.slice_assign([0..1, 0..1, h / 2..h / 2 + 1, w / 2..w / 2 + 1], nan.clone())
+            .slice_assign([n - 1..n, c - 1..c, 0..1, 0..1], nan)
     }
 
     /// Through autodiff, the pooled values and the input gradient are Burn's bit for bit, for the
     /// stem's pooling and for shapes with uneven edges, no padding and overlapping strides.
     fn gradients_on<C: CheckpointStrategy>() {
-        for (shape, (k, s, p)) in [([2, 3, 11, 11], (3, 2, 1)), ([2, 3, 12, 10], (3, 2, 1)), ([1, 2, 9, 7], (2, 2, 0)), ([1, 2, 8, 9], (3, 1, 1)), ([1, 1, 10, 10], (4, 3, 2))] {
+        for (shape, (k, s, p)) in [
+            ([2, 3, 11, 11], (3, 2, 1)),
+            ([2, 3, 12, 10], (3, 2, 1)),
+            ([1, 2, 9, 7], (2, 2, 0)),
+            ([1, 2, 8, 9], (3, 1, 1)),
+            ([1, 1, 10, 10], (4, 3, 2)),
+        ] {
             let (x0, pool) = (input(shape), pool(k, s, p));
-            let grads = |f: &dyn Fn(Tensor<Autodiff<Flex, C>, 4>) -> Tensor<Autodiff<Flex, C>, 4>| {
-                let x = Tensor::<Autodiff<Flex, C>, 4>::from_inner(x0.clone()).require_grad();
-                let y = f(x.clone());
-                // A weighting per output position, so every gradient entry differs.
-                let weights = Tensor::<Autodiff<Flex, C>, 4>::from_inner(y.clone().inner().cos().mul_scalar(3.0));
-                let grads = (y.clone() * weights).sum().backward();
-                (values(y.inner()), values(x.grad(&grads).unwrap()))
-            };
+            let grads =
+                |f: &dyn Fn(Tensor<Autodiff<Flex, C>, 4>) -> Tensor<Autodiff<Flex, C>, 4>| {
+                    let x = Tensor::<Autodiff<Flex, C>, 4>::from_inner(x0.clone()).require_grad();
+                    let y = f(x.clone());
+                    // A weighting per output position, so every gradient entry differs.
+                    let weights = Tensor::<Autodiff<Flex, C>, 4>::from_inner(
+                        y.clone().inner().cos().mul_scalar(3.0),
+                    );
+                    let grads = (y.clone() * weights).sum().backward();
+                    (values(y.inner()), values(x.grad(&grads).unwrap()))
+                };
             let (y, dx) = grads(&|x| super::max_pool2d(&pool, x));
             let (by, bdx) = grads(&|x| pool.forward(x));
             let what = format!("{shape:?}, kernel {k}, stride {s}, padding {p}");

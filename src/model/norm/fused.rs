@@ -14,7 +14,9 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::retro_forward::RetroForward;
 use burn::backend::autodiff::checkpoint::state::BackwardStates;
-use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
@@ -40,23 +42,38 @@ struct Fused {
 /// `act(BN(x) + residual)` on `B`, one of the flex backends (`on`), `x` `[n, c, …]` f32: with
 /// the batch's statistics on the autodiff backends, which it also returns (mean, biased
 /// variance), and the running ones on plain flex (inference).
-pub fn apply<B: Backend, const D: usize>(on: OnFlex, bn: &BatchNorm<B>, x: Tensor<B, D>, residual: Option<Tensor<B, D>>, relu: bool) -> (Tensor<B, D>, Option<(Vec<f32>, Vec<f32>)>) {
+pub fn apply<B: Backend, const D: usize>(
+    on: OnFlex,
+    bn: &BatchNorm<B>,
+    x: Tensor<B, D>,
+    residual: Option<Tensor<B, D>>,
+    relu: bool,
+) -> (Tensor<B, D>, Option<(Vec<f32>, Vec<f32>)>) {
     let dims = x.dims();
     let planes = Planes { n: dims[0], c: dims[1], l: dims[2..].iter().product() };
     let (gamma, beta) = (host_values(bn.gamma.val()), host_values(bn.beta.val()));
-    let tracked: fn(Arc<Fused>, AdTensor, AdTensor, AdTensor, Option<AdTensor>) -> AdTensor = match on {
-        OnFlex::Plain => {
-            let device = x.device();
-            let running = |s: &RunningState<Tensor<B, 1>>| host_values(s.value().to_device(&device));
-            let affine = Affine::of_running(running(&bn.running_mean), running(&bn.running_var), &gamma, &beta, bn.epsilon);
-            let op = Fused { planes, affine, gamma, relu };
-            return (tensor(forward(&op, primitive(x), residual.map(primitive))), None);
-        }
-        OnFlex::Balanced => tracked::<BalancedCheckpointing>,
-        OnFlex::Unbalanced => tracked::<NoCheckpointing>,
-    };
+    let tracked: fn(Arc<Fused>, AdTensor, AdTensor, AdTensor, Option<AdTensor>) -> AdTensor =
+        match on {
+            OnFlex::Plain => {
+                let device = x.device();
+                let running =
+                    |s: &RunningState<Tensor<B, 1>>| host_values(s.value().to_device(&device));
+                let affine = Affine::of_running(
+                    running(&bn.running_mean),
+                    running(&bn.running_var),
+                    &gamma,
+                    &beta,
+                    bn.epsilon,
+                );
+                let op = Fused { planes, affine, gamma, relu };
+                return (tensor(forward(&op, primitive(x), residual.map(primitive))), None);
+            }
+            OnFlex::Balanced => tracked::<BalancedCheckpointing>,
+            OnFlex::Unbalanced => tracked::<NoCheckpointing>,
+        };
     let x: AdTensor = primitive(x);
-    let affine = Affine::of_batch(&planes, values(&x.primitive.to_contiguous()), &gamma, &beta, bn.epsilon);
+    let affine =
+        Affine::of_batch(&planes, values(&x.primitive.to_contiguous()), &gamma, &beta, bn.epsilon);
     let statistics = (affine.mean.clone(), affine.var.clone());
     let op = Arc::new(Fused { planes, affine, gamma, relu });
     let (gamma, beta) = (primitive(bn.gamma.val()), primitive(bn.beta.val()));
@@ -66,23 +83,53 @@ pub fn apply<B: Backend, const D: usize>(on: OnFlex, bn: &BatchNorm<B>, x: Tenso
 fn forward(op: &Fused, x: FlexTensor, residual: Option<FlexTensor>) -> FlexTensor {
     let (x, residual) = (x.to_contiguous(), residual.map(|r| r.to_contiguous()));
     let shape = x.layout().shape().clone();
-    let z = kernels::forward(&op.planes, &op.affine, values(&x), residual.as_ref().map(values), op.relu);
+    let z = kernels::forward(
+        &op.planes,
+        &op.affine,
+        values(&x),
+        residual.as_ref().map(values),
+        op.relu,
+    );
     FlexTensor::from_data(TensorData::new(z, shape))
 }
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
-fn tracked<C: CheckpointStrategy>(op: Arc<Fused>, x: AdTensor, gamma: AdTensor, beta: AdTensor, residual: Option<AdTensor>) -> AdTensor {
-    let retro = RetroFused { op: op.clone(), x: x.node.id, residual: residual.as_ref().map(|r| r.node.id) };
-    let output = || forward(&op, x.primitive.clone(), residual.as_ref().map(|r| r.primitive.clone()));
+fn tracked<C: CheckpointStrategy>(
+    op: Arc<Fused>,
+    x: AdTensor,
+    gamma: AdTensor,
+    beta: AdTensor,
+    residual: Option<AdTensor>,
+) -> AdTensor {
+    let retro =
+        RetroFused { op: op.clone(), x: x.node.id, residual: residual.as_ref().map(|r| r.node.id) };
+    let output =
+        || forward(&op, x.primitive.clone(), residual.as_ref().map(|r| r.primitive.clone()));
     match &residual {
         Some(r) => {
-            let prep = <Node as Backward<Flex, 4>>::prepare::<C>(Node(op.clone()), [x.node.clone(), gamma.node.clone(), beta.node.clone(), r.node.clone()]);
-            finish(prep.memory_bound().retro_forward(retro).parents([&x, &gamma, &beta, r]).stateful(), &x, Some(r), output)
+            let prep = <Node as Backward<Flex, 4>>::prepare::<C>(
+                Node(op.clone()),
+                [x.node.clone(), gamma.node.clone(), beta.node.clone(), r.node.clone()],
+            );
+            finish(
+                prep.memory_bound().retro_forward(retro).parents([&x, &gamma, &beta, r]).stateful(),
+                &x,
+                Some(r),
+                output,
+            )
         }
         None => {
-            let prep = <Node as Backward<Flex, 3>>::prepare::<C>(Node(op.clone()), [x.node.clone(), gamma.node.clone(), beta.node.clone()]);
-            finish(prep.memory_bound().retro_forward(retro).parents([&x, &gamma, &beta]).stateful(), &x, None, output)
+            let prep = <Node as Backward<Flex, 3>>::prepare::<C>(
+                Node(op.clone()),
+                [x.node.clone(), gamma.node.clone(), beta.node.clone()],
+            );
+            finish(
+                prep.memory_bound().retro_forward(retro).parents([&x, &gamma, &beta]).stateful(),
+                &x,
+                None,
+                output,
+            )
         }
     }
 }
@@ -109,13 +156,27 @@ struct Node(Arc<Fused>);
 impl<const N: usize> Backward<Flex, N> for Node {
     type State = (NodeId, Option<NodeId>);
 
-    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let dz = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (x, residual) = ops.state;
         let x: FlexTensor = checkpointer.retrieve_node_output::<FlexTensor>(x).to_contiguous();
-        let residual: Option<FlexTensor> = residual.map(|r| checkpointer.retrieve_node_output::<FlexTensor>(r).to_contiguous());
+        let residual: Option<FlexTensor> =
+            residual.map(|r| checkpointer.retrieve_node_output::<FlexTensor>(r).to_contiguous());
         let op = &self.0;
-        let g = kernels::backward(&op.planes, &op.affine, &op.gamma, values(&x), residual.as_ref().map(values), op.relu, values(&dz));
+        let g = kernels::backward(
+            &op.planes,
+            &op.affine,
+            &op.gamma,
+            values(&x),
+            residual.as_ref().map(values),
+            op.relu,
+            values(&dz),
+        );
         let shape = x.layout().shape().clone();
         let c = op.planes.c;
         let mut found = [

@@ -47,8 +47,13 @@ impl Affine {
         let (mean, var): (Vec<f32>, Vec<f32>) = (0..p.c)
             .into_par_iter()
             .map(|ch| {
-                let mean = (p.rows(x, ch).map(|row| f64::from(row_sum(row))).sum::<f64>() / m) as f32;
-                let var = p.rows(x, ch).map(|row| f64::from(row_squared_deviations(row, mean))).sum::<f64>() / m;
+                let mean =
+                    (p.rows(x, ch).map(|row| f64::from(row_sum(row))).sum::<f64>() / m) as f32;
+                let var = p
+                    .rows(x, ch)
+                    .map(|row| f64::from(row_squared_deviations(row, mean)))
+                    .sum::<f64>()
+                    / m;
                 (mean, var as f32)
             })
             .unzip();
@@ -69,14 +74,26 @@ impl Affine {
 
 impl Affine {
     /// From running statistics (inference).
-    pub fn of_running(mean: Vec<f32>, var: Vec<f32>, gamma: &[f32], beta: &[f32], epsilon: f64) -> Self {
+    pub fn of_running(
+        mean: Vec<f32>,
+        var: Vec<f32>,
+        gamma: &[f32],
+        beta: &[f32],
+        epsilon: f64,
+    ) -> Self {
         let std: Vec<f32> = var.iter().map(|v| (v + epsilon as f32).sqrt()).collect();
         Self::new(mean, var, &std, gamma, beta)
     }
 }
 
 /// `act((x − mean)·scale + shift + residual)` for every value, `act` ReLU or the identity.
-pub fn forward(p: &Planes, a: &Affine, x: &[f32], residual: Option<&[f32]>, relu: bool) -> Vec<f32> {
+pub fn forward(
+    p: &Planes,
+    a: &Affine,
+    x: &[f32],
+    residual: Option<&[f32]>,
+    relu: bool,
+) -> Vec<f32> {
     let zeros = vec![0.0; p.l];
     fresh::par_zeroed(x.len(), p.l, x.par_chunks(p.l).enumerate(), |out, (row, x)| {
         let r = residual.map_or(&zeros[..], |r| &r[row * p.l..][..p.l]);
@@ -94,7 +111,15 @@ pub struct Gradients {
 
 /// The gradients from the output's `dz`. The pre-activation is recomputed from `x` (and the
 /// residual) exactly as in [`forward`], for the ReLU's mask.
-pub fn backward(p: &Planes, a: &Affine, gamma: &[f32], x: &[f32], residual: Option<&[f32]>, relu: bool, dz: &[f32]) -> Gradients {
+pub fn backward(
+    p: &Planes,
+    a: &Affine,
+    gamma: &[f32],
+    x: &[f32],
+    residual: Option<&[f32]>,
+    relu: bool,
+    dz: &[f32],
+) -> Gradients {
     let zeros = vec![0.0; p.l];
     let r_row = |row: usize| residual.map_or(&zeros[..], |r| &r[row * p.l..][..p.l]);
     // Per channel: Σ g (β's gradient) and Σ g·x̂ (γ's), over the images in order.
@@ -112,7 +137,9 @@ pub fn backward(p: &Planes, a: &Affine, gamma: &[f32], x: &[f32], residual: Opti
     let m = p.m() as f32;
     let mut dr = residual.map(|_| vec![0.0; x.len()]);
     let rows = x.par_chunks(p.l).zip(dz.par_chunks(p.l)).enumerate();
-    let write = |dx: &mut [f32], (row, (x, dz)): (usize, (&[f32], &[f32])), dr: Option<&mut [f32]>| {
+    let write = |dx: &mut [f32],
+                 (row, (x, dz)): (usize, (&[f32], &[f32])),
+                 dr: Option<&mut [f32]>| {
         let ch = row % p.c;
         let sums = Sums { k: gamma[ch] * a.inv[ch] / m, m, beta: d_beta[ch], gamma: d_gamma[ch] };
         let r = r_row(row);
@@ -122,7 +149,11 @@ pub fn backward(p: &Planes, a: &Affine, gamma: &[f32], x: &[f32], residual: Opti
         }
     };
     let dx = match dr.as_mut() {
-        Some(dr) => fresh::par_zeroed(x.len(), p.l, rows.zip(dr.par_chunks_mut(p.l)), |dx, (row, dr)| write(dx, row, Some(dr))),
+        Some(dr) => {
+            fresh::par_zeroed(x.len(), p.l, rows.zip(dr.par_chunks_mut(p.l)), |dx, (row, dr)| {
+                write(dx, row, Some(dr))
+            })
+        }
         None => fresh::par_zeroed(x.len(), p.l, rows, |dx, row| write(dx, row, None)),
     };
     Gradients { x: dx, gamma: d_gamma, beta: d_beta, residual: dr }
@@ -139,7 +170,12 @@ struct Channel {
 
 impl Affine {
     fn channel(&self, ch: usize) -> Channel {
-        Channel { mean: self.mean[ch], scale: self.scale[ch], shift: self.shift[ch], inv: self.inv[ch] }
+        Channel {
+            mean: self.mean[ch],
+            scale: self.scale[ch],
+            shift: self.shift[ch],
+            inv: self.inv[ch],
+        }
     }
 }
 

@@ -43,15 +43,27 @@ pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>
 
 /// `relu(BN(x) + residual)` on `[N, C, H, W]` (the residual, where given, of the same shape):
 /// ResNet's BatchNorm–ReLU pairs.
-pub fn batch_norm_relu<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>, residual: Option<Tensor<B, 4>>) -> Tensor<B, 4> {
+pub fn batch_norm_relu<B: Backend>(
+    bn: &BatchNorm<B>,
+    x: Tensor<B, 4>,
+    residual: Option<Tensor<B, 4>>,
+) -> Tensor<B, 4> {
     normalise(bn, x, residual, true)
 }
 
 /// BatchNorm, then the residual added and the ReLU (`relu`) where asked: on the CPU backend one
 /// op ([`fused`]), elsewhere Burn's ops ([`composed`]).
-fn normalise<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>, residual: Option<Tensor<B, D>>, relu: bool) -> Tensor<B, D> {
-    let dtypes = [Some(x.dtype()), residual.as_ref().map(Tensor::dtype), Some(bn.gamma.val().dtype())];
-    let Some(on) = OnFlex::of::<B>().filter(|_| dtypes.into_iter().flatten().all(|d| d == DType::F32)) else {
+fn normalise<B: Backend, const D: usize>(
+    bn: &BatchNorm<B>,
+    x: Tensor<B, D>,
+    residual: Option<Tensor<B, D>>,
+    relu: bool,
+) -> Tensor<B, D> {
+    let dtypes =
+        [Some(x.dtype()), residual.as_ref().map(Tensor::dtype), Some(bn.gamma.val().dtype())];
+    let Some(on) =
+        OnFlex::of::<B>().filter(|_| dtypes.into_iter().flatten().all(|d| d == DType::F32))
+    else {
         let y = composed(bn, x);
         let y = match residual {
             Some(r) => y + r,
@@ -100,14 +112,18 @@ fn update_running<B: Backend>(bn: &BatchNorm<B>, mean: Tensor<B, 1>, var: Tensor
     }
     let device = mean.device();
     let m = bn.momentum;
-    let blend = |running: Tensor<B, 1>, batch: Tensor<B, 1>| running.to_device(&device).mul_scalar(1.0 - m) + batch.detach().mul_scalar(m);
+    let blend = |running: Tensor<B, 1>, batch: Tensor<B, 1>| {
+        running.to_device(&device).mul_scalar(1.0 - m) + batch.detach().mul_scalar(m)
+    };
     bn.running_mean.update(blend(bn.running_mean.value_sync(), mean).detach());
     bn.running_var.update(blend(bn.running_var.value_sync(), var).detach());
 }
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
+    use burn::backend::autodiff::checkpoint::strategy::{
+        BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+    };
     use burn::backend::{Autodiff, Flex};
     use burn::module::AutodiffModule;
     use burn::module::{Param, RunningState};
@@ -130,7 +146,10 @@ mod tests {
             batch_norm(&bn, x.clone())
         };
         assert!(y.inner().mean().into_scalar().abs() < 1e-4, "normalised with the batch's mean");
-        assert_eq!(bn.running_mean.value_sync().into_data(), Tensor::<AD, 1>::zeros([4], &device).into_data());
+        assert_eq!(
+            bn.running_mean.value_sync().into_data(),
+            Tensor::<AD, 1>::zeros([4], &device).into_data()
+        );
         // Unfrozen again once the scope ends.
         let _ = batch_norm(&bn, x);
         assert!(bn.running_mean.value_sync().inner().min().into_scalar() > 0.1);
@@ -147,7 +166,10 @@ mod tests {
     }
 
     /// `norm` (training, rank 4) and `infer` (inference, rank 3) against Burn's `BatchNorm`.
-    fn matches_burns_batch_norm(norm: fn(&BatchNorm<AD>, Tensor<AD, 4>) -> Tensor<AD, 4>, infer: fn(&BatchNorm<Flex>, Tensor<Flex, 3>) -> Tensor<Flex, 3>) {
+    fn matches_burns_batch_norm(
+        norm: fn(&BatchNorm<AD>, Tensor<AD, 4>) -> Tensor<AD, 4>,
+        infer: fn(&BatchNorm<Flex>, Tensor<Flex, 3>) -> Tensor<Flex, 3>,
+    ) {
         let device = Default::default();
         let ours = BatchNormConfig::new(6).init::<AD>(&device);
         // A copy with running statistics of its own (a plain clone would share them).
@@ -156,7 +178,8 @@ mod tests {
             running_var: RunningState::new(ours.running_var.value()),
             ..ours.clone()
         };
-        let x = Tensor::<AD, 4>::random([3, 6, 5, 7], Distribution::Normal(1.5, 2.0), &device).require_grad();
+        let x = Tensor::<AD, 4>::random([3, 6, 5, 7], Distribution::Normal(1.5, 2.0), &device)
+            .require_grad();
         let w = Tensor::<AD, 4>::random([3, 6, 5, 7], Distribution::Default, &device);
 
         let y_ours = norm(&ours, x.clone());
@@ -164,7 +187,10 @@ mod tests {
         assert!(max_diff(y_ours.clone().inner(), y_theirs.clone().inner()) < 1e-5);
         let g_ours = (y_ours * w.clone()).sum().backward();
         let g_theirs = (y_theirs * w).sum().backward();
-        assert!(max_diff(x.grad(&g_ours).unwrap(), x.grad(&g_theirs).unwrap()) < 1e-4, "input gradients");
+        assert!(
+            max_diff(x.grad(&g_ours).unwrap(), x.grad(&g_theirs).unwrap()) < 1e-4,
+            "input gradients"
+        );
         let (ga, gb) = (ours.gamma.grad(&g_ours).unwrap(), theirs.gamma.grad(&g_theirs).unwrap());
         assert!(max_diff(ga, gb) < 1e-4, "gamma gradients");
         // The running statistics moved, and alike.
@@ -199,23 +225,53 @@ mod tests {
         let theirs = BatchNorm { gamma: param(gamma), beta: param(beta), ..theirs };
         let x0 = Tensor::<Flex, 4>::random([3, 5, 6, 7], Distribution::Normal(0.5, 2.0), &device);
         let r0 = Tensor::<Flex, 4>::random([3, 5, 6, 7], Distribution::Default, &device);
-        let weights = Tensor::<A<C>, 4>::from_inner(Tensor::random([3, 5, 6, 7], Distribution::Default, &device));
-        let run = |bn: &BatchNorm<A<C>>, f: &dyn Fn(&BatchNorm<A<C>>, Tensor<A<C>, 4>, Tensor<A<C>, 4>) -> Tensor<A<C>, 4>| {
-            let (x, r) = (Tensor::<A<C>, 4>::from_inner(x0.clone()).require_grad(), Tensor::<A<C>, 4>::from_inner(r0.clone()).require_grad());
+        let weights = Tensor::<A<C>, 4>::from_inner(Tensor::random(
+            [3, 5, 6, 7],
+            Distribution::Default,
+            &device,
+        ));
+        let run = |bn: &BatchNorm<A<C>>,
+                   f: &dyn Fn(
+            &BatchNorm<A<C>>,
+            Tensor<A<C>, 4>,
+            Tensor<A<C>, 4>,
+        ) -> Tensor<A<C>, 4>| {
+            let (x, r) = (
+                Tensor::<A<C>, 4>::from_inner(x0.clone()).require_grad(),
+                Tensor::<A<C>, 4>::from_inner(r0.clone()).require_grad(),
+            );
             let z = f(bn, x.clone(), r.clone());
             let grads = (z.clone() * weights.clone()).sum().backward();
             let grad = |p: &Param<Tensor<A<C>, 1>>| p.grad(&grads).unwrap().unsqueeze::<4>();
-            (z.inner(), [x.grad(&grads).unwrap(), r.grad(&grads).unwrap(), grad(&bn.gamma), grad(&bn.beta)])
+            (
+                z.inner(),
+                [x.grad(&grads).unwrap(), r.grad(&grads).unwrap(), grad(&bn.gamma), grad(&bn.beta)],
+            )
         };
         let (z, grads) = run(&ours, &|bn, x, r| super::batch_norm_relu(bn, x, Some(r)));
-        let (want_z, want_grads) = run(&theirs, &|bn, x, r| burn::tensor::activation::relu(bn.forward(x) + r));
+        let (want_z, want_grads) =
+            run(&theirs, &|bn, x, r| burn::tensor::activation::relu(bn.forward(x) + r));
         let planes = kernels::Planes { n: 3, c: 5, l: 42 };
-        let affine = kernels::Affine::of_batch(&planes, &x0.to_data().to_vec::<f32>().unwrap(), &gamma, &beta, ours.epsilon);
-        let kernel = kernels::forward(&planes, &affine, &x0.to_data().to_vec::<f32>().unwrap(), Some(&r0.to_data().to_vec::<f32>().unwrap()), true);
+        let affine = kernels::Affine::of_batch(
+            &planes,
+            &x0.to_data().to_vec::<f32>().unwrap(),
+            &gamma,
+            &beta,
+            ours.epsilon,
+        );
+        let kernel = kernels::forward(
+            &planes,
+            &affine,
+            &x0.to_data().to_vec::<f32>().unwrap(),
+            Some(&r0.to_data().to_vec::<f32>().unwrap()),
+            true,
+        );
         assert_eq!(z.to_data().to_vec::<f32>().unwrap(), kernel, "the fused op's output");
         assert!(kernel.iter().filter(|&&v| v == 0.0).count() > 20, "the ReLU cuts");
         assert!(max_diff(z, want_z) < 1e-5, "output");
-        for (what, (g, want)) in ["x", "residual", "gamma", "beta"].into_iter().zip(grads.into_iter().zip(want_grads)) {
+        for (what, (g, want)) in
+            ["x", "residual", "gamma", "beta"].into_iter().zip(grads.into_iter().zip(want_grads))
+        {
             let d = max_diff(g, want.clone()) / want.abs().max().into_scalar();
             assert!(d < 1e-5, "{what} gradient: relative difference {d}");
         }
@@ -225,7 +281,10 @@ mod tests {
 
         let (ours, theirs) = (ours.valid(), theirs.valid());
         let z = super::batch_norm_relu(&ours, x0.clone(), Some(r0.clone()));
-        assert!(max_diff(z, burn::tensor::activation::relu(theirs.forward(x0) + r0)) < 1e-5, "inference");
+        assert!(
+            max_diff(z, burn::tensor::activation::relu(theirs.forward(x0) + r0)) < 1e-5,
+            "inference"
+        );
     }
 
     #[test]
@@ -240,7 +299,8 @@ mod tests {
         let planes = kernels::Planes { n: 4, c: 3, l: 1000 };
         let (x, r, dz) = (wave(12_000, 0.37), wave(12_000, 0.11), wave(12_000, 0.53));
         assert_same_on_1_and_3_threads(|| {
-            let affine = kernels::Affine::of_batch(&planes, &x, &[1.0, 2.0, 0.5], &[0.1, -0.2, 0.0], 1e-5);
+            let affine =
+                kernels::Affine::of_batch(&planes, &x, &[1.0, 2.0, 0.5], &[0.1, -0.2, 0.0], 1e-5);
             let g = kernels::backward(&planes, &affine, &[1.0, 2.0, 0.5], &x, Some(&r), true, &dz);
             (affine, g.x, g.gamma, g.beta, g.residual)
         });

@@ -23,7 +23,11 @@ pub struct MetricBars {
 /// Tick labels at the centre of each group `g + 0.5`; nothing elsewhere.
 fn group_label(names: &[String], v: f64) -> String {
     let g = (v - 0.5).round();
-    if (v - 0.5 - g).abs() < 1e-6 && g >= 0.0 { names.get(g as usize).cloned().unwrap_or_default() } else { String::new() }
+    if (v - 0.5 - g).abs() < 1e-6 && g >= 0.0 {
+        names.get(g as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 impl Figure for MetricBars {
@@ -42,7 +46,10 @@ impl Figure for MetricBars {
             .x_label_area_size(44)
             .y_label_area_size(64)
             // Headroom above 1 for the legend.
-            .build_cartesian_2d(0.0..groups as f64, 0.0..1.0 + 0.07 * (self.series.len() as f64 + 2.0))?;
+            .build_cartesian_2d(
+                0.0..groups as f64,
+                0.0..1.0 + 0.07 * (self.series.len() as f64 + 2.0),
+            )?;
         let names = self.metrics.clone();
         chart
             .configure_mesh()
@@ -51,7 +58,9 @@ impl Figure for MetricBars {
             .x_label_formatter(&move |v| group_label(&names, *v))
             .y_desc("score (0–1)")
             .y_labels(10)
-            .y_label_formatter(&|v| if *v <= 1.0 + 1e-9 { format!("{v:.1}") } else { String::new() })
+            .y_label_formatter(&|v| {
+                if *v <= 1.0 + 1e-9 { format!("{v:.1}") } else { String::new() }
+            })
             .axis_desc_style((SANS, 16))
             .label_style((SANS, 15))
             .bold_line_style(BLACK.mix(0.08))
@@ -66,17 +75,26 @@ impl Figure for MetricBars {
                 .values
                 .iter()
                 .enumerate()
-                .filter_map(|(g, (cv, _))| cv.map(|(mean, _)| Rectangle::new([(left(g), 0.0), (left(g) + width * 0.9, mean)], c.mix(0.75).filled())))
+                .filter_map(|(g, (cv, _))| {
+                    cv.map(|(mean, _)| {
+                        Rectangle::new(
+                            [(left(g), 0.0), (left(g) + width * 0.9, mean)],
+                            c.mix(0.75).filled(),
+                        )
+                    })
+                })
                 .collect();
-            chart
-                .draw_series(bars)?
-                .label(format!("{} — {}", s.label, self.cv_label))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.mix(0.75).filled()));
+            chart.draw_series(bars)?.label(format!("{} — {}", s.label, self.cv_label)).legend(
+                move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.mix(0.75).filled()),
+            );
             let whiskers = s.values.iter().enumerate().filter_map(|(g, (cv, _))| {
                 let (mean, std) = (*cv)?;
                 let x = left(g) + width * 0.45;
                 let sd = std?;
-                Some(PathElement::new(vec![(x, (mean - sd).max(0.0)), (x, (mean + sd).min(1.0))], BLACK.stroke_width(2)))
+                Some(PathElement::new(
+                    vec![(x, (mean - sd).max(0.0)), (x, (mean + sd).min(1.0))],
+                    BLACK.stroke_width(2),
+                ))
             });
             chart.draw_series(whiskers)?;
             let tests = s.values.iter().enumerate().filter_map(|(g, (_, test))| {
@@ -131,7 +149,11 @@ impl Figure for FrameBars {
             .x_labels(t.min(20))
             .x_label_formatter(&move |v| {
                 let i = v.round();
-                if (v - i).abs() < 1e-6 && i >= 0.0 { frames.get(i as usize).map_or(String::new(), ToString::to_string) } else { String::new() }
+                if (v - i).abs() < 1e-6 && i >= 0.0 {
+                    frames.get(i as usize).map_or(String::new(), ToString::to_string)
+                } else {
+                    String::new()
+                }
             })
             .x_desc("video frame (the clip's frames, in order)")
             .y_desc(&self.y_desc)
@@ -147,14 +169,21 @@ impl Figure for FrameBars {
             Rectangle::new([(i as f64 - 0.4, 0.0), (i as f64 + 0.4, v)], c.filled())
         };
         chart
-            .draw_series(self.values.iter().enumerate().filter(|(_, v)| **v >= 0.0).map(|(i, &v)| bar(i, v)))?
+            .draw_series(
+                self.values.iter().enumerate().filter(|(_, v)| **v >= 0.0).map(|(i, &v)| bar(i, v)),
+            )?
             .label("towards abnormal")
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], up.filled()));
         chart
-            .draw_series(self.values.iter().enumerate().filter(|(_, v)| **v < 0.0).map(|(i, &v)| bar(i, v)))?
+            .draw_series(
+                self.values.iter().enumerate().filter(|(_, v)| **v < 0.0).map(|(i, &v)| bar(i, v)),
+            )?
             .label("towards normal")
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], down.filled()));
-        chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (t as f64 - 0.5, 0.0)], BLACK.stroke_width(1))))?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(-0.5, 0.0), (t as f64 - 0.5, 0.0)],
+            BLACK.stroke_width(1),
+        )))?;
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }

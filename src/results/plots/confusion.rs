@@ -51,7 +51,11 @@ fn shade(share: f64) -> RGBColor {
     RGBColor(mix(247.0, 8.0), mix(251.0, 69.0), mix(255.0, 148.0))
 }
 
-fn draw_matrix<DB: DrawingBackend>(caption: &str, m: &[[usize; 2]; 2], area: &DrawingArea<DB, Shift>) -> Result<(), PlotError>
+fn draw_matrix<DB: DrawingBackend>(
+    caption: &str,
+    m: &[[usize; 2]; 2],
+    area: &DrawingArea<DB, Shift>,
+) -> Result<(), PlotError>
 where
     DB::ErrorType: 'static,
 {
@@ -80,13 +84,24 @@ where
             let count = m[truth as usize][predicted as usize];
             let share = count as f64 / row_total;
             let (x, y) = (f64::from(predicted), f64::from(1 - truth));
-            chart.draw_series(std::iter::once(Rectangle::new([(x, y + 1.0), (x + 1.0, y)], shade(share).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x, y + 1.0), (x + 1.0, y)],
+                shade(share).filled(),
+            )))?;
             let ink = if share > 0.5 { WHITE } else { BLACK };
             let centre = (x + 0.5, y + 0.5);
-            let style = TextStyle::from((SANS, 26).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Bottom));
+            let style = TextStyle::from((SANS, 26).into_font())
+                .color(&ink)
+                .pos(Pos::new(HPos::Center, VPos::Bottom));
             chart.draw_series(std::iter::once(Text::new(count.to_string(), centre, style)))?;
-            let small = TextStyle::from((SANS, 16).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Top));
-            chart.draw_series(std::iter::once(Text::new(format!("{:.0}% of row", share * 100.0), centre, small)))?;
+            let small = TextStyle::from((SANS, 16).into_font())
+                .color(&ink)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{:.0}% of row", share * 100.0),
+                centre,
+                small,
+            )))?;
         }
     }
     Ok(())

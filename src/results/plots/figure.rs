@@ -79,7 +79,8 @@ pub fn png_bytes(fig: &impl Figure) -> Result<Vec<u8>, PlotError> {
         root.present()?;
     }
     let mut out = Vec::new();
-    let encoding = |e: png::EncodingError| PlotError::Draw { what: "PNG".into(), message: e.to_string() };
+    let encoding =
+        |e: png::EncodingError| PlotError::Draw { what: "PNG".into(), message: e.to_string() };
     {
         let mut encoder = png::Encoder::new(&mut out, w, h);
         encoder.set_color(png::ColorType::Rgb);
@@ -94,12 +95,15 @@ pub fn png_bytes(fig: &impl Figure) -> Result<Vec<u8>, PlotError> {
 /// Writes `<stem>.png` and `<stem>.svg` (each atomically); returns both paths.
 pub fn save(fig: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>, PlotError> {
     if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| PlotError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| PlotError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
     }
     let png_path = with_ext(stem, "png");
     let svg_path = with_ext(stem, "svg");
-    for (path, bytes) in [(&png_path, png_bytes(fig)?), (&svg_path, svg_string(fig)?.into_bytes())] {
-        atomic::write_file(path, &bytes).map_err(|e| PlotError::Io { path: path.clone(), message: e.to_string() })?;
+    for (path, bytes) in [(&png_path, png_bytes(fig)?), (&svg_path, svg_string(fig)?.into_bytes())]
+    {
+        atomic::write_file(path, &bytes)
+            .map_err(|e| PlotError::Io { path: path.clone(), message: e.to_string() })?;
     }
     Ok(vec![png_path, svg_path])
 }

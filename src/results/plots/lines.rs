@@ -51,7 +51,11 @@ pub struct Panel {
 }
 
 impl Panel {
-    pub fn new(caption: impl Into<String>, x_desc: impl Into<String>, y_desc: impl Into<String>) -> Self {
+    pub fn new(
+        caption: impl Into<String>,
+        x_desc: impl Into<String>,
+        y_desc: impl Into<String>,
+    ) -> Self {
         Panel {
             caption: caption.into(),
             x_desc: x_desc.into(),
@@ -73,7 +77,12 @@ impl Panel {
 
     /// y from 0 to a little above the largest value plotted (at least `floor`).
     pub fn fit_y(mut self, floor: f64) -> Self {
-        let top = self.lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(floor, f64::max);
+        let top = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .filter(|v| v.is_finite())
+            .fold(floor, f64::max);
         self.y = 0.0..top * 1.08;
         self
     }
@@ -149,7 +158,9 @@ where
             PathElement::new(vec![(x, y), (end, y)], ShapeStyle::from(&color).stroke_width(2))
         });
         if line.dots {
-            chart.draw_series(line.points.iter().map(|&pt| Circle::new(pt, 3, line.color.filled())))?;
+            chart.draw_series(
+                line.points.iter().map(|&pt| Circle::new(pt, 3, line.color.filled())),
+            )?;
         }
     }
     if let Some((x, label)) = &p.marker {
@@ -186,5 +197,8 @@ fn legend_corner(p: &Panel) -> SeriesLabelPosition {
     let crossings = |&(_, x0, x1, y0, y1): &(SeriesLabelPosition, f64, f64, f64, f64)| {
         samples.iter().filter(|(x, y)| (x0..=x1).contains(x) && (y0..=y1).contains(y)).count()
     };
-    corners.iter().min_by_key(|c| crossings(c)).map_or(SeriesLabelPosition::UpperRight, |c| c.0.clone())
+    corners
+        .iter()
+        .min_by_key(|c| crossings(c))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0.clone())
 }

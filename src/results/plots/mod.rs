@@ -99,21 +99,43 @@ pub struct Scored<'a> {
 
 /// A ROC panel and a precision-recall panel for several models, the AUCs in the legends.
 pub fn roc_pr_panels(models: &[Scored<'_>], what: &str) -> Vec<Panel> {
-    let mut roc = Panel::new(format!("ROC, {what}"), "false-positive rate (1 − specificity)", "true-positive rate (abnormal recall)").unit_y();
+    let mut roc = Panel::new(
+        format!("ROC, {what}"),
+        "false-positive rate (1 − specificity)",
+        "true-positive rate (abnormal recall)",
+    )
+    .unit_y();
     roc.x = 0.0..1.0;
-    let mut pr = Panel::new(format!("Precision-recall, {what}"), "recall (abnormal)", "precision (abnormal)").unit_y();
+    let mut pr = Panel::new(
+        format!("Precision-recall, {what}"),
+        "recall (abnormal)",
+        "precision (abnormal)",
+    )
+    .unit_y();
     pr.x = 0.0..1.0;
     for (i, m) in models.iter().enumerate() {
         let c = figure::color(i);
         let auc = auroc(m.labels, m.prob).map_or("n/a".into(), |a| format!("{a:.3}"));
-        roc.lines.push(Line::new(format!("{} (AUROC {auc})", m.label), roc_points(m.labels, m.prob), c));
+        roc.lines.push(Line::new(
+            format!("{} (AUROC {auc})", m.label),
+            roc_points(m.labels, m.prob),
+            c,
+        ));
         let ap = auprc(m.labels, m.prob).map_or("n/a".into(), |a| format!("{a:.3}"));
-        pr.lines.push(Line::new(format!("{} (AUPRC {ap})", m.label), pr_points(m.labels, m.prob), c));
+        pr.lines.push(Line::new(
+            format!("{} (AUPRC {ap})", m.label),
+            pr_points(m.labels, m.prob),
+            c,
+        ));
     }
     roc.lines.push(Line::reference("chance (AUROC 0.5)", vec![(0.0, 0.0), (1.0, 1.0)]));
     if let Some(m) = models.first() {
-        let prevalence = m.labels.iter().filter(|&&c| c == Class::Abnormal).count() as f64 / m.labels.len().max(1) as f64;
-        pr.lines.push(Line::reference(format!("chance (prevalence {prevalence:.2})"), vec![(0.0, prevalence), (1.0, prevalence)]));
+        let prevalence = m.labels.iter().filter(|&&c| c == Class::Abnormal).count() as f64
+            / m.labels.len().max(1) as f64;
+        pr.lines.push(Line::reference(
+            format!("chance (prevalence {prevalence:.2})"),
+            vec![(0.0, prevalence), (1.0, prevalence)],
+        ));
     }
     vec![roc, pr]
 }
@@ -135,8 +157,16 @@ fn per_epoch(fold: &FoldFile, f: impl Fn(&Metrics) -> Option<f64>) -> Vec<(f64, 
 fn fold_curves(view: &RunView, fold: &FoldFile) -> LineFigure {
     let epochs = view.epochs().map_or(fold.history.len(), |e| e as usize).max(fold.history.len());
     let best = (f64::from(fold.best_epoch + 1), format!("best epoch ({})", fold.best_epoch + 1));
-    let mut loss = Panel::new("Training loss", "epoch", "cross-entropy (mean over the epoch)").epochs(epochs);
-    loss.lines.push(Line::new("train loss", fold.history.iter().map(|e| (f64::from(e.epoch + 1), e.train_loss)).collect(), figure::color(0)).dots());
+    let mut loss =
+        Panel::new("Training loss", "epoch", "cross-entropy (mean over the epoch)").epochs(epochs);
+    loss.lines.push(
+        Line::new(
+            "train loss",
+            fold.history.iter().map(|e| (f64::from(e.epoch + 1), e.train_loss)).collect(),
+            figure::color(0),
+        )
+        .dots(),
+    );
     loss = loss.fit_y(0.1);
     loss.marker = Some(best.clone());
     let mut val = Panel::new("Validation metrics", "epoch", "score").epochs(epochs).unit_y();
@@ -150,7 +180,11 @@ fn fold_curves(view: &RunView, fold: &FoldFile) -> LineFigure {
         val.lines.push(Line::new(name, per_epoch(fold, f), figure::color(i)).dots());
     }
     val.marker = Some(best);
-    LineFigure { title: format!("{} — fold {}: learning curves", view.name(), fold.fold), panels: vec![loss, val], size: (1200, 520) }
+    LineFigure {
+        title: format!("{} — fold {}: learning curves", view.name(), fold.fold),
+        panels: vec![loss, val],
+        size: (1200, 520),
+    }
 }
 
 fn fold_confusion(view: &RunView, fold: &FoldFile) -> ConfusionFigure {
@@ -159,19 +193,33 @@ fn fold_confusion(view: &RunView, fold: &FoldFile) -> ConfusionFigure {
         matrices.push((format!("test, threshold {:.2}", t.threshold), t.confusion));
     }
     if let Some(t) = &fold.test_at_youden {
-        matrices.push((format!("test, Youden threshold {:.3} (from validation)", t.threshold), t.confusion));
+        matrices.push((
+            format!("test, Youden threshold {:.3} (from validation)", t.threshold),
+            t.confusion,
+        ));
     }
     if matrices.is_empty() {
-        matrices.push((format!("validation, threshold {:.2}", fold.val.threshold), fold.val.confusion));
+        matrices
+            .push((format!("validation, threshold {:.2}", fold.val.threshold), fold.val.confusion));
     }
-    ConfusionFigure { title: format!("{} — fold {}: confusion matrix (best epoch {})", view.name(), fold.fold, fold.best_epoch + 1), matrices }
+    ConfusionFigure {
+        title: format!(
+            "{} — fold {}: confusion matrix (best epoch {})",
+            view.name(),
+            fold.fold,
+            fold.best_epoch + 1
+        ),
+        matrices,
+    }
 }
 
 /// Draws one fold's figures into `fold-<k>/plots/` from its `metrics.json` (the result
 /// directory above it supplies the experiment's name and, where the fold did not record
 /// them, the test labels). The fold need not be marked `DONE` yet.
 pub fn write_fold_plots(fold_dir: &Path) -> Result<Written, PlotError> {
-    let result_dir = fold_dir.parent().ok_or_else(|| PlotError::Input(format!("{}: no result directory above it", fold_dir.display())))?;
+    let result_dir = fold_dir.parent().ok_or_else(|| {
+        PlotError::Input(format!("{}: no result directory above it", fold_dir.display()))
+    })?;
     let view = RunView::open(result_dir).map_err(|e| PlotError::Input(e.to_string()))?;
     let fold = read_fold(fold_dir).map_err(|e| PlotError::Input(e.to_string()))?;
     fold_plots(&view, &fold)
@@ -202,15 +250,42 @@ pub fn run_curves(view: &RunView) -> LineFigure {
     let done = view.done();
     let epochs = view.epochs().map_or(1, |e| e as usize);
     let metric = view.select_by();
-    let mut loss = Panel::new("Training loss", "epoch", "cross-entropy (mean over the epoch)").epochs(epochs);
-    let mut val = Panel::new(format!("Validation {}", metric_name(metric)), "epoch", metric_name(metric)).epochs(epochs).unit_y();
+    let mut loss =
+        Panel::new("Training loss", "epoch", "cross-entropy (mean over the epoch)").epochs(epochs);
+    let mut val =
+        Panel::new(format!("Validation {}", metric_name(metric)), "epoch", metric_name(metric))
+            .epochs(epochs)
+            .unit_y();
     for (i, f) in done.iter().enumerate() {
         let c = figure::color(i);
-        loss.lines.push(Line::new(format!("fold {}", f.fold), f.history.iter().map(|e| (f64::from(e.epoch + 1), e.train_loss)).collect(), c).dots());
-        val.lines.push(Line::new(format!("fold {} (best epoch {})", f.fold, f.best_epoch + 1), per_epoch(f, |m| m.select(metric)), c).dots());
+        loss.lines.push(
+            Line::new(
+                format!("fold {}", f.fold),
+                f.history.iter().map(|e| (f64::from(e.epoch + 1), e.train_loss)).collect(),
+                c,
+            )
+            .dots(),
+        );
+        val.lines.push(
+            Line::new(
+                format!("fold {} (best epoch {})", f.fold, f.best_epoch + 1),
+                per_epoch(f, |m| m.select(metric)),
+                c,
+            )
+            .dots(),
+        );
     }
     let loss = loss.fit_y(0.1);
-    LineFigure { title: format!("{}: learning curves, {} of {} folds", view.name(), done.len(), view.folds.len()), panels: vec![loss, val], size: (1200, 520) }
+    LineFigure {
+        title: format!(
+            "{}: learning curves, {} of {} folds",
+            view.name(),
+            done.len(),
+            view.folds.len()
+        ),
+        panels: vec![loss, val],
+        size: (1200, 520),
+    }
 }
 
 /// Draws the run's figures into `<result_dir>/plots/` from its finished folds and
@@ -220,7 +295,10 @@ pub fn write_run_plots(result_dir: &Path) -> Result<Written, PlotError> {
     let view = RunView::open(result_dir).map_err(|e| PlotError::Input(e.to_string()))?;
     let done = view.done();
     if done.is_empty() {
-        return Err(PlotError::Input(format!("{}: no finished fold to plot", result_dir.display())));
+        return Err(PlotError::Input(format!(
+            "{}: no finished fold to plot",
+            result_dir.display()
+        )));
     }
     let out = view.dir.join(PLOTS);
     let mut written = Written::default();
@@ -236,19 +314,33 @@ pub fn write_run_plots(result_dir: &Path) -> Result<Written, PlotError> {
         }
     }
     if !matrices.is_empty() {
-        let fig = ConfusionFigure { title: format!("{}: confusion matrices, threshold 0.5", view.name()), matrices };
+        let fig = ConfusionFigure {
+            title: format!("{}: confusion matrices, threshold 0.5", view.name()),
+            matrices,
+        };
         written.add(&fig, out.join("confusion"))?;
     }
-    let labelled: Vec<(usize, Vec<Class>)> = done.iter().enumerate().filter_map(|(i, f)| Some((i, view.test_labels(f)?))).collect();
+    let labelled: Vec<(usize, Vec<Class>)> =
+        done.iter().enumerate().filter_map(|(i, f)| Some((i, view.test_labels(f)?))).collect();
     if labelled.is_empty() {
         written.skipped.push("ROC/PR curves: the test videos' labels are not in metrics.json and the dataset was not found".into());
     } else {
-        let mut models: Vec<Scored<'_>> =
-            labelled.iter().map(|(i, labels)| Scored { label: format!("fold {}", done[*i].fold), labels, prob: &done[*i].test_prob }).collect();
+        let mut models: Vec<Scored<'_>> = labelled
+            .iter()
+            .map(|(i, labels)| Scored {
+                label: format!("fold {}", done[*i].fold),
+                labels,
+                prob: &done[*i].test_prob,
+            })
+            .collect();
         if let Some((_, labels, mean)) = ensemble.as_ref().filter(|(_, l, _)| !l.is_empty()) {
             models.push(Scored { label: "fold ensemble".into(), labels, prob: mean });
         }
-        let fig = LineFigure { title: format!("{}: test set", view.name()), panels: roc_pr_panels(&models, "test set"), size: (1200, 560) };
+        let fig = LineFigure {
+            title: format!("{}: test set", view.name()),
+            panels: roc_pr_panels(&models, "test set"),
+            size: (1200, 560),
+        };
         written.add(&fig, out.join("roc-pr"))?;
     }
     Ok(written)
@@ -283,13 +375,27 @@ mod tests {
         assert!((area - auroc(&labels, &prob).unwrap()).abs() < 1e-12);
         // Thresholds 0.9, 0.8, 0.6, 0.4 (a tie), 0.35, 0.1: precision tp / (tp + fp).
         let pr = pr_points(&labels, &prob);
-        assert_eq!(pr, [(0.0, 1.0), (0.0, 0.0), (0.25, 0.5), (0.5, 2.0 / 3.0), (0.75, 0.6), (1.0, 4.0 / 6.0), (1.0, 4.0 / 7.0)]);
+        assert_eq!(
+            pr,
+            [
+                (0.0, 1.0),
+                (0.0, 0.0),
+                (0.25, 0.5),
+                (0.5, 2.0 / 3.0),
+                (0.75, 0.6),
+                (1.0, 4.0 / 6.0),
+                (1.0, 4.0 / 7.0)
+            ]
+        );
         assert!(roc_points(&[N, N], &[0.1, 0.2]).is_empty());
     }
 
     #[test]
     fn figures_render_with_the_embedded_font() {
-        let fig = ConfusionFigure { title: "Confusion".into(), matrices: vec![("test".into(), [[5, 1], [2, 3]])] };
+        let fig = ConfusionFigure {
+            title: "Confusion".into(),
+            matrices: vec![("test".into(), [[5, 1], [2, 3]])],
+        };
         let svg = svg_string(&fig).unwrap();
         assert!(svg.contains(">Confusion") || svg.contains("Confusion\n"), "{svg}");
         let png = png_bytes(&fig).unwrap();

@@ -62,7 +62,11 @@ impl Column {
             .filter_map(|(full, short)| row.get(full).map(|v| format!("{short}={}", cell(Some(v)))))
             .collect();
         let value = cell(row.get(&self.key));
-        if own.is_empty() || own.len() > INLINE { value } else { format!("{value} ({})", own.join(", ")) }
+        if own.is_empty() || own.len() > INLINE {
+            value
+        } else {
+            format!("{value} ({})", own.join(", "))
+        }
     }
 }
 
@@ -92,7 +96,9 @@ pub fn changed_columns(rows: &[&BTreeMap<String, Value>]) -> Vec<Column> {
         if everywhere(k) {
             return None;
         }
-        tags.iter().filter(|(table, tag)| tag != k && k.starts_with(&format!("{table}.")) && differs(tag)).min_by_key(|(t, _)| t.len())
+        tags.iter()
+            .filter(|(table, tag)| tag != k && k.starts_with(&format!("{table}.")) && differs(tag))
+            .min_by_key(|(t, _)| t.len())
     };
     let mut columns: Vec<Column> = keys
         .iter()
@@ -144,7 +150,10 @@ mod tests {
         }));
         assert_eq!(changed_keys(&[&a, &b]), ["model.temporal.dwconv_kernel", "sampler.kind"]);
         let sampler = changed_columns(&[&a, &b]).remove(1);
-        assert_eq!(sampler.cell(&a), "weighted (weights.factor=3.0, weights.scheme=minority_times)");
+        assert_eq!(
+            sampler.cell(&a),
+            "weighted (weights.factor=3.0, weights.scheme=minority_times)"
+        );
         assert_eq!(sampler.cell(&b), "none");
         let c = flatten(&json!({
             "experiment": {"name": "c", "seed": 1},
@@ -160,13 +169,15 @@ mod tests {
 
     fn experiment(file: &str) -> BTreeMap<String, Value> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(file);
-        let loaded = config::load(&path, &config::Overrides::default()).expect("a committed experiment loads");
+        let loaded = config::load(&path, &config::Overrides::default())
+            .expect("a committed experiment loads");
         flatten(&serde_json::from_str(&loaded.hash.canonical).expect("canonical JSON"))
     }
 
     #[test]
     fn the_seed_table_and_the_ablations_read_as_their_changes() {
-        let phases = ["phase1_cnn_lstm.toml", "phase2_swin_global.toml", "phase3_hybrid.toml"].map(experiment);
+        let phases = ["phase1_cnn_lstm.toml", "phase2_swin_global.toml", "phase3_hybrid.toml"]
+            .map(experiment);
         let rows: Vec<_> = phases.iter().collect();
         assert_eq!(changed_keys(&rows), ["model.freeze", "model.kind", "model.pretrained"]);
         let kind = changed_columns(&rows).into_iter().find(|c| c.key == "model.kind").unwrap();
@@ -175,11 +186,17 @@ mod tests {
         let base = experiment("phase3_hybrid.toml");
         let each = |file: &str| {
             let ablation = experiment(&format!("ablations/{file}"));
-            changed_columns(&[&base, &ablation]).into_iter().map(|c| (c.key.clone(), c.cell(&ablation))).collect::<Vec<_>>()
+            changed_columns(&[&base, &ablation])
+                .into_iter()
+                .map(|c| (c.key.clone(), c.cell(&ablation)))
+                .collect::<Vec<_>>()
         };
         let pair = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
         assert_eq!(each("dwconv_kernel5.toml"), pair("model.temporal.dwconv_kernel", "5"));
-        assert_eq!(each("labels_ef_below50.toml"), pair("data.labels.rule", "below (threshold=50)"));
+        assert_eq!(
+            each("labels_ef_below50.toml"),
+            pair("data.labels.rule", "below (threshold=50)")
+        );
         assert_eq!(each("no_sampler.toml"), pair("sampler.kind", "none"));
         assert_eq!(each("sampler_weight3.toml"), pair("sampler.weights.factor", "3"));
         assert_eq!(each("folds5.toml"), pair("cv.folds", "5"));

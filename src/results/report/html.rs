@@ -33,8 +33,13 @@ details summary{cursor:pointer;color:#245}pre{background:#f6f8fa;padding:0.8em;o
 
 fn figure(fig: &impl Figure, caption: &str) -> String {
     match svg_string(fig) {
-        Ok(svg) => format!("<figure>{svg}<figcaption class=\"caption\">{}</figcaption></figure>\n", escape(caption)),
-        Err(e) => format!("<p class=\"notes\">{}: {}</p>\n", escape(caption), escape(&e.to_string())),
+        Ok(svg) => format!(
+            "<figure>{svg}<figcaption class=\"caption\">{}</figcaption></figure>\n",
+            escape(caption)
+        ),
+        Err(e) => {
+            format!("<p class=\"notes\">{}: {}</p>\n", escape(caption), escape(&e.to_string()))
+        }
     }
 }
 
@@ -47,7 +52,10 @@ fn row_figures(row: &Row) -> String {
     }
     let mut out = figure(&run_curves(&view), "learning curves of the finished folds");
     if let Some(t) = &row.test {
-        let fig = ConfusionFigure { title: format!("{}: test set ({})", row.experiment, row.test_model), matrices: vec![(format!("threshold {:.2}", t.threshold), t.confusion)] };
+        let fig = ConfusionFigure {
+            title: format!("{}: test set ({})", row.experiment, row.test_model),
+            matrices: vec![(format!("threshold {:.2}", t.threshold), t.confusion)],
+        };
         out.push_str(&figure(&fig, "confusion matrix of the test figures in the table"));
     }
     out
@@ -82,8 +90,17 @@ pub fn html(report: &Report) -> String {
         ));
     }
     body.push_str("</tbody>\n</table></div>\n");
-    body.push_str(&format!("<p class=\"caption\">{}; {}.</p>\n", escape(report.cv_caption()), escape(report.test_caption())));
-    let notes: Vec<String> = report.rows.iter().flat_map(|r| r.notes.iter().cloned()).chain(report.problems.iter().cloned()).collect();
+    body.push_str(&format!(
+        "<p class=\"caption\">{}; {}.</p>\n",
+        escape(report.cv_caption()),
+        escape(report.test_caption())
+    ));
+    let notes: Vec<String> = report
+        .rows
+        .iter()
+        .flat_map(|r| r.notes.iter().cloned())
+        .chain(report.problems.iter().cloned())
+        .collect();
     if !notes.is_empty() {
         body.push_str("<ul class=\"notes\">");
         for note in notes {
@@ -96,7 +113,10 @@ pub fn html(report: &Report) -> String {
         body.push_str(&figure(&fig, "each experiment's test-set ROC and precision-recall curves"));
     }
     if report.has_figures() {
-        body.push_str(&figure(&report.bars(), "bars: CV mean with ± std whiskers; triangles: test figures"));
+        body.push_str(&figure(
+            &report.bars(),
+            "bars: CV mean with ± std whiskers; triangles: test figures",
+        ));
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>echo-runner report</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n\

@@ -49,9 +49,24 @@ pub struct MetricColumn {
 }
 
 pub const METRICS: [MetricColumn; 5] = [
-    MetricColumn { key: "accuracy", header: "Accuracy", value: |m| Some(m.accuracy), summary: |s| s.accuracy },
-    MetricColumn { key: "abnormal_recall", header: "Abnormal recall", value: |m| Some(m.sensitivity), summary: |s| s.sensitivity },
-    MetricColumn { key: "balanced_accuracy", header: "Balanced accuracy", value: |m| Some(m.balanced_accuracy), summary: |s| s.balanced_accuracy },
+    MetricColumn {
+        key: "accuracy",
+        header: "Accuracy",
+        value: |m| Some(m.accuracy),
+        summary: |s| s.accuracy,
+    },
+    MetricColumn {
+        key: "abnormal_recall",
+        header: "Abnormal recall",
+        value: |m| Some(m.sensitivity),
+        summary: |s| s.sensitivity,
+    },
+    MetricColumn {
+        key: "balanced_accuracy",
+        header: "Balanced accuracy",
+        value: |m| Some(m.balanced_accuracy),
+        summary: |s| s.balanced_accuracy,
+    },
     MetricColumn { key: "auroc", header: "AUROC", value: |m| m.auroc, summary: |s| s.auroc },
     MetricColumn { key: "auprc", header: "AUPRC", value: |m| m.auprc, summary: |s| s.auprc },
 ];
@@ -98,7 +113,11 @@ impl Row {
 
     /// "3/3", or "1/3 (incomplete)".
     pub fn folds_cell(&self) -> String {
-        if self.complete() { format!("{}/{}", self.folds_done, self.folds_total) } else { format!("{}/{} (incomplete)", self.folds_done, self.folds_total) }
+        if self.complete() {
+            format!("{}/{}", self.folds_done, self.folds_total)
+        } else {
+            format!("{}/{} (incomplete)", self.folds_done, self.folds_total)
+        }
     }
 
     pub fn has_figures(&self) -> bool {
@@ -144,8 +163,12 @@ impl Report {
     /// How the test column was made, for the table's footnote.
     pub fn test_caption(&self) -> &'static str {
         match self.test_model {
-            TestModel::BestFold => "test: the fold with the best validation score (cv.select_by) on the held-out test set, the seed's protocol",
-            TestModel::Ensemble => "test: the mean probability of the finished folds' models on the held-out test set",
+            TestModel::BestFold => {
+                "test: the fold with the best validation score (cv.select_by) on the held-out test set, the seed's protocol"
+            }
+            TestModel::Ensemble => {
+                "test: the mean probability of the finished folds' models on the held-out test set"
+            }
         }
     }
 
@@ -163,7 +186,13 @@ impl Report {
         let models: Vec<Scored<'_>> = self
             .rows
             .iter()
-            .filter_map(|r| r.scored.as_ref().map(|(labels, prob)| Scored { label: r.experiment.clone(), labels, prob }))
+            .filter_map(|r| {
+                r.scored.as_ref().map(|(labels, prob)| Scored {
+                    label: r.experiment.clone(),
+                    labels,
+                    prob,
+                })
+            })
             .collect();
         if models.is_empty() {
             return None;
@@ -172,7 +201,11 @@ impl Report {
             TestModel::BestFold => "test set, best fold",
             TestModel::Ensemble => "test set, fold ensemble",
         };
-        Some(LineFigure { title: "Test-set ROC and precision-recall curves by experiment".into(), panels: roc_pr_panels(&models, what), size: (1300, 600) })
+        Some(LineFigure {
+            title: "Test-set ROC and precision-recall curves by experiment".into(),
+            panels: roc_pr_panels(&models, what),
+            size: (1300, 600),
+        })
     }
 
     /// The table's main metrics as grouped bars.
@@ -185,10 +218,19 @@ impl Report {
                 .iter()
                 .filter(|r| r.has_figures())
                 .map(|r| BarSeries {
-                    label: if r.complete() { r.experiment.clone() } else { format!("{} ({})", r.experiment, r.folds_cell()) },
+                    label: if r.complete() {
+                        r.experiment.clone()
+                    } else {
+                        format!("{} ({})", r.experiment, r.folds_cell())
+                    },
                     values: METRICS
                         .iter()
-                        .map(|m| ((m.summary)(&r.cv).map(|s| (s.mean, s.std)), r.test.as_ref().and_then(m.value)))
+                        .map(|m| {
+                            (
+                                (m.summary)(&r.cv).map(|s| (s.mean, s.std)),
+                                r.test.as_ref().and_then(m.value),
+                            )
+                        })
                         .collect(),
                 })
                 .collect(),
@@ -224,7 +266,9 @@ fn read_row(arg: &Path, overrides: &Overrides, test_model: TestModel) -> Result<
     }
     for (k, fold) in view.folds.iter().enumerate() {
         match fold {
-            super::view::FoldState::Broken(why) => notes.push(format!("fold {k} is marked done but unreadable: {why}")),
+            super::view::FoldState::Broken(why) => {
+                notes.push(format!("fold {k} is marked done but unreadable: {why}"))
+            }
             super::view::FoldState::Failed(why) => notes.push(format!("fold {k} failed: {why}")),
             _ => {}
         }

@@ -50,12 +50,24 @@ pub const F4: Minimal = Minimal {
         0.0, 4.0, 0.0, -5.0, 0.0, 1.0,
     ],
     g: &[
-        1.0 / 4.0, 0.0, 0.0, //
-        -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0, //
-        -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0, //
-        1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0, //
-        1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0, //
-        0.0, 0.0, 1.0,
+        1.0 / 4.0,
+        0.0,
+        0.0, //
+        -1.0 / 6.0,
+        -1.0 / 6.0,
+        -1.0 / 6.0, //
+        -1.0 / 6.0,
+        1.0 / 6.0,
+        -1.0 / 6.0, //
+        1.0 / 24.0,
+        1.0 / 12.0,
+        1.0 / 6.0, //
+        1.0 / 24.0,
+        -1.0 / 12.0,
+        1.0 / 6.0, //
+        0.0,
+        0.0,
+        1.0,
     ],
     at: &[
         1.0, 1.0, 1.0, 1.0, 1.0, 0.0, //
@@ -96,7 +108,12 @@ impl Minimal {
 /// in one pass over `out` (each input at least `out.len()` long). Inlined into the callers'
 /// AVX-512 and AVX2 versions, where the pass is vectorised.
 #[inline(always)]
-pub fn combine<'a>(out: &mut [f32], terms: usize, coef: impl Fn(usize) -> f32, input: impl Fn(usize) -> &'a [f32]) {
+pub fn combine<'a>(
+    out: &mut [f32],
+    terms: usize,
+    coef: impl Fn(usize) -> f32,
+    input: impl Fn(usize) -> &'a [f32],
+) {
     let mut picked = [(0.0f32, &[][..]); 6];
     let mut count = 0;
     for k in 0..terms {
@@ -141,11 +158,27 @@ mod tests {
             let (t, m) = (f.t(), f.m);
             let d: Vec<f64> = (0..t * t).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
             let g: Vec<f64> = (0..9).map(|i| ((i * 5 % 7) as f64 - 3.0) / 2.0).collect();
-            let u = |i: usize, j: usize| -> f64 { (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| f.g(i, a) as f64 * g[3 * a + b] * f.g(j, b) as f64).sum() };
-            let v = |i: usize, j: usize| -> f64 { (0..t).flat_map(|a| (0..t).map(move |b| (a, b))).map(|(a, b)| f.bt(i, a) as f64 * d[t * a + b] * f.bt(j, b) as f64).sum() };
+            let u = |i: usize, j: usize| -> f64 {
+                (0..3)
+                    .flat_map(|a| (0..3).map(move |b| (a, b)))
+                    .map(|(a, b)| f.g(i, a) as f64 * g[3 * a + b] * f.g(j, b) as f64)
+                    .sum()
+            };
+            let v = |i: usize, j: usize| -> f64 {
+                (0..t)
+                    .flat_map(|a| (0..t).map(move |b| (a, b)))
+                    .map(|(a, b)| f.bt(i, a) as f64 * d[t * a + b] * f.bt(j, b) as f64)
+                    .sum()
+            };
             for (y, x) in (0..m).flat_map(|y| (0..m).map(move |x| (y, x))) {
-                let got: f64 = (0..t).flat_map(|i| (0..t).map(move |j| (i, j))).map(|(i, j)| f.at(y, i) as f64 * u(i, j) * v(i, j) * f.at(x, j) as f64).sum();
-                let want: f64 = (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| d[t * (y + a) + x + b] * g[3 * a + b]).sum();
+                let got: f64 = (0..t)
+                    .flat_map(|i| (0..t).map(move |j| (i, j)))
+                    .map(|(i, j)| f.at(y, i) as f64 * u(i, j) * v(i, j) * f.at(x, j) as f64)
+                    .sum();
+                let want: f64 = (0..3)
+                    .flat_map(|a| (0..3).map(move |b| (a, b)))
+                    .map(|(a, b)| d[t * (y + a) + x + b] * g[3 * a + b])
+                    .sum();
                 assert!((got - want).abs() < 1e-5, "F({m}) at ({y}, {x}): {got} vs {want}");
             }
         }

@@ -21,7 +21,10 @@ use crate::model::fresh;
 use crate::model::gemm::{Mat, MatMut, matmul};
 use crate::model::scratch::with_scratch;
 use minimal::{F2, F4, Minimal};
-use planes::{Layout, input_channel, kernel_row, output_channel, output_gradient_channel, output_plane, weight_row};
+use planes::{
+    Layout, input_channel, kernel_row, output_channel, output_gradient_channel, output_plane,
+    weight_row,
+};
 
 /// Whether this module computes `g`: a 3×3 kernel, stride 1, padding 1, on planes of 7×7 or
 /// more. On ResNet-18's 4×4 planes at 112 px the GEMMs are small beside the kernel transform
@@ -48,7 +51,13 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) ->
     forward_by(Minimal::for_plane(g), g, x, weight, bias)
 }
 
-fn forward_by(f: &Minimal, g: &Geometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+fn forward_by(
+    f: &Minimal,
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     let u = kernels(f, weight, g.o, g.c, false);
     convolve(f, g, x, |xi| Mat::strided(&u[xi * g.c..], g.o, g.c, f.entries() * g.c, 1), bias)
 }
@@ -62,7 +71,13 @@ pub fn grad_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
 fn grad_input_by(f: &Minimal, g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let u = kernels(f, weight, g.o, g.c, true);
     let swapped = Geometry { c: g.o, o: g.c, ..*g };
-    convolve(f, &swapped, dy, |xi| Mat::strided(&u[xi * g.c..], g.o, g.c, f.entries() * g.c, 1).t(), None)
+    convolve(
+        f,
+        &swapped,
+        dy,
+        |xi| Mat::strided(&u[xi * g.c..], g.o, g.c, f.entries() * g.c, 1).t(),
+        None,
+    )
 }
 
 /// The gradient with respect to the weight, `[o, c, 3, 3]`. The forward is linear in U, so
@@ -77,7 +92,8 @@ fn grad_weight_by(f: &Minimal, g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> 
     let (xi_count, tiles, image) = (f.entries(), Tiles::of(g, f), g.c * g.h * g.w);
     let nb = images_per_chunk(f, g, tiles);
     let min_len = task_size(nb >= g.n);
-    let chunks: Vec<(&[f32], &[f32])> = x.chunks(nb * image).zip(dy.chunks(nb * g.o * g.h * g.w)).collect();
+    let chunks: Vec<(&[f32], &[f32])> =
+        x.chunks(nb * image).zip(dy.chunks(nb * g.o * g.h * g.w)).collect();
     // A few partial sums (as im2col's weight gradient), added in order.
     let partials: Vec<Vec<f32>> = chunks
         .par_chunks(chunks.len().div_ceil(4))
@@ -87,14 +103,22 @@ fn grad_weight_by(f: &Minimal, g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> 
                 let at = Layout { tiles, images: images.len() / image };
                 let cols = at.cols();
                 with_scratch(g.c * xi_count * cols, g.o * xi_count * cols, |v, dy_tiles| {
-                    by_channel(g.c, v, min_len, |channel, work, v| input_channel(f, g, at, images, channel, work, v));
-                    by_channel(g.o, dy_tiles, min_len, |channel, work, out| output_gradient_channel(f, g, at, dy, channel, work, out));
-                    // M_ξ[o, c] += Ŷ_ξ[o, cols] · V_ξ[c, cols]ᵀ
-                    sums.par_chunks_mut(g.o * g.c).with_min_len(min_len).enumerate().for_each(|(xi, sums)| {
-                        let dy_tiles = Mat::strided(&dy_tiles[xi * cols..], g.o, cols, xi_count * cols, 1);
-                        let v = Mat::strided(&v[xi * cols..], g.c, cols, xi_count * cols, 1).t();
-                        matmul(MatMut::rows(sums, g.o, g.c), dy_tiles, v, 1.0, true);
+                    by_channel(g.c, v, min_len, |channel, work, v| {
+                        input_channel(f, g, at, images, channel, work, v)
                     });
+                    by_channel(g.o, dy_tiles, min_len, |channel, work, out| {
+                        output_gradient_channel(f, g, at, dy, channel, work, out)
+                    });
+                    // M_ξ[o, c] += Ŷ_ξ[o, cols] · V_ξ[c, cols]ᵀ
+                    sums.par_chunks_mut(g.o * g.c).with_min_len(min_len).enumerate().for_each(
+                        |(xi, sums)| {
+                            let dy_tiles =
+                                Mat::strided(&dy_tiles[xi * cols..], g.o, cols, xi_count * cols, 1);
+                            let v =
+                                Mat::strided(&v[xi * cols..], g.c, cols, xi_count * cols, 1).t();
+                            matmul(MatMut::rows(sums, g.o, g.c), dy_tiles, v, 1.0, true);
+                        },
+                    );
                 });
             }
             sums
@@ -105,7 +129,9 @@ fn grad_weight_by(f: &Minimal, g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> 
         sum
     });
     let sums = sums.expect("a batch has at least one image");
-    fresh::par_zeroed(g.o * g.c * 9, g.c * 9, (0..g.o).into_par_iter(), |dw, oi| weight_row(f, &sums[oi * g.c..], g.o * g.c, dw, g.c))
+    fresh::par_zeroed(g.o * g.c * 9, g.c * 9, (0..g.o).into_par_iter(), |dw, oi| {
+        weight_row(f, &sums[oi * g.c..], g.o * g.c, dw, g.c)
+    })
 }
 
 /// A plane's output tiles (those of a last row or column partly outside it).
@@ -159,7 +185,13 @@ fn kernels(f: &Minimal, weight: &[f32], o: usize, c: usize, flipped: bool) -> Ve
 
 /// The convolution of `x` with transformed kernels `u(ξ)` (`[o, c]` each), in chunks of images:
 /// input tiles transformed, one GEMM per entry ξ, output tiles transformed back.
-fn convolve<'u>(f: &Minimal, g: &Geometry, x: &[f32], u: impl Fn(usize) -> Mat<'u> + Sync, bias: Option<&[f32]>) -> Vec<f32> {
+fn convolve<'u>(
+    f: &Minimal,
+    g: &Geometry,
+    x: &[f32],
+    u: impl Fn(usize) -> Mat<'u> + Sync,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     let (xi_count, tiles, p, image) = (f.entries(), Tiles::of(g, f), g.h * g.w, g.c * g.h * g.w);
     let nb = images_per_chunk(f, g, tiles);
     let min_len = task_size(nb >= g.n);
@@ -167,28 +199,54 @@ fn convolve<'u>(f: &Minimal, g: &Geometry, x: &[f32], u: impl Fn(usize) -> Mat<'
         let at = Layout { tiles, images: images.len() / image };
         let (cols, tile_values) = (at.cols(), f.m * f.m * at.cols());
         // The input tiles' space holds the output tiles' values once the GEMMs have read it.
-        with_scratch((g.c * xi_count * cols).max(g.o * tile_values), xi_count * g.o * cols, |v, m| {
-            let v_len = g.c * xi_count * cols;
-            by_channel(g.c, &mut v[..v_len], min_len, |channel, work, v| input_channel(f, g, at, images, channel, work, v));
-            // m_ξ[o, cols] = U_ξ[o, c] · V_ξ[c, cols]
-            m.par_chunks_mut(g.o * cols).with_min_len(min_len).enumerate().for_each(|(xi, m)| {
-                let v = Mat::strided(&v[xi * cols..], g.c, cols, xi_count * cols, 1);
-                matmul(MatMut::rows(m, g.o, cols), u(xi), v, 1.0, false);
-            });
-            let ends = &mut v[..g.o * tile_values];
-            by_channel(g.o, ends, min_len, |oi, work, ends| output_channel(f, at, &m[oi * cols..], g.o * cols, work, ends));
-            out.par_chunks_mut(p).with_min_len(min_len).enumerate().for_each(|(plane, y)| {
-                let (b, oi) = (plane / g.o, plane % g.o);
-                output_plane(f, g, at, &ends[oi * tile_values..][..tile_values], b, y, bias.map_or(0.0, |bias| bias[oi]));
-            });
-        });
+        with_scratch(
+            (g.c * xi_count * cols).max(g.o * tile_values),
+            xi_count * g.o * cols,
+            |v, m| {
+                let v_len = g.c * xi_count * cols;
+                by_channel(g.c, &mut v[..v_len], min_len, |channel, work, v| {
+                    input_channel(f, g, at, images, channel, work, v)
+                });
+                // m_ξ[o, cols] = U_ξ[o, c] · V_ξ[c, cols]
+                m.par_chunks_mut(g.o * cols).with_min_len(min_len).enumerate().for_each(
+                    |(xi, m)| {
+                        let v = Mat::strided(&v[xi * cols..], g.c, cols, xi_count * cols, 1);
+                        matmul(MatMut::rows(m, g.o, cols), u(xi), v, 1.0, false);
+                    },
+                );
+                let ends = &mut v[..g.o * tile_values];
+                by_channel(g.o, ends, min_len, |oi, work, ends| {
+                    output_channel(f, at, &m[oi * cols..], g.o * cols, work, ends)
+                });
+                out.par_chunks_mut(p).with_min_len(min_len).enumerate().for_each(|(plane, y)| {
+                    let (b, oi) = (plane / g.o, plane % g.o);
+                    output_plane(
+                        f,
+                        g,
+                        at,
+                        &ends[oi * tile_values..][..tile_values],
+                        b,
+                        y,
+                        bias.map_or(0.0, |bias| bias[oi]),
+                    );
+                });
+            },
+        );
     })
 }
 
 /// `transform(channel, work, out)` for every channel's block of `out` (`[channels, …]`), a
 /// task per channel where `min_len` lets the chunk split.
-fn by_channel(channels: usize, out: &mut [f32], min_len: usize, transform: impl Fn(usize, &mut Vec<f32>, &mut [f32]) + Sync) {
-    out.par_chunks_mut(out.len() / channels).with_min_len(min_len).enumerate().for_each_init(Vec::new, |work, (channel, out)| transform(channel, work, out));
+fn by_channel(
+    channels: usize,
+    out: &mut [f32],
+    min_len: usize,
+    transform: impl Fn(usize, &mut Vec<f32>, &mut [f32]) + Sync,
+) {
+    out.par_chunks_mut(out.len() / channels)
+        .with_min_len(min_len)
+        .enumerate()
+        .for_each_init(Vec::new, |work, (channel, out)| transform(channel, work, out));
 }
 
 #[cfg(test)]
@@ -198,13 +256,17 @@ mod tests {
 
     /// The convolution by its definition, in f64, with its input and weight gradients for `dy`.
     fn direct(g: &Geometry, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (mut y, mut dx, mut dw) = (vec![0.0; g.n * g.o * g.h * g.w], vec![0.0; x.len()], vec![0.0; w.len()]);
+        let (mut y, mut dx, mut dw) =
+            (vec![0.0; g.n * g.o * g.h * g.w], vec![0.0; x.len()], vec![0.0; w.len()]);
         for (b, o, oy, ox) in positions(g) {
             for c in 0..g.c {
                 for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
                     let (iy, ix) = ((oy + ky).wrapping_sub(1), (ox + kx).wrapping_sub(1));
                     if iy < g.h && ix < g.w {
-                        let (xi, yi) = (((b * g.c + c) * g.h + iy) * g.w + ix, ((b * g.o + o) * g.h + oy) * g.w + ox);
+                        let (xi, yi) = (
+                            ((b * g.c + c) * g.h + iy) * g.w + ix,
+                            ((b * g.o + o) * g.h + oy) * g.w + ox,
+                        );
                         let wi = ((o * g.c + c) * 3 + ky) * 3 + kx;
                         y[yi] += x[xi] as f64 * w[wi] as f64;
                         dx[xi] += dy[yi] as f64 * w[wi] as f64;
@@ -217,7 +279,11 @@ mod tests {
     }
 
     fn positions(g: &Geometry) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
-        (0..g.n).flat_map(move |b| (0..g.o).flat_map(move |o| (0..g.h).flat_map(move |oy| (0..g.w).map(move |ox| (b, o, oy, ox)))))
+        (0..g.n).flat_map(move |b| {
+            (0..g.o).flat_map(move |o| {
+                (0..g.h).flat_map(move |oy| (0..g.w).map(move |ox| (b, o, oy, ox)))
+            })
+        })
     }
 
     fn close(a: &[f32], b: &[f64], what: &str) {
@@ -232,16 +298,33 @@ mod tests {
     /// tiles); the size-chosen one on larger planes.
     #[test]
     fn output_and_gradients_match_the_definition() {
-        let small = [([2, 3, 8, 8], [4, 3]), ([3, 2, 7, 5], [3, 2]), ([2, 2, 7, 6], [3, 2]), ([1, 4, 1, 6], [2, 4]), ([2, 2, 5, 1], [3, 2]), ([5, 3, 4, 4], [70, 3])];
+        let small = [
+            ([2, 3, 8, 8], [4, 3]),
+            ([3, 2, 7, 5], [3, 2]),
+            ([2, 2, 7, 6], [3, 2]),
+            ([1, 4, 1, 6], [2, 4]),
+            ([2, 2, 5, 1], [3, 2]),
+            ([5, 3, 4, 4], [70, 3]),
+        ];
         let large = [([2, 3, 16, 16], [4, 3]), ([1, 2, 12, 20], [3, 2]), ([3, 2, 14, 15], [2, 2])];
-        let cases = small.iter().flat_map(|&case| [(case, Some(&F2)), (case, Some(&F4))]).chain(large.iter().map(|&case| (case, None)));
+        let cases = small
+            .iter()
+            .flat_map(|&case| [(case, Some(&F2)), (case, Some(&F4))])
+            .chain(large.iter().map(|&case| (case, None)));
         for ((x, w), f) in cases {
             let g = Geometry::new(x, [w[0], w[1], 3, 3], [1, 1], [1, 1]).unwrap();
             let f = f.unwrap_or_else(|| Minimal::for_plane(&g));
-            let (x, w, dy) = (wave(g.n * g.c * g.h * g.w, 0.37), wave(g.o * g.c * 9, 0.71), wave(g.n * g.o * g.h * g.w, 0.53));
+            let (x, w, dy) = (
+                wave(g.n * g.c * g.h * g.w, 0.37),
+                wave(g.o * g.c * 9, 0.71),
+                wave(g.n * g.o * g.h * g.w, 0.53),
+            );
             let bias = wave(g.o, 1.3);
             let (mut want_y, want_dx, want_dw) = direct(&g, &x, &w, &dy);
-            want_y.iter_mut().enumerate().for_each(|(i, v)| *v += bias[i / (g.h * g.w) % g.o] as f64);
+            want_y
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v += bias[i / (g.h * g.w) % g.o] as f64);
             let what = |v: &str| format!("{v} by F({}) {g:?}", f.m);
             close(&forward_by(f, &g, &x, &w, Some(&bias)), &want_y, &what("y"));
             close(&grad_input_by(f, &g, &w, &dy), &want_dx, &what("dx"));
@@ -257,22 +340,37 @@ mod tests {
     #[test]
     fn rounding_over_many_channels_stays_small_beside_the_results() {
         let g = Geometry::new([2, 64, 28, 28], [64, 64, 3, 3], [1, 1], [1, 1]).unwrap();
-        let (x, w, dy) = (wave(2 * 64 * 28 * 28, 0.37), wave(64 * 64 * 9, 0.71), wave(2 * 64 * 28 * 28, 0.53));
+        let (x, w, dy) =
+            (wave(2 * 64 * 28 * 28, 0.37), wave(64 * 64 * 9, 0.71), wave(2 * 64 * 28 * 28, 0.53));
         let (want_y, want_dx, want_dw) = direct(&g, &x, &w, &dy);
         let error = |got: Vec<f32>, want: &[f64]| {
             let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             got.iter().zip(want).fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs())) / scale
         };
         for (f, bound) in [(&F2, 1e-5), (&F4, 1e-4)] {
-            let errors = [error(forward_by(f, &g, &x, &w, None), &want_y), error(grad_input_by(f, &g, &w, &dy), &want_dx), error(grad_weight_by(f, &g, &x, &dy), &want_dw)];
-            assert!(errors.iter().all(|&e| e <= bound), "F({}): errors {errors:?} beside the results' largest values", f.m);
+            let errors = [
+                error(forward_by(f, &g, &x, &w, None), &want_y),
+                error(grad_input_by(f, &g, &w, &dy), &want_dx),
+                error(grad_weight_by(f, &g, &x, &dy), &want_dw),
+            ];
+            assert!(
+                errors.iter().all(|&e| e <= bound),
+                "F({}): errors {errors:?} beside the results' largest values",
+                f.m
+            );
         }
     }
 
     #[test]
     fn the_larger_tile_takes_planes_it_covers_exactly() {
-        let m = |h: usize, w: usize| Minimal::for_plane(&Geometry::new([1, 2, h, w], [2, 2, 3, 3], [1, 1], [1, 1]).unwrap()).m;
-        assert_eq!((m(28, 28), m(56, 56), m(16, 20), m(14, 14), m(7, 7), m(28, 13)), (4, 4, 4, 2, 2, 2));
+        let m = |h: usize, w: usize| {
+            Minimal::for_plane(&Geometry::new([1, 2, h, w], [2, 2, 3, 3], [1, 1], [1, 1]).unwrap())
+                .m
+        };
+        assert_eq!(
+            (m(28, 28), m(56, 56), m(16, 20), m(14, 14), m(7, 7), m(28, 13)),
+            (4, 4, 4, 2, 2, 2)
+        );
     }
 
     /// Sums in the same order on one thread as on three, in chunks of images (a 28×28 plane,
@@ -282,13 +380,17 @@ mod tests {
         for (c, size) in [(16, 28), (64, 4)] {
             let g = Geometry::new([16, c, size, size], [c, c, 3, 3], [1, 1], [1, 1]).unwrap();
             let (x, w) = (wave(g.n * g.c * size * size, 0.29), wave(g.o * g.c * 9, 0.61));
-            assert_same_on_1_and_3_threads(|| (forward(&g, &x, &w, None), grad_input(&g, &w, &x), grad_weight(&g, &x, &x)));
+            assert_same_on_1_and_3_threads(|| {
+                (forward(&g, &x, &w, None), grad_input(&g, &w, &x), grad_weight(&g, &x, &x))
+            });
         }
     }
 
     #[test]
     fn only_size_keeping_three_by_three_convolutions_of_7_by_7_or_more_fit() {
-        let fit = |size: usize, w: [usize; 4], s: usize, p: usize| fits(&Geometry::new([1, 2, size, size], w, [s, s], [p, p]).unwrap());
+        let fit = |size: usize, w: [usize; 4], s: usize, p: usize| {
+            fits(&Geometry::new([1, 2, size, size], w, [s, s], [p, p]).unwrap())
+        };
         assert!(fit(7, [2, 2, 3, 3], 1, 1));
         assert!(!fit(6, [2, 2, 3, 3], 1, 1));
         assert!(!fit(8, [2, 2, 3, 3], 2, 1));
@@ -296,4 +398,3 @@ mod tests {
         assert!(!fit(8, [2, 2, 1, 1], 1, 0));
     }
 }
-

@@ -20,10 +20,20 @@ pub fn kernel_row(f: &Minimal, taps: &[f32], u: &mut [f32], cols: usize, flipped
     // down[i][kx] = Σ_ky G[i][ky]·g[ky][kx]
     let mut down = vec![0.0f32; 3 * t * cols];
     for (i, kx) in (0..t).flat_map(|i| (0..3).map(move |kx| (i, kx))) {
-        combine(&mut down[(3 * i + kx) * cols..][..cols], 3, |ky| f.g(i, ky), |ky| tap(3 * ky + kx));
+        combine(
+            &mut down[(3 * i + kx) * cols..][..cols],
+            3,
+            |ky| f.g(i, ky),
+            |ky| tap(3 * ky + kx),
+        );
     }
     for (i, j) in (0..t).flat_map(|i| (0..t).map(move |j| (i, j))) {
-        combine(&mut u[(t * i + j) * cols..][..cols], 3, |kx| f.g(j, kx), |kx| &down[(3 * i + kx) * cols..]);
+        combine(
+            &mut u[(t * i + j) * cols..][..cols],
+            3,
+            |kx| f.g(j, kx),
+            |kx| &down[(3 * i + kx) * cols..],
+        );
     }
 }
 
@@ -54,7 +64,15 @@ impl Layout {
 /// into `v` (`[t², cols]`).
 #[multiversion::multiversion(targets = "simd")]
 #[allow(clippy::too_many_arguments)]
-pub fn input_channel(f: &Minimal, g: &Geometry, at: Layout, images: &[f32], channel: usize, work: &mut Vec<f32>, v: &mut [f32]) {
+pub fn input_channel(
+    f: &Minimal,
+    g: &Geometry,
+    at: Layout,
+    images: &[f32],
+    channel: usize,
+    work: &mut Vec<f32>,
+    v: &mut [f32],
+) {
     let (m, t, tw, cols) = (f.m, f.t(), at.tiles.cols, at.cols());
     // Blocks of rows 0…th: block r's phase k is input row m·r + k − 1, for every image.
     let block = at.images * tw;
@@ -68,14 +86,24 @@ pub fn input_channel(f: &Minimal, g: &Geometry, at: Layout, images: &[f32], chan
     // along[k][j] = Σ_s Bᵀ[j][s]·gathered[k][s]: every row's tiles transformed.
     for k in 0..m {
         for j in 0..t {
-            combine(&mut along[(k * t + j) * len..][..len], t, |s| f.bt(j, s), |s| &gathered[(k * t + s) * len..]);
+            combine(
+                &mut along[(k * t + j) * len..][..len],
+                t,
+                |s| f.bt(j, s),
+                |s| &gathered[(k * t + s) * len..],
+            );
         }
     }
     // Down the columns: tile row ty reads input row m·ty − 1 + a, phase a mod m of block
     // ty + a div m.
     for a in 0..t {
         for j in 0..t {
-            combine(&mut v[(t * a + j) * cols..][..cols], t, |r| f.bt(a, r), |r| &along[((r % m) * t + j) * len + r / m * block..]);
+            combine(
+                &mut v[(t * a + j) * cols..][..cols],
+                t,
+                |r| f.bt(a, r),
+                |r| &along[((r % m) * t + j) * len + r / m * block..],
+            );
         }
     }
 }
@@ -84,18 +112,35 @@ pub fn input_channel(f: &Minimal, g: &Geometry, at: Layout, images: &[f32], chan
 /// run, runs `stride` apart) into `ends` (`[m, m, cols]`: the value at row p and column q of
 /// each tile): down the columns, then along the rows. [`output_plane`] puts them in place.
 #[multiversion::multiversion(targets = "simd")]
-pub fn output_channel(f: &Minimal, at: Layout, prods: &[f32], stride: usize, work: &mut Vec<f32>, ends: &mut [f32]) {
+pub fn output_channel(
+    f: &Minimal,
+    at: Layout,
+    prods: &[f32],
+    stride: usize,
+    work: &mut Vec<f32>,
+    ends: &mut [f32],
+) {
     let (m, t, n) = (f.m, f.t(), at.cols());
     work.resize(m * t * n, 0.0);
     // down[p][j] = Σ_a Aᵀ[p][a]·M[a][j], then ends[p][q] = Σ_j down[p][j]·Aᵀ[q][j].
     for p in 0..m {
         for j in 0..t {
-            combine(&mut work[(p * t + j) * n..][..n], t, |a| f.at(p, a), |a| &prods[(t * a + j) * stride..]);
+            combine(
+                &mut work[(p * t + j) * n..][..n],
+                t,
+                |a| f.at(p, a),
+                |a| &prods[(t * a + j) * stride..],
+            );
         }
     }
     for p in 0..m {
         for q in 0..m {
-            combine(&mut ends[(p * m + q) * n..][..n], t, |j| f.at(q, j), |j| &work[(p * t + j) * n..]);
+            combine(
+                &mut ends[(p * m + q) * n..][..n],
+                t,
+                |j| f.at(q, j),
+                |j| &work[(p * t + j) * n..],
+            );
         }
     }
 }
@@ -103,7 +148,15 @@ pub fn output_channel(f: &Minimal, at: Layout, prods: &[f32], stride: usize, wor
 /// Image `b`'s output plane `y` from its channel's tile values `ends` ([`output_channel`]),
 /// plus `shift`.
 #[multiversion::multiversion(targets = "simd")]
-pub fn output_plane(f: &Minimal, g: &Geometry, at: Layout, ends: &[f32], b: usize, y: &mut [f32], shift: f32) {
+pub fn output_plane(
+    f: &Minimal,
+    g: &Geometry,
+    at: Layout,
+    ends: &[f32],
+    b: usize,
+    y: &mut [f32],
+    shift: f32,
+) {
     let (m, n) = (f.m, at.cols());
     for (oy, row) in y.chunks_exact_mut(g.w).enumerate() {
         let (ty, p) = (oy / m, oy % m);
@@ -122,7 +175,18 @@ pub fn output_plane(f: &Minimal, g: &Geometry, at: Layout, ends: &[f32], b: usiz
 /// m·(tiles − 1) + `values` long.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gather<'a>(g: &Geometry, at: Layout, m: usize, values: usize, shift: usize, blocks: usize, plane: impl Fn(usize) -> &'a [f32], row: &mut [f32], gathered: &mut [f32], len: usize) {
+fn gather<'a>(
+    g: &Geometry,
+    at: Layout,
+    m: usize,
+    values: usize,
+    shift: usize,
+    blocks: usize,
+    plane: impl Fn(usize) -> &'a [f32],
+    row: &mut [f32],
+    gathered: &mut [f32],
+    len: usize,
+) {
     let tw = at.tiles.cols;
     row[..shift].fill(0.0);
     for k in 0..m {
@@ -152,9 +216,17 @@ fn gather<'a>(g: &Geometry, at: Layout, m: usize, values: usize, shift: usize, b
 /// `out[s·len + start + i] = row[M·i + s]` for s < T and i < `count`: each tile's T values of
 /// a row (tiles M apart) dealt out to T runs, in one pass.
 #[inline(always)]
-fn deal<const M: usize, const T: usize>(row: &[f32], out: &mut [f32], start: usize, len: usize, count: usize) {
+fn deal<const M: usize, const T: usize>(
+    row: &[f32],
+    out: &mut [f32],
+    start: usize,
+    len: usize,
+    count: usize,
+) {
     let row = &row[..M * (count - 1) + T];
-    let Ok(mut runs) = out.get_disjoint_mut(std::array::from_fn::<_, T, _>(|s| s * len + start..s * len + start + count)) else {
+    let Ok(mut runs) = out.get_disjoint_mut(std::array::from_fn::<_, T, _>(|s| {
+        s * len + start..s * len + start + count
+    })) else {
         unreachable!("runs {len} apart hold {count} values");
     };
     for i in 0..count {
@@ -182,7 +254,15 @@ fn interleave<const M: usize>(row: &mut [f32], values: &[f32], len: usize, shift
 /// past the plane's edge), into `out` (`[t², cols]`), laid out as [`input_channel`]'s.
 #[multiversion::multiversion(targets = "simd")]
 #[allow(clippy::too_many_arguments)]
-pub fn output_gradient_channel(f: &Minimal, g: &Geometry, at: Layout, dy: &[f32], channel: usize, work: &mut Vec<f32>, out: &mut [f32]) {
+pub fn output_gradient_channel(
+    f: &Minimal,
+    g: &Geometry,
+    at: Layout,
+    dy: &[f32],
+    channel: usize,
+    work: &mut Vec<f32>,
+    out: &mut [f32],
+) {
     let (m, t, tw, n) = (f.m, f.t(), at.tiles.cols, at.cols());
     work.resize(m * m * n + m * t * n + m * tw, 0.0);
     let (gathered, rest) = work.split_at_mut(m * m * n);
@@ -193,12 +273,22 @@ pub fn output_gradient_channel(f: &Minimal, g: &Geometry, at: Layout, dy: &[f32]
     // along[p][j] = Σ_q dy[p][q]·Aᵀ[q][j], then out[a][j] = Σ_p Aᵀ[p][a]·along[p][j].
     for p in 0..m {
         for j in 0..t {
-            combine(&mut along[(p * t + j) * n..][..n], m, |q| f.at(q, j), |q| &gathered[(p * m + q) * n..]);
+            combine(
+                &mut along[(p * t + j) * n..][..n],
+                m,
+                |q| f.at(q, j),
+                |q| &gathered[(p * m + q) * n..],
+            );
         }
     }
     for a in 0..t {
         for j in 0..t {
-            combine(&mut out[(t * a + j) * n..][..n], m, |p| f.at(p, a), |p| &along[(p * t + j) * n..]);
+            combine(
+                &mut out[(t * a + j) * n..][..n],
+                m,
+                |p| f.at(p, a),
+                |p| &along[(p * t + j) * n..],
+            );
         }
     }
 }
@@ -212,11 +302,21 @@ pub fn weight_row(f: &Minimal, sums: &[f32], stride: usize, dw: &mut [f32], c: u
     // down[ky][j] = Σ_i G[i][ky]·M[i][j], then taps[ky][kx] = Σ_j down[ky][j]·G[j][kx].
     let mut down = vec![0.0f32; 3 * t * c];
     for (ky, j) in (0..3).flat_map(|ky| (0..t).map(move |j| (ky, j))) {
-        combine(&mut down[(ky * t + j) * c..][..c], t, |i| f.g(i, ky), |i| &sums[(t * i + j) * stride..]);
+        combine(
+            &mut down[(ky * t + j) * c..][..c],
+            t,
+            |i| f.g(i, ky),
+            |i| &sums[(t * i + j) * stride..],
+        );
     }
     let mut taps = vec![0.0f32; 9 * c];
     for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
-        combine(&mut taps[(3 * ky + kx) * c..][..c], t, |j| f.g(j, kx), |j| &down[(ky * t + j) * c..]);
+        combine(
+            &mut taps[(3 * ky + kx) * c..][..c],
+            t,
+            |j| f.g(j, kx),
+            |j| &down[(ky * t + j) * c..],
+        );
     }
     for (ci, kernel) in dw.chunks_exact_mut(9).enumerate() {
         kernel.iter_mut().enumerate().for_each(|(k, w)| *w = taps[k * c + ci]);
