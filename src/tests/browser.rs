@@ -1,7 +1,7 @@
 //! The HTML report, opened in headless Chromium: the page renders (the screenshot is not
-//! blank) and the table is in its DOM. Chromium must be installed (`.ci/run` installs
-//! Debian's `chromium`); without it this test fails, unless ECHO_RUNNER_SKIP_BROWSER=1 says
-//! to skip it.
+//! blank) and the table is in its DOM. Chromium must be installed (`scripts/test-setup.sh`,
+//! part of README's test command, installs Debian's `chromium`); without it this test fails,
+//! unless ECHO_RUNNER_SKIP_BROWSER=1 says to skip it.
 
 use std::fs;
 use std::process::Command;
@@ -26,7 +26,7 @@ fn html_report_renders_in_headless_chromium() {
             return;
         }
         panic!(
-            "chromium is not on PATH: install it (Debian: apt-get install chromium; .ci/run does) or set {SKIP}=1 to skip this test"
+            "chromium is not on PATH: run scripts/test-setup.sh (installs Debian's chromium) or set {SKIP}=1 to skip this test"
         );
     };
     let t = trained();
