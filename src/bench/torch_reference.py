@@ -20,8 +20,8 @@ prints: framework, model, params, img, frames, batch, threads, train_clips_per_s
 infer_clips_per_s, peak_rss_mib (this model's peak resident memory, read from Linux's VmHWM
 after resetting it). `src/bench/vs_torch.py` runs it beside the runner.
 
-Set-up (a few GB):  python3 -m venv .venv-torchref && .venv-torchref/bin/pip install torch timm
-Run:                .venv-torchref/bin/python src/bench/torch_reference.py --img 112 --threads 2
+Set-up (a few GB):  python3 -m venv ~/torchref && ~/torchref/bin/pip install torch timm
+Run:                ~/torchref/bin/python src/bench/torch_reference.py --img 112 --threads 2
 """
 import argparse
 import json

@@ -9,7 +9,7 @@ within its round (PyTorch, then the runner right after it): the table gives the 
 and the range over the rounds, so that one slow or fast moment of the machine moves one round
 rather than the verdict.
 
-  python3 src/bench/vs_torch.py --python .venv-torchref/bin/python \\
+  python3 src/bench/vs_torch.py --python ~/torchref/bin/python \\
       --img 112 --frames 16 --batch 2 --reps 3 --devices 0,1 --rounds 3
 
 Needs GNU time (/usr/bin/time; Debian's `time` package), a release build of the runner and a
