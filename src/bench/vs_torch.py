@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`runner bench models` beside the PyTorch reference (shared/bench/torch_anchor.py), on the
+"""`runner bench models` beside the PyTorch reference (src/bench/torch_reference.py), on the
 same workload, in one run: for each model, PyTorch then the runner, each in its own process so
 that its peak resident memory (GNU time's %M) is that model's alone. Prints the JSON lines of
 both and a Markdown table of the ratios (runner / PyTorch) for BENCHMARKS.md.
@@ -9,10 +9,15 @@ within its round (PyTorch, then the runner right after it): the table gives the 
 and the range over the rounds, so that one slow or fast moment of the machine moves one round
 rather than the verdict.
 
-  python3 src/bench/vs_torch.py --python .venv-torchref/bin/python \\
-      --anchor ../shared/bench/torch_anchor.py --img 112 --frames 16 --batch 2 --reps 3
+  python3 src/bench/vs_torch.py --python ~/torchref/bin/python \\
+      --img 112 --frames 16 --batch 2 --reps 3 --devices 0,1 --rounds 3
+
+Needs GNU time (/usr/bin/time; Debian's `time` package), a release build of the runner and a
+Python with torch and timm (`--python`).
 """
-import argparse, json, statistics, subprocess, sys, tempfile
+import argparse, json, os, statistics, subprocess, sys, tempfile
+
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_reference.py")
 
 
 def timed_json(cmd):
@@ -29,7 +34,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--runner", default="target/release/runner")
     p.add_argument("--python", default=sys.executable, help="a Python with torch and timm")
-    p.add_argument("--anchor", default="../shared/bench/torch_anchor.py")
+    p.add_argument("--reference", default=REFERENCE,
+                   help="the PyTorch side: a script printing the same JSON lines")
     p.add_argument("--models", default="cnn_lstm,swin_global,swin_hybrid")
     p.add_argument("--img", type=int, default=224)
     p.add_argument("--frames", type=int, default=16)
@@ -42,7 +48,7 @@ def main():
     rows, rounds = [], {}
     for model in a.models.split(","):
         for _ in range(a.rounds):
-            torch, torch_peak = timed_json([a.python, a.anchor, "--models", model, *work])
+            torch, torch_peak = timed_json([a.python, a.reference, "--models", model, *work])
             ours, our_peak = timed_json([a.runner, "bench", "models", "--models", model, "--devices", a.devices, *work])
             t, r = torch[0], ours[0]
             t["process_peak_rss_mib"], r["process_peak_rss_mib"] = round(torch_peak, 1), round(our_peak, 1)
