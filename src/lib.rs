@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod hpc;
+pub mod lock;
 pub mod model;
 pub mod results;
 pub mod run;
