@@ -98,7 +98,7 @@ pub fn fit(
     let splits =
         assign_splits(&splits, &exp.data.split).map_err(|e| TrainError::Plan(e.to_string()))?;
     let classes: Vec<Class> = videos.iter().map(|v| v.class).collect();
-    let plan = plan_cv(&classes, &splits, &exp.cv).map_err(|e| TrainError::Plan(e.to_string()))?;
+    let plan = plan_cv(&classes, &splits, exp.cv).map_err(|e| TrainError::Plan(e.to_string()))?;
     let names: Vec<&str> = videos.iter().map(|v| v.name.as_str()).collect();
     let folds_json =
         serde_json::to_string_pretty(&plan.describe(&names, &classes)).expect("JSON") + "\n";

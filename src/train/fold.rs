@@ -82,7 +82,7 @@ pub fn fit_fold(
 ) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
     let job = FoldJob { inputs, k, fold_dir, progress };
-    compute::dispatch(&exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
+    compute::dispatch(exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
 }
 
 struct FoldJob<'a, 'p> {
@@ -111,7 +111,7 @@ fn fit_fold_on<B: AutodiffBackend>(
     let device = devices[0].clone();
     B::seed(&device, fold_seed(exp.seed, k));
     let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (model, _) = build::<B>(&exp.model, img, clip_frames, &device)
+    let (model, _) = build::<B>(exp.model, img, clip_frames, &device)
         .map_err(|e| TrainError::Model(e.to_string()))?;
     let train_classes: Vec<Class> =
         inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
@@ -241,7 +241,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             let epoch = state.epoch;
             let started = Instant::now();
             let lr = learning_rate(&exp.train.schedule, epochs, base_lr, epoch);
-            let order = epoch_order(&exp.sampler, &self.train_classes, seed, k, epoch as usize)
+            let order = epoch_order(exp.sampler, &self.train_classes, seed, k, epoch as usize)
                 .map_err(|e| TrainError::Plan(e.to_string()))?;
             let batches: Vec<&[usize]> = order.chunks(batch).collect();
             progress
@@ -449,8 +449,8 @@ fn load_weights<B: Backend>(
         )));
     }
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (mut model, _) = build::<B>(&exp.model, img, frames, device)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let (mut model, _) =
+        build::<B>(exp.model, img, frames, device).map_err(|e| TrainError::Model(e.to_string()))?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     model
         .load_from(&mut store)
