@@ -1,16 +1,35 @@
 //! echo-runner: a declarative experiment runner for echocardiogram video classification.
 //!
-//! One flow, one module per stage: `config` (file → resolved `Experiment` + hash) →
-//! `data` → `model` → `train` → `results` (result directory, lock, run records); `hpc` runs the
-//! folds as SLURM jobs. The CLI (`main.rs`, `cli`) is a thin layer on top.
+//! One module per stage, each importing only the modules listed below it (the test in
+//! `import_graph` fails on an import cycle, between these modules or between the files of
+//! one of them):
+//!
+//! - `run` (`runner run`: the stages in order into one result directory, under its lock) and
+//!   `hpc` (the folds as a SLURM array job) drive the others; `bench` times data loading,
+//!   models and training steps.
+//! - `results`: the result directory and its run records, and what is read back from it
+//!   (reports, plots, status, predictions) — it reads what `train` wrote.
+//! - `config`: an experiment file → one resolved `Experiment` and its hash. The experiment is
+//!   composed of the sections the stages below own; each stage is handed the sections it reads.
+//! - `train`: folds, optimisation, checkpoints, metrics; the `sampler`, `loss`, `cv`, `train`
+//!   and `runtime` sections.
+//! - `model`: the classifier's phases as Burn modules; the `model` section.
+//! - `data`: EchoNet-Dynamic and synthetic videos, labels, clip caches; the `data` section.
+//! - Leaves every stage may use: `atomic` (crash-safe writes) and `lock` (a directory's OS
+//!   lock).
+//!
+//! The CLI (`main.rs`, `cli`) is a thin layer on top.
 
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod hpc;
+pub mod lock;
 pub mod model;
 pub mod results;
 pub mod run;
 pub mod train;
 
 mod atomic;
+#[cfg(test)]
+mod import_graph;

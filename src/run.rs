@@ -9,12 +9,14 @@ use crate::atomic;
 use crate::config::{Experiment, Loaded, Violation};
 use crate::data::cache::{CacheError, ClipCache};
 use crate::data::stage::{self, StageReport};
+use crate::lock::{DirLock, LockError};
 use crate::results::plots::{self, PLOTS};
-use crate::results::{DirLock, ResultDir, ResultsError, RunRecord};
-use crate::train::CvMode;
-use crate::train::fit::{DONE, FitOptions, RunSummary, SUMMARY, TrainError, fit};
+use crate::results::{ResultDir, ResultsError, RunRecord};
+use crate::train::fit::{DONE, FitOptions, RunSummary, SUMMARY, fit};
 use crate::train::progress::Progress;
+use crate::train::runtime::Backend;
 use crate::train::stop::{EXIT_RESUMABLE, StopFlag, StopReason};
+use crate::train::{CvMode, TrainError};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -62,7 +64,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::FoldOutOfRange { .. } => 2,
-            RunError::Results(ResultsError::Busy { .. }) => 3,
+            RunError::Results(ResultsError::Lock(LockError::Busy { .. })) => 3,
             RunError::Results(_)
             | RunError::Data(_)
             | RunError::Train(_)
@@ -161,7 +163,7 @@ pub fn disk_checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
     if for_run {
         // Rules of the config alone (CPU: one device, fp32) are `config::check`'s; here, whether
         // this build and machine can run CUDA on the listed devices.
-        if exp.runtime.backend == crate::config::Backend::Cuda
+        if exp.runtime.backend == Backend::Cuda
             && let Err(e) = crate::train::compute::check(&exp.runtime)
         {
             out.push(Violation::value(e.pointer(), e.to_string()));
@@ -208,9 +210,10 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
     let existed = crate::results::dir_path(loaded).exists();
     let dir = ResultDir::open_or_create(loaded)?;
     let _lock = match options.fold {
-        Some(_) => DirLock::acquire_shared(&dir.path, options.wait)?,
-        None => DirLock::acquire(&dir.path, options.wait)?,
-    };
+        Some(_) => DirLock::acquire_shared(&dir.path, options.wait),
+        None => DirLock::acquire(&dir.path, options.wait),
+    }
+    .map_err(ResultsError::from)?;
     if options.force {
         match options.fold {
             Some(k) => dir.clear_fold(k as usize, SUMMARY, options.wait)?,
@@ -236,7 +239,6 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
     result
 }
 
-/// The stages, in order, each writing into the result directory.
 /// Figures of the folds done that have none yet, and of the run once it is complete. A figure
 /// that cannot be drawn is noted in `train.log`: the results themselves are written already.
 fn draw_figures(dir: &ResultDir, complete: bool, progress: &mut Progress) -> std::io::Result<()> {
@@ -263,6 +265,7 @@ fn wall_margin(budget: Duration) -> Duration {
     (budget / 20).clamp(Duration::from_secs(10).min(budget / 2), Duration::from_secs(600))
 }
 
+/// The stages, in order, each writing into the result directory.
 fn stages(
     loaded: &Loaded,
     dir: &ResultDir,
@@ -289,7 +292,15 @@ fn stages(
         retry_failed: options.retry_failed,
         wait: options.wait,
     };
-    let fitted = fit(exp, &dataset.labelled, clips, &dir.path, &fit_options, stop, &mut progress)?;
+    let fitted = fit(
+        &exp.train_sections(),
+        &dataset.labelled,
+        clips,
+        &dir.path,
+        &fit_options,
+        stop,
+        &mut progress,
+    )?;
     draw_figures(dir, fitted.summary.is_some(), &mut progress).map_err(io)?;
     drop(progress);
     if !fitted.failed.is_empty() {

@@ -1,5 +1,7 @@
 //! Config stage: an experiment file (plus its base files, environment and `--set` flags)
-//! becomes one resolved, validated [`Experiment`] with its content hash.
+//! becomes one resolved, validated [`Experiment`] with its content hash. The experiment is
+//! composed of the sections the stages own (`data`'s, `model`'s, `train`'s); `config` sits
+//! above them and lends each stage what it reads.
 
 mod diagnostic;
 mod experiment;
@@ -11,8 +13,11 @@ mod schema;
 mod spans;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Origin};
-pub use experiment::{Backend, Experiment, ExperimentMeta, Progress, RuntimeConfig};
+pub use experiment::{Experiment, ExperimentMeta};
 pub use hash::{ConfigHash, HASH_SCHEME};
 pub use layers::ENV_PREFIX;
 pub use load::{Loaded, Overrides, load, load_checked};
 pub use schema::{Violation, schema, schema_text, tagged_tables};
+
+/// The `runtime` section, owned by the train stage, beside the experiment that holds it.
+pub use crate::train::runtime::{Backend, Progress, RuntimeConfig};

@@ -1,13 +1,10 @@
 //! HPC: an experiment's folds as a SLURM array job (one task per fold, each checkpointing on
-//! a signal near its time limit and requeueing itself), a summary job after it, and the
-//! record of which SLURM job each attempt ran in.
+//! a signal near its time limit and requeueing itself), and a summary job after it.
 
-mod attempt;
 mod options;
 mod script;
 mod slurm;
 
-pub use attempt::SlurmAttempt;
 pub use options::{OptionsError, SlurmOptions, parse_extra, parse_mem, parse_name, parse_time};
 pub use script::{Job, ScriptError, Scripts, scripts};
 pub use slurm::{SlurmError, Written, runner_path, submit, write};

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::{ResultsError, io_err};
+use super::runs::RUNS;
 use crate::atomic;
 use crate::config::{HASH_SCHEME, Loaded};
+use crate::lock::{DirLock, LOCK};
 
 pub const RESOLVED: &str = "config.resolved.toml";
 pub const CANONICAL: &str = "config.canonical.json";
@@ -19,28 +22,6 @@ pub const SLURM: &str = "slurm";
 
 /// Files that define the directory; everything else in it is output.
 const DEFINING: &[&str] = &[RESOLVED, CANONICAL, DIGEST, RUNNER];
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResultsError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error(
-        "{path} holds another experiment (its config.canonical.json differs from this one's); \
-         refusing to mix results. Compare the two configs, or move that directory away"
-    )]
-    Mismatch { path: PathBuf },
-    #[error(
-        "{path} was made with hash scheme {found} and runner {version}; this runner uses scheme \
-         {HASH_SCHEME}: rerun into a fresh output root or use that runner version"
-    )]
-    OtherScheme { path: PathBuf, found: u32, version: String },
-    #[error("{path} is in use by {holder}; wait for it, or run without --no-wait to queue")]
-    Busy { path: PathBuf, holder: String },
-}
-
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + '_ {
-    move |source| ResultsError::Io { path: path.to_path_buf(), source }
-}
 
 /// What a result directory records about the runner that made it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,10 +61,7 @@ impl ResultDir {
     /// Removes every output of earlier runs (`--force`); keeps the defining files, the
     /// run records, the lock and the SLURM jobs' folder (queued jobs log there).
     pub fn clear_outputs(&self) -> Result<(), ResultsError> {
-        let keep = |name: &str| {
-            DEFINING.contains(&name)
-                || [super::runs::RUNS, super::lock::LOCK, SLURM].contains(&name)
-        };
+        let keep = |name: &str| DEFINING.contains(&name) || [RUNS, LOCK, SLURM].contains(&name);
         for entry in fs::read_dir(&self.path).map_err(io_err(&self.path))? {
             let entry = entry.map_err(io_err(&self.path))?;
             if keep(&entry.file_name().to_string_lossy()) {
@@ -103,11 +81,11 @@ impl ResultDir {
     pub fn clear_fold(&self, k: usize, summary: &str, wait: bool) -> Result<(), ResultsError> {
         let fold = self.path.join(format!("fold-{k}"));
         fs::create_dir_all(&fold).map_err(io_err(&fold))?;
-        let _lock = super::DirLock::acquire(&fold, wait)?;
+        let _lock = DirLock::acquire(&fold, wait)?;
         let mut doomed = vec![self.path.join(summary)];
         for entry in fs::read_dir(&fold).map_err(io_err(&fold))? {
             let entry = entry.map_err(io_err(&fold))?;
-            if entry.file_name() != super::lock::LOCK {
+            if entry.file_name() != LOCK {
                 doomed.push(entry.path());
             }
         }

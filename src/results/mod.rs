@@ -1,8 +1,10 @@
-//! Results stage: the content-addressed result directory, its lock and its run records; and
-//! what is read back from it: reports, plots, status and predictions.
+//! Results stage: the content-addressed result directory and its run records (with the SLURM
+//! job each attempt ran in); and what is read back from it: reports, plots, status and
+//! predictions.
 
+mod attempt;
 mod dir;
-mod lock;
+mod error;
 mod runs;
 
 pub mod plots;
@@ -11,7 +13,8 @@ pub mod report;
 pub mod status;
 pub mod view;
 
-pub use dir::{ResultDir, ResultsError, SLURM, dir_path};
-pub use lock::{DirLock, LockProbe, probe as probe_lock};
+pub use attempt::SlurmAttempt;
+pub use dir::{ResultDir, SLURM, dir_path};
+pub use error::ResultsError;
 pub use plots::{write_fold_plots, write_run_plots};
 pub use runs::RunRecord;

@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::dir::{ResultsError, io_err};
+use super::attempt::SlurmAttempt;
+use super::error::{ResultsError, io_err};
 use crate::atomic;
-use crate::hpc::SlurmAttempt;
 
 pub const RUNS: &str = "runs.jsonl";
 

@@ -10,9 +10,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::lock::{LOCK, LockProbe, probe};
 use super::runs::RUNS;
 use super::view::{CheckpointState, FoldState, RunView, ViewError};
+use crate::lock::{LOCK, LockProbe, probe};
 
 /// Best validation score so far: (score, fold, epoch counted from 1).
 type Best = (f64, usize, Option<u32>);

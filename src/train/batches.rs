@@ -5,9 +5,9 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use rayon::prelude::*;
 
-use super::fit::TrainError;
+use super::Sections;
+use super::error::TrainError;
 use super::shards;
-use crate::config::Experiment;
 use crate::data::cache::{ClipCache, InMemoryClips};
 use crate::data::clips::{ClipPlan, render_clip, sample_rng};
 use crate::data::labels::Class;
@@ -55,7 +55,7 @@ pub const EVAL_EPOCH: u32 = u32::MAX;
 /// augmentation, else the evaluation sampling.
 #[allow(clippy::too_many_arguments)]
 pub fn clips_tensor<B: Backend>(
-    exp: &Experiment,
+    exp: &Sections,
     videos: &[Video],
     frames: &Frames,
     members: &[usize],
@@ -76,7 +76,7 @@ pub fn clips_tensor<B: Backend>(
         .zip(keys)
         .map(|(&i, &key)| {
             let v = &videos[i];
-            let mut rng = sample_rng(exp.experiment.seed, at.fold as u64, u64::from(at.epoch), key);
+            let mut rng = sample_rng(exp.seed, at.fold as u64, u64::from(at.epoch), key);
             let plan = ClipPlan::new(v.frames, &data.clip, sampling, &mut rng)
                 .map_err(|e| TrainError::Plan(format!("{}: {e}", v.name)))?;
             let bytes = frames.read(&v.name, plan.read())?;
@@ -103,7 +103,7 @@ pub fn abnormal_probs<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<f64>, Trai
 /// P(abnormal) of each listed video under the evaluation sampling, each batch split over
 /// `devices` as in training.
 pub fn predict<B: Backend>(
-    exp: &Experiment,
+    exp: &Sections,
     videos: &[Video],
     frames: &Frames,
     model: &Classifier<B>,

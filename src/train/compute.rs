@@ -17,7 +17,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::config::{Backend, RuntimeConfig};
+use super::runtime::{Backend, RuntimeConfig};
 use crate::train::Precision;
 
 /// Work that runs on whichever backend the experiment asks for: `run` is called once, with the

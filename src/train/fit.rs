@@ -10,22 +10,22 @@
 //! again from their last checkpoint.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::Sections;
 use super::batches::{Frames, Video};
-use super::checkpoint::EpochRecord;
-use super::fold::{FoldEnd, FoldInputs, fit_fold};
+use super::error::{TrainError, io};
+use super::fold::{FoldEnd, FoldInputs, FoldResult, fit_fold};
 use super::metrics::{Metrics, Summary, summarize};
 use super::progress::Progress;
 use super::split::{CvPlan, assign_splits, plan_cv};
 use super::stop::{StopFlag, StopReason};
 use crate::atomic;
-use crate::config::Experiment;
-use crate::data::cache::{CacheError, ClipCache};
+use crate::data::cache::ClipCache;
 use crate::data::labels::{Class, LabelledVideo};
-use crate::results::{DirLock, ResultsError};
+use crate::lock::DirLock;
 
 /// Caches up to this size are decompressed into memory for the run.
 const IN_MEMORY_BYTES: usize = 4 << 30;
@@ -34,50 +34,6 @@ pub const DONE: &str = "DONE";
 pub const FAILED: &str = "FAILED";
 pub const METRICS: &str = "metrics.json";
 pub const SUMMARY: &str = "summary.json";
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("{0}")]
-    Plan(String),
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("model: {0}")]
-    Model(String),
-    #[error(
-        "the loss is {loss} at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or clip gradients with train.grad_clip)"
-    )]
-    Diverged { epoch: u32, batch: usize, loss: f64 },
-    #[error(
-        "the gradients overflow at every loss scale (it fell to {scale:e}) at epoch {epoch}, batch {batch}: training diverged (lower the learning rate, or train in \"bf16\")"
-    )]
-    Overflowed { epoch: u32, batch: usize, scale: f64 },
-    #[error(transparent)]
-    Lock(#[from] ResultsError),
-}
-
-pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.to_path_buf(), source }
-}
-
-/// A finished fold, as `fold-<k>/metrics.json` holds it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FoldResult {
-    pub fold: usize,
-    pub best_epoch: u32,
-    pub val: Metrics,
-    /// Threshold maximising Youden's J on validation.
-    pub youden_threshold: Option<f64>,
-    pub test: Option<Metrics>,
-    pub test_at_youden: Option<Metrics>,
-    /// P(abnormal) of each test video, in `test_videos` order (for the ensemble), and its
-    /// true class (for curves drawn from this file alone).
-    pub test_videos: Vec<String>,
-    pub test_labels: Vec<Class>,
-    pub test_prob: Vec<f64>,
-    pub history: Vec<EpochRecord>,
-}
 
 /// The run's `summary.json`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -118,7 +74,7 @@ pub struct FitOutcome {
 
 /// Trains every fold (or only `options.only`) not yet done into `dir`.
 pub fn fit(
-    exp: &Experiment,
+    exp: &Sections,
     labelled: &[LabelledVideo],
     cache: ClipCache,
     dir: &Path,
@@ -142,7 +98,7 @@ pub fn fit(
     let splits =
         assign_splits(&splits, &exp.data.split).map_err(|e| TrainError::Plan(e.to_string()))?;
     let classes: Vec<Class> = videos.iter().map(|v| v.class).collect();
-    let plan = plan_cv(&classes, &splits, &exp.cv).map_err(|e| TrainError::Plan(e.to_string()))?;
+    let plan = plan_cv(&classes, &splits, exp.cv).map_err(|e| TrainError::Plan(e.to_string()))?;
     let names: Vec<&str> = videos.iter().map(|v| v.name.as_str()).collect();
     let folds_json =
         serde_json::to_string_pretty(&plan.describe(&names, &classes)).expect("JSON") + "\n";
@@ -232,7 +188,7 @@ fn read_result(fold_dir: &Path) -> Result<FoldResult, TrainError> {
 }
 
 fn summarize_run(
-    exp: &Experiment,
+    exp: &Sections,
     results: &[FoldResult],
     plan: &CvPlan,
     classes: &[Class],

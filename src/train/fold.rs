@@ -14,12 +14,13 @@ use burn::prelude::*;
 use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
 
 use super::adamw;
 use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
 use super::checkpoint::{self, Best, EpochRecord, EpochScaling, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
-use super::fit::{FoldResult, TrainError, io};
+use super::error::{TrainError, io};
 use super::grads::optimizer_step;
 use super::loss_scale::LossScale;
 use super::metrics::{Metrics, youden_threshold};
@@ -29,14 +30,31 @@ use super::schedule::{batch_seed, fold_seed, learning_rate};
 use super::split::CvPlan;
 use super::step::DataParallel;
 use super::stop::{StopFlag, StopReason};
-use super::{ClipNorm, OptimizerConfig};
+use super::{ClipNorm, OptimizerConfig, Sections};
 use crate::atomic;
-use crate::config::Experiment;
 use crate::data::labels::Class;
 use crate::model::{Classifier, build};
 
 pub const BEST: &str = "best.safetensors";
 pub const HISTORY: &str = "history.json";
+
+/// A finished fold, as `fold-<k>/metrics.json` holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FoldResult {
+    pub fold: usize,
+    pub best_epoch: u32,
+    pub val: Metrics,
+    /// Threshold maximising Youden's J on validation.
+    pub youden_threshold: Option<f64>,
+    pub test: Option<Metrics>,
+    pub test_at_youden: Option<Metrics>,
+    /// P(abnormal) of each test video, in `test_videos` order (for the ensemble), and its
+    /// true class (for curves drawn from this file alone).
+    pub test_videos: Vec<String>,
+    pub test_labels: Vec<Class>,
+    pub test_prob: Vec<f64>,
+    pub history: Vec<EpochRecord>,
+}
 
 /// How a fold's training ended.
 pub enum FoldEnd {
@@ -47,7 +65,7 @@ pub enum FoldEnd {
 
 /// What a fold needs from the run around it.
 pub struct FoldInputs<'a> {
-    pub exp: &'a Experiment,
+    pub exp: &'a Sections<'a>,
     pub videos: &'a [Video],
     pub plan: &'a CvPlan,
     pub frames: &'a Frames,
@@ -64,7 +82,7 @@ pub fn fit_fold(
 ) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
     let job = FoldJob { inputs, k, fold_dir, progress };
-    compute::dispatch(&exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
+    compute::dispatch(exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
 }
 
 struct FoldJob<'a, 'p> {
@@ -91,9 +109,9 @@ fn fit_fold_on<B: AutodiffBackend>(
 ) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
     let device = devices[0].clone();
-    B::seed(&device, fold_seed(exp.experiment.seed, k));
+    B::seed(&device, fold_seed(exp.seed, k));
     let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (model, _) = build::<B>(&exp.model, img, clip_frames, &device)
+    let (model, _) = build::<B>(exp.model, img, clip_frames, &device)
         .map_err(|e| TrainError::Model(e.to_string()))?;
     let train_classes: Vec<Class> =
         inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
@@ -180,7 +198,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let FoldInputs { exp, videos, plan, frames, stop } = *self.inputs;
         let (k, fold_dir, device) = (self.k, self.fold_dir, self.step.main());
         let log = fold_dir.join("../train.log");
-        let seed = exp.experiment.seed;
+        let seed = exp.seed;
         let fold = &plan.folds[k];
         let batch = exp.train.batch_size as usize;
         let epochs = exp.train.epochs;
@@ -223,7 +241,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             let epoch = state.epoch;
             let started = Instant::now();
             let lr = learning_rate(&exp.train.schedule, epochs, base_lr, epoch);
-            let order = epoch_order(&exp.sampler, &self.train_classes, seed, k, epoch as usize)
+            let order = epoch_order(exp.sampler, &self.train_classes, seed, k, epoch as usize)
                 .map_err(|e| TrainError::Plan(e.to_string()))?;
             let batches: Vec<&[usize]> = order.chunks(batch).collect();
             progress
@@ -418,7 +436,7 @@ fn save_weights<B: Backend>(model: &Classifier<B>, path: &Path) -> Result<String
 
 /// The best model back from its file, checked against the digest the loop recorded.
 fn load_weights<B: Backend>(
-    exp: &Experiment,
+    exp: &Sections,
     path: &Path,
     blake3_hex: &str,
     device: &B::Device,
@@ -431,8 +449,8 @@ fn load_weights<B: Backend>(
         )));
     }
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (mut model, _) = build::<B>(&exp.model, img, frames, device)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let (mut model, _) =
+        build::<B>(exp.model, img, frames, device).map_err(|e| TrainError::Model(e.to_string()))?;
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     model
         .load_from(&mut store)

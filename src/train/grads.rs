@@ -2,13 +2,12 @@
 //! unscaling ([`super::loss_scale`]) and clipping by the norm of all of them together
 //! (`train.grad_clip`, [`clip_global`]).
 
-use std::marker::PhantomData;
-
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::grad_pass::{GradPass, each};
 use super::loss_scale::{LossScale, LossScaleConfig};
 
 /// The optimizer's step on a backward pass's `grads`: divided by f16's loss scale and clipped
@@ -39,38 +38,6 @@ pub fn optimizer_step<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, 
             (optim.step(lr, model, grads), true)
         }
         None => (model, false),
-    }
-}
-
-/// What a pass does to each parameter's gradient, whatever its rank.
-pub trait GradPass<B: Backend> {
-    fn apply<const D: usize>(&mut self, grad: Tensor<B, D>) -> Tensor<B, D>;
-}
-
-/// Runs `pass` over the gradient of each parameter of `model` that has one (frozen ones have
-/// none), in the model's order; hands back the gradients and the pass.
-pub fn each<B: AutodiffBackend, M: AutodiffModule<B>, P: GradPass<B::InnerBackend>>(
-    model: &M,
-    grads: GradientsParams,
-    pass: P,
-) -> (GradientsParams, P) {
-    let mut visitor = Each { grads, pass, backend: PhantomData::<B> };
-    model.visit(&mut visitor);
-    (visitor.grads, visitor.pass)
-}
-
-struct Each<B, P> {
-    grads: GradientsParams,
-    pass: P,
-    backend: PhantomData<B>,
-}
-
-impl<B: AutodiffBackend, P: GradPass<B::InnerBackend>> ModuleVisitor<B> for Each<B, P> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            let grad = self.pass.apply(grad);
-            self.grads.register(param.id, grad);
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use burn::tensor::backend::AutodiffBackend;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::grads::{self, GradPass};
+use super::grad_pass::{GradPass, each};
 
 /// `train.loss_scale`: PyTorch's `GradScaler` settings and defaults. Only with
 /// `precision = "f16"`, where it is always on (these defaults when the section is absent).
@@ -64,7 +64,7 @@ impl LossScale {
         grads: GradientsParams,
     ) -> Option<GradientsParams> {
         let (grads, Unscale { finite, .. }) =
-            grads::each(model, grads, Unscale { inverse: 1.0 / self.scale, finite: vec![] });
+            each(model, grads, Unscale { inverse: 1.0 / self.scale, finite: vec![] });
         // One read of the device for all the parameters.
         (finite.is_empty() || Tensor::cat(finite, 0).all().into_scalar().to_bool()).then_some(grads)
     }

@@ -1,4 +1,6 @@
-//! Train stage: folds, sampling, loss, optimisation, checkpoints and model selection.
+//! Train stage: folds, sampling, loss, optimisation, checkpoints and model selection; and the
+//! sections of an experiment file that configure them (`sampler`, `loss`, `cv`, `train`,
+//! `runtime`).
 
 pub mod adamw;
 mod batches;
@@ -6,18 +8,24 @@ pub mod checkpoint;
 pub mod compute;
 mod config;
 pub mod crash;
+mod error;
 pub mod fit;
 mod fold;
+mod grad_pass;
 pub mod grads;
 pub mod loss_scale;
 pub mod metrics;
 pub mod progress;
+pub mod runtime;
 pub mod sampler;
 mod schedule;
+mod sections;
 pub mod shards;
 pub mod split;
 pub mod step;
 pub mod stop;
 
 pub use config::*;
+pub use error::TrainError;
 pub use fold::{BEST, HISTORY};
+pub use sections::Sections;

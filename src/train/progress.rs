@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::Progress as Mode;
+use super::runtime::Progress as Mode;
 
 /// Longest gap between two batch lines (besides the tenth-of-an-epoch lines).
 pub const LINE_INTERVAL: Duration = Duration::from_secs(60);

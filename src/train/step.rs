@@ -17,7 +17,7 @@ use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::batches::abnormal_probs;
-use super::fit::TrainError;
+use super::error::TrainError;
 use super::shards::{self, materialize};
 use crate::model::{Classifier, autocast, frozen_statistics, random_streams};
 

@@ -2,7 +2,7 @@
 //! folded under its row, the figures inline as SVG. No script, no external file, so it opens
 //! from a cluster's shared disk as it is.
 
-use super::render::cells;
+use super::cells::cells;
 use super::{Report, Row};
 use crate::results::plots::{ConfusionFigure, Figure, run_curves, svg_string};
 use crate::results::view::RunView;

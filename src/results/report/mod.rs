@@ -8,6 +8,7 @@
 //! by its hash. What cannot be read is reported and left out: the table is partial rather
 //! than absent.
 
+mod cells;
 mod columns;
 mod html;
 mod render;

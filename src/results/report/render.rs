@@ -1,6 +1,7 @@
 //! The report as Markdown, CSV, LaTeX (booktabs) or JSON.
 
-use super::{METRICS, Report, Row, mean_std_cell, value_cell};
+use super::cells::{Cells, cells};
+use super::{METRICS, Report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -19,37 +20,6 @@ pub fn render(report: &Report, format: Format) -> String {
         Format::Json => serde_json::to_string_pretty(report).expect("a report is JSON") + "\n",
         Format::Html => super::html(report),
     }
-}
-
-/// The table as text cells: header row, then one row per experiment.
-pub struct Cells {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
-
-/// The leading columns (experiment, phase, approach, changed keys, folds), then CV and test
-/// per metric.
-pub fn cells(report: &Report) -> Cells {
-    let mut header: Vec<String> = ["Experiment", "Phase", "Approach"].map(String::from).to_vec();
-    header.extend(report.changed_keys.iter().cloned());
-    header.push("Folds".into());
-    for m in &METRICS {
-        header.push(format!("{} (CV)", m.header));
-        header.push(format!("{} (test)", m.header));
-    }
-    let rows = report.rows.iter().map(|r| row_cells(report, r)).collect();
-    Cells { header, rows }
-}
-
-fn row_cells(report: &Report, r: &Row) -> Vec<String> {
-    let mut out = vec![r.experiment.clone(), r.phase.clone(), r.approach.clone()];
-    out.extend(report.columns.iter().map(|c| c.cell(&r.config)));
-    out.push(r.folds_cell());
-    for m in &METRICS {
-        out.push(mean_std_cell((m.summary)(&r.cv)));
-        out.push(value_cell(r.test.as_ref().and_then(m.value)));
-    }
-    out
 }
 
 fn markdown(report: &Report) -> String {

@@ -4,12 +4,22 @@
 //! parallel (SLURM array tasks), and holds `fold-<k>/lock` exclusively.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
-use std::path::Path;
-
-use super::dir::{ResultsError, io_err};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
 pub const LOCK: &str = "lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is in use by {holder}; wait for it, or run without --no-wait to queue")]
+    Busy { path: PathBuf, holder: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
+    move |source| LockError::Io { path: path.to_path_buf(), source }
+}
 
 /// Held while it lives.
 #[derive(Debug)]
@@ -19,17 +29,17 @@ pub struct DirLock {
 
 impl DirLock {
     /// Takes `dir`'s lock exclusively; when another process holds it, waits (after saying
-    /// who holds it) or, with `wait = false`, returns `ResultsError::Busy`.
-    pub fn acquire(dir: &Path, wait: bool) -> Result<DirLock, ResultsError> {
+    /// who holds it) or, with `wait = false`, returns `LockError::Busy`.
+    pub fn acquire(dir: &Path, wait: bool) -> Result<DirLock, LockError> {
         Self::take(dir, wait, false)
     }
 
     /// Takes `dir`'s lock shared with other shared holders (one-fold runs).
-    pub fn acquire_shared(dir: &Path, wait: bool) -> Result<DirLock, ResultsError> {
+    pub fn acquire_shared(dir: &Path, wait: bool) -> Result<DirLock, LockError> {
         Self::take(dir, wait, true)
     }
 
-    fn take(dir: &Path, wait: bool, shared: bool) -> Result<DirLock, ResultsError> {
+    fn take(dir: &Path, wait: bool, shared: bool) -> Result<DirLock, LockError> {
         let path = dir.join(LOCK);
         let mut file = OpenOptions::new()
             .read(true)
@@ -44,12 +54,12 @@ impl DirLock {
             Err(TryLockError::WouldBlock) => {
                 let holder = holder(&mut file);
                 if !wait {
-                    return Err(ResultsError::Busy { path: dir.to_path_buf(), holder });
+                    return Err(LockError::Busy { path: dir.to_path_buf(), holder });
                 }
                 eprintln!("{} is in use by {holder}; waiting for it to finish", dir.display());
                 if shared { file.lock_shared() } else { file.lock() }.map_err(io_err(&path))?;
             }
-            Err(TryLockError::Error(e)) => return Err(ResultsError::Io { path, source: e }),
+            Err(TryLockError::Error(e)) => return Err(LockError::Io { path, source: e }),
         }
         if shared {
             // Shared holders would overwrite each other's note; the exclusive one's is enough.
