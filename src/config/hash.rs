@@ -16,9 +16,12 @@ pub const HASH_SCHEME: u32 = 1;
 /// Keys never hashed.
 const NOT_HASHED: &[&str] = &["/runtime", "/experiment/description", "/data/source/root"];
 
+/// A key's JSON pointer and the default that keeps old results' meaning.
+pub type AddedKey = (&'static str, fn() -> Value);
+
 /// Keys added after hash scheme 1, each with the default that keeps old results' meaning.
 /// Add an entry with every new result-affecting key that has a default.
-pub const ADDED_LATER: &[(&str, fn() -> Value)] = &[
+pub const ADDED_LATER: &[AddedKey] = &[
     ("/data/source/ef_margin", || Value::from(0.0)),
     ("/model/backbone/width", || Value::from(64)),
     // What `grad_clip` did before the key: each parameter's own norm. Absent, it now resolves
@@ -45,7 +48,7 @@ pub fn hash(exp: &Experiment) -> ConfigHash {
     hash_value(serde_json::to_value(exp).expect("an experiment is JSON"), ADDED_LATER)
 }
 
-fn hash_value(mut value: Value, added_later: &[(&str, fn() -> Value)]) -> ConfigHash {
+fn hash_value(mut value: Value, added_later: &[AddedKey]) -> ConfigHash {
     for pointer in NOT_HASHED {
         remove(&mut value, pointer);
     }
@@ -86,7 +89,7 @@ mod tests {
         with_default["train"]["new_trick"] = json!(false);
         let mut changed = doc();
         changed["train"]["new_trick"] = json!(true);
-        let later: &[(&str, fn() -> Value)] = &[("/train/new_trick", off)];
+        let later: &[AddedKey] = &[("/train/new_trick", off)];
         assert_eq!(hash_value(with_default, later), before);
         assert_ne!(hash_value(changed, later).digest, before.digest);
     }

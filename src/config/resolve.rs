@@ -59,10 +59,10 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
             ));
         }
     }
-    if let DataSource::Synthetic(synth) = &exp.data.source {
-        if let Err(message) = synth.validate() {
-            out.push(Violation::value("/data/source", message));
-        }
+    if let DataSource::Synthetic(synth) = &exp.data.source
+        && let Err(message) = synth.validate()
+    {
+        out.push(Violation::value("/data/source", message));
     }
     if let Err(message) = exp.data.labels.validate() {
         out.push(Violation::value("/data/labels", message));

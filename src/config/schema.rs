@@ -162,10 +162,10 @@ pub fn tagged_tables(root: &Value) -> Vec<(String, String)> {
         }
         for keyword in ["oneOf", "anyOf", "allOf"] {
             if let Some(branches) = node.get(keyword).and_then(Value::as_array) {
-                if keyword == "oneOf" {
-                    if let Some((tag, _)) = tag_of(root, branches) {
-                        out.push((pointer.to_owned(), tag));
-                    }
+                if keyword == "oneOf"
+                    && let Some((tag, _)) = tag_of(root, branches)
+                {
+                    out.push((pointer.to_owned(), tag));
                 }
                 for b in branches {
                     walk(root, b, pointer, out);

@@ -286,7 +286,7 @@ mod tests {
         progress.fold_started(0, 2).unwrap();
         progress.epoch_started(0, 0, 3, 4).unwrap();
         for _ in 0..4 {
-            progress.batch(0.6931, 0.5, 12.5).unwrap();
+            progress.batch(0.6925, 0.5, 12.5).unwrap();
         }
         progress.epoch_finished(0, 0, "val auroc 0.710").unwrap();
         progress.fold_finished(0, "best epoch 1").unwrap();
@@ -296,7 +296,7 @@ mod tests {
     fn expected_lines() -> Vec<String> {
         let batch = |n: u32, pct: u32| {
             format!(
-                "fold 1/2 epoch 1/3 batch {n}/4 ({pct}%) loss 0.6931 acc 0.500 12.5 clips/s eta 0s"
+                "fold 1/2 epoch 1/3 batch {n}/4 ({pct}%) loss 0.6925 acc 0.500 12.5 clips/s eta 0s"
             )
         };
         let mut lines =

@@ -6,10 +6,14 @@ use plotters::prelude::*;
 
 use super::figure::{Figure, PlotError, SANS, color, legend, titled_panels};
 
-/// One experiment's figures for each metric: (mean, std) over folds and the test value.
+/// One metric's figures: the mean over folds with its std (when there are several folds),
+/// and the test value.
+pub type BarValue = (Option<(f64, Option<f64>)>, Option<f64>);
+
+/// One experiment's figures for each metric.
 pub struct BarSeries {
     pub label: String,
-    pub values: Vec<(Option<(f64, Option<f64>)>, Option<f64>)>,
+    pub values: Vec<BarValue>,
 }
 
 pub struct MetricBars {

@@ -170,7 +170,8 @@ fn fold_curves(view: &RunView, fold: &FoldFile) -> LineFigure {
     loss = loss.fit_y(0.1);
     loss.marker = Some(best.clone());
     let mut val = Panel::new("Validation metrics", "epoch", "score").epochs(epochs).unit_y();
-    let series: [(&str, fn(&Metrics) -> Option<f64>); 4] = [
+    type Series = (&'static str, fn(&Metrics) -> Option<f64>);
+    let series: [Series; 4] = [
         ("accuracy", |m| Some(m.accuracy)),
         ("balanced accuracy", |m| Some(m.balanced_accuracy)),
         ("abnormal recall", |m| Some(m.sensitivity)),
@@ -308,10 +309,10 @@ pub fn write_run_plots(result_dir: &Path) -> Result<Written, PlotError> {
     if let Some((m, ..)) = &ensemble {
         matrices.push((format!("fold ensemble ({} folds), test", done.len()), m.confusion));
     }
-    if let Some(best) = view.best_fold() {
-        if let Some(t) = &best.test {
-            matrices.push((format!("best fold ({}), test", best.fold), t.confusion));
-        }
+    if let Some(best) = view.best_fold()
+        && let Some(t) = &best.test
+    {
+        matrices.push((format!("best fold ({}), test", best.fold), t.confusion));
     }
     if !matrices.is_empty() {
         let fig = ConfusionFigure {

@@ -107,10 +107,11 @@ pub fn changed_columns(rows: &[&BTreeMap<String, Value>]) -> Vec<Column> {
         .collect();
     for column in &mut columns {
         for k in &keys {
-            if let Some((table, tag)) = folded_into(k) {
-                if *tag == column.key && !left_out(k) {
-                    column.folded.push(((*k).clone(), k[table.len() + 1..].to_owned()));
-                }
+            if let Some((table, tag)) = folded_into(k)
+                && *tag == column.key
+                && !left_out(k)
+            {
+                column.folded.push(((*k).clone(), k[table.len() + 1..].to_owned()));
             }
         }
     }
