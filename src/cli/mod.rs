@@ -50,7 +50,9 @@ enum Command {
     /// Print the JSON Schema of experiment files.
     Schema,
     /// Check the experiment's dataset: FileList.csv against Videos/, frame counts, sizes,
-    /// labels. Prints the data report; writes nothing (a synthetic source is generated).
+    /// labels. Prints the data report and every problem found, whatever `data.on_bad_video`
+    /// says; fails when a run would stop on them. Writes nothing (a synthetic source is
+    /// generated).
     DataCheck(ConfigArgs),
     /// Decode every video once into the experiment's HDF5 clip cache (`run` does it too).
     Prepare(ConfigArgs),
