@@ -1,12 +1,12 @@
 //! `runner bench models`: a training step (forward, backward, AdamW) and an inference forward
 //! of each phase's model on random clips, timed after a warm-up as the median of several
 //! repetitions. Each model prints one JSON line in the shape of the PyTorch reference
-//! (`shared/bench/torch_anchor.py`), so the two can be run side by side and compared as ratios.
+//! (`src/bench/torch_reference.py`), so the two can be run side by side and compared as ratios.
 //!
 //! The models are the phases' own (`model::build`) with the reference's dimensions: ResNet-18
-//! + LSTM(512) for phase 1, a Swin preset (Tiny by default) + 2 temporal layers (8 heads, FFN
-//! 512) for phases 2–3, head 512; every parameter trains. The step is the training loop's own
-//! (`train::step::DataParallel`), on the backend and devices the options name.
+//! with LSTM(512) for phase 1, a Swin preset (Tiny by default) with 2 temporal layers (8 heads,
+//! FFN 512) for phases 2–3, head 512; every parameter trains. The step is the training loop's
+//! own (`train::step::DataParallel`), on the backend and devices the options name.
 
 use std::time::Instant;
 

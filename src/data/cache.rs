@@ -100,17 +100,18 @@ pub fn prepare(
     path: &Path,
 ) -> Result<PrepareSummary, CacheError> {
     let manifest = manifest(dataset)?;
-    if let Ok(cache) = ClipCache::open(path) {
-        if cache.size == size && cache.manifest == manifest {
-            let frames = cache.videos.iter().map(|v| v.frames).sum();
-            return Ok(PrepareSummary {
-                path: path.to_path_buf(),
-                reused: true,
-                videos: cache.videos.len(),
-                frames,
-                skipped: vec![],
-            });
-        }
+    if let Ok(cache) = ClipCache::open(path)
+        && cache.size == size
+        && cache.manifest == manifest
+    {
+        let frames = cache.videos.iter().map(|v| v.frames).sum();
+        return Ok(PrepareSummary {
+            path: path.to_path_buf(),
+            reused: true,
+            videos: cache.videos.len(),
+            frames,
+            skipped: vec![],
+        });
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;

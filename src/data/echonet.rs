@@ -119,6 +119,10 @@ pub struct Problem {
 }
 
 impl Problem {
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     fn add(&mut self, example: String) {
         self.count += 1;
         if self.examples.len() < EXAMPLES {
@@ -145,6 +149,10 @@ pub struct DataReport {
     pub usable_by_split: BTreeMap<Split, usize>,
     pub total_frames: usize,
     pub has_volume_tracings: bool,
+    /// CSV records that cannot be read: only an [`inspect_echonet`] reads past them (a scan
+    /// stops at the first), so a scan's report never holds one.
+    #[serde(skip_serializing_if = "Problem::is_empty")]
+    pub unreadable_record: Problem,
     /// Rows whose `Videos/<FileName>.avi` does not exist (skipped).
     pub missing_video: Problem,
     /// Videos whose AVI cannot be opened or decoded (skipped).
@@ -166,30 +174,55 @@ pub struct DataReport {
     pub skipped: Vec<Skipped>,
 }
 
+impl DataReport {
+    /// The report as text, saying what `policy` does with the videos it cannot use.
+    pub fn with_policy(&self, policy: OnBadVideo) -> impl fmt::Display + '_ {
+        ReportText { report: self, policy }
+    }
+}
+
+/// The report as a scan under [`OnBadVideo::Skip`] made it.
 impl fmt::Display for DataReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "EchoNet-Dynamic folder {}", self.root.display())?;
-        writeln!(f, "  FileList.csv rows: {}", self.file_list_rows)?;
-        writeln!(f, "  video files:       {}", self.video_files)?;
+        self.with_policy(OnBadVideo::Skip).fmt(f)
+    }
+}
+
+struct ReportText<'a> {
+    report: &'a DataReport,
+    policy: OnBadVideo,
+}
+
+impl fmt::Display for ReportText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.report;
+        let bad_video = match self.policy {
+            OnBadVideo::Skip => "skipped",
+            OnBadVideo::Error => "stops a run",
+        };
+        writeln!(f, "EchoNet-Dynamic folder {}", r.root.display())?;
+        writeln!(f, "  FileList.csv rows: {}", r.file_list_rows)?;
+        writeln!(f, "  video files:       {}", r.video_files)?;
         let splits: Vec<String> =
-            self.usable_by_split.iter().map(|(s, n)| format!("{} {n}", s.as_str())).collect();
-        writeln!(f, "  usable videos:     {} ({})", self.usable_videos, splits.join(", "))?;
-        writeln!(f, "  frames in usable videos: {}", self.total_frames)?;
+            r.usable_by_split.iter().map(|(s, n)| format!("{} {n}", s.as_str())).collect();
+        writeln!(f, "  usable videos:     {} ({})", r.usable_videos, splits.join(", "))?;
+        writeln!(f, "  frames in usable videos: {}", r.total_frames)?;
         writeln!(
             f,
             "  VolumeTracings.csv: {}",
-            if self.has_volume_tracings { "present" } else { "absent" }
+            if r.has_volume_tracings { "present" } else { "absent" }
         )?;
         let kinds = [
-            ("missing video (skipped)", &self.missing_video),
-            ("unreadable video (skipped)", &self.unreadable_video),
-            ("missing or NaN EF", &self.missing_ef),
-            ("duplicate FileList row", &self.duplicate_row),
-            ("video without a FileList row (ignored)", &self.unlisted_video),
-            ("NumberOfFrames differs from the file", &self.frame_count_mismatch),
-            ("frame size differs from the file", &self.size_mismatch),
-            ("FPS differs from the file", &self.fps_mismatch),
-            ("video without tracings", &self.without_tracings),
+            ("unreadable CSV record (stops a run)".to_owned(), &r.unreadable_record),
+            (format!("missing video ({bad_video})"), &r.missing_video),
+            (format!("unreadable video ({bad_video})"), &r.unreadable_video),
+            ("missing or NaN EF".to_owned(), &r.missing_ef),
+            ("duplicate FileList row".to_owned(), &r.duplicate_row),
+            ("video without a FileList row (ignored)".to_owned(), &r.unlisted_video),
+            ("NumberOfFrames differs from the file".to_owned(), &r.frame_count_mismatch),
+            ("frame size differs from the file".to_owned(), &r.size_mismatch),
+            ("FPS differs from the file".to_owned(), &r.fps_mismatch),
+            ("video without tracings".to_owned(), &r.without_tracings),
         ];
         let mut clean = true;
         for (what, p) in kinds {
@@ -207,13 +240,75 @@ impl fmt::Display for DataReport {
 }
 
 /// Scan an EchoNet-Dynamic folder: parse the CSVs, find the videos, open every listed video's
-/// header (in parallel) and cross-check.
+/// header (in parallel) and cross-check. Stops at the first record that cannot be read, and
+/// under [`OnBadVideo::Error`] at the first listed video that cannot be used.
 pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset, DataError> {
-    let file_list = root.join("FileList.csv");
-    let rows = read_file_list(&file_list)?;
+    let rows = read_file_list(&root.join("FileList.csv"))?;
     let tracings_path = root.join("VolumeTracings.csv");
     let tracings =
         if tracings_path.is_file() { Some(read_volume_tracings(&tracings_path)?) } else { None };
+    let (dataset, bad_videos) = cross_check(root, rows, tracings, options.decode_all_frames)?;
+    match bad_videos.into_iter().next() {
+        Some(first) if options.on_bad_video == OnBadVideo::Error => Err(first),
+        _ => Ok(dataset),
+    }
+}
+
+/// Everything wrong with an EchoNet-Dynamic folder, found in one pass whatever the policy.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The folder as a scan under [`OnBadVideo::Skip`] reads it, from the records that
+    /// could be read.
+    pub dataset: EchoNetDataset,
+    /// Records of FileList.csv, then VolumeTracings.csv, that cannot be read: a scan stops
+    /// at the first under either policy.
+    pub bad_records: Vec<DataError>,
+    /// Listed videos that are missing or cannot be opened, in FileList.csv order (also in
+    /// the report's `skipped`).
+    pub bad_videos: Vec<DataError>,
+}
+
+/// Inspect an EchoNet-Dynamic folder as [`scan_echonet`] scans it (every listed video's
+/// header and index), reading past every record and video it cannot use; stops only where
+/// nothing further can be read (a missing or unreadable CSV, a wrong header, no Videos
+/// folder).
+pub fn inspect_echonet(root: &Path) -> Result<Inspection, DataError> {
+    let file_list = file_list_records(&root.join("FileList.csv"))?;
+    let tracings_path = root.join("VolumeTracings.csv");
+    let tracings =
+        if tracings_path.is_file() { Some(tracing_records(&tracings_path)?) } else { None };
+    // A record of FileList.csv that cannot be read is still one of its rows.
+    let unread_rows = file_list.bad.len();
+    let mut bad_records = file_list.bad;
+    let tracings = tracings.map(|t| {
+        bad_records.extend(t.bad);
+        by_video(t.rows)
+    });
+    let (mut dataset, bad_videos) = cross_check(root, file_list.rows, tracings, false)?;
+    let report = &mut dataset.report;
+    report.file_list_rows += unread_rows;
+    for e in &bad_records {
+        report.unreadable_record.add(match e {
+            DataError::Csv { path, line, .. } => format!("{} line {line}", file_name(path)),
+            other => other.to_string(),
+        });
+    }
+    Ok(Inspection { dataset, bad_records, bad_videos })
+}
+
+/// A path's last component, for short examples.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+/// The scan of the videos `rows` list, with every unusable one left out, counted in the
+/// report and returned as an error naming it, in the rows' order.
+fn cross_check(
+    root: &Path,
+    rows: Vec<FileListRow>,
+    tracings: Option<BTreeMap<String, Vec<TracingRow>>>,
+    decode_all_frames: bool,
+) -> Result<(EchoNetDataset, Vec<DataError>), DataError> {
     let videos_dir = root.join("Videos");
     if !videos_dir.is_dir() {
         return Err(DataError::Dataset { path: videos_dir, detail: "no Videos folder".into() });
@@ -271,7 +366,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
                 return Err((BadVideo::Missing, DataError::Dataset { path, detail }));
             };
             let avi = AviFile::open(path).map_err(|e| (BadVideo::Unreadable, e))?;
-            if options.decode_all_frames {
+            if decode_all_frames {
                 avi.read_all_frames().map_err(|e| (BadVideo::Unreadable, e))?;
             }
             Ok(VideoRecord {
@@ -286,10 +381,10 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         .collect();
 
     let mut videos = Vec::with_capacity(opened.len());
+    let mut bad_videos = Vec::new();
     for (row, result) in listed.iter().zip(opened) {
         match result {
             Ok(video) => videos.push(video),
-            Err((_, error)) if options.on_bad_video == OnBadVideo::Error => return Err(error),
             Err((kind, error)) => {
                 let problem = match kind {
                     BadVideo::Missing => &mut report.missing_video,
@@ -299,6 +394,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
                 report
                     .skipped
                     .push(Skipped { file_name: row.file_name.clone(), reason: error.to_string() });
+                bad_videos.push(error);
             }
         }
     }
@@ -328,7 +424,7 @@ pub fn scan_echonet(root: &Path, options: ScanOptions) -> Result<EchoNetDataset,
         report.total_frames += v.frames;
     }
     report.usable_videos = videos.len();
-    Ok(EchoNetDataset { root: root.to_path_buf(), videos, tracings, report })
+    Ok((EchoNetDataset { root: root.to_path_buf(), videos, tracings, report }, bad_videos))
 }
 
 enum BadVideo {
@@ -432,42 +528,76 @@ impl Fields<'_> {
     }
 }
 
-/// Records after the header, each checked to have `header.len()` fields.
-fn for_each_record(
+/// The records of a CSV file that could be read, and an error for each one that could not.
+struct Records<T> {
+    rows: Vec<T>,
+    bad: Vec<DataError>,
+}
+
+impl<T> Records<T> {
+    /// The rows, or the first bad record's error.
+    fn all(self) -> Result<Vec<T>, DataError> {
+        match self.bad.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(self.rows),
+        }
+    }
+}
+
+/// Records after the header, each checked to have `header.len()` fields and parsed by
+/// `parse`. A record the CSV reader cannot read ends the reading, as the last bad one.
+fn read_records<T>(
     path: &Path,
     header: &[&str],
-    mut f: impl FnMut(&Fields<'_>) -> Result<(), DataError>,
-) -> Result<(), DataError> {
+    mut parse: impl FnMut(&Fields<'_>) -> Result<T, DataError>,
+) -> Result<Records<T>, DataError> {
     let mut reader = open_csv(path, header)?;
+    let mut out = Records { rows: Vec::new(), bad: Vec::new() };
     let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                out.bad.push(csv_error(path, e));
+                break;
+            }
+        }
         let line = record.position().map_or(0, csv::Position::line);
         if record.len() == 1 && record.get(0).is_some_and(|s| s.trim().is_empty()) {
             continue;
         }
         let fields = Fields { path, line, record: &record, header };
-        if record.len() != header.len() {
-            return Err(fields.error(
+        let parsed = if record.len() == header.len() {
+            parse(&fields)
+        } else {
+            Err(fields.error(
                 record.len().min(header.len()),
                 format!("expected {} fields, found {}", header.len(), record.len()),
-            ));
+            ))
+        };
+        match parsed {
+            Ok(row) => out.rows.push(row),
+            Err(e) => out.bad.push(e),
         }
-        f(&fields)?;
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Parse `FileList.csv` (header checked exactly, every column typed).
 pub fn read_file_list(path: &Path) -> Result<Vec<FileListRow>, DataError> {
-    let mut rows = Vec::new();
-    for_each_record(path, &FILE_LIST_HEADER, |r| {
+    file_list_records(path)?.all()
+}
+
+fn file_list_records(path: &Path) -> Result<Records<FileListRow>, DataError> {
+    read_records(path, &FILE_LIST_HEADER, |r| {
         let split = match r.text(8).to_ascii_uppercase().as_str() {
             "TRAIN" => Split::Train,
             "VAL" => Split::Val,
             "TEST" => Split::Test,
             other => return Err(r.error(8, format!("`{other}` is not TRAIN, VAL or TEST"))),
         };
-        rows.push(FileListRow {
+        Ok(FileListRow {
             file_name: r.file_name(0)?,
             ef: r.optional_f64(1)?,
             esv: r.optional_f64(2)?,
@@ -478,16 +608,17 @@ pub fn read_file_list(path: &Path) -> Result<Vec<FileListRow>, DataError> {
             number_of_frames: r.parse(7, "a whole number")?,
             split,
             line: r.line,
-        });
-        Ok(())
-    })?;
-    Ok(rows)
+        })
+    })
 }
 
 /// Parse `VolumeTracings.csv` into the rows of each video (keyed without `.avi`).
 pub fn read_volume_tracings(path: &Path) -> Result<BTreeMap<String, Vec<TracingRow>>, DataError> {
-    let mut out: BTreeMap<String, Vec<TracingRow>> = BTreeMap::new();
-    for_each_record(path, &VOLUME_TRACINGS_HEADER, |r| {
+    Ok(by_video(tracing_records(path)?.all()?))
+}
+
+fn tracing_records(path: &Path) -> Result<Records<(String, TracingRow)>, DataError> {
+    read_records(path, &VOLUME_TRACINGS_HEADER, |r| {
         let row = TracingRow {
             x1: r.f64(1)?,
             y1: r.f64(2)?,
@@ -495,10 +626,16 @@ pub fn read_volume_tracings(path: &Path) -> Result<BTreeMap<String, Vec<TracingR
             y2: r.f64(4)?,
             frame: r.parse(5, "a whole frame number")?,
         };
-        out.entry(r.file_name(0)?).or_default().push(row);
-        Ok(())
-    })?;
-    Ok(out)
+        Ok((r.file_name(0)?, row))
+    })
+}
+
+fn by_video(rows: Vec<(String, TracingRow)>) -> BTreeMap<String, Vec<TracingRow>> {
+    let mut out: BTreeMap<String, Vec<TracingRow>> = BTreeMap::new();
+    for (name, row) in rows {
+        out.entry(name).or_default().push(row);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -637,6 +774,52 @@ mod tests {
         let strict = ScanOptions { on_bad_video: OnBadVideo::Error, decode_all_frames: false };
         let e = scan_echonet(root, strict).expect_err("error policy").to_string();
         assert!(e.contains(&rows[0].file_name) && e.contains("does not exist"), "{e}");
+    }
+
+    #[test]
+    fn inspection_reads_past_what_a_scan_stops_at() {
+        let dir = dataset(5);
+        let root = dir.path();
+        let rows = read_file_list(&root.join("FileList.csv")).expect("rows");
+        fs::remove_file(root.join("Videos").join(format!("{}.avi", rows[4].file_name)))
+            .expect("remove");
+        let path = root.join("FileList.csv");
+        let text = fs::read_to_string(&path).expect("read");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let fields: Vec<&str> = lines[2].split(',').collect();
+        lines[2] = format!("{},HOLDOUT", fields[..8].join(","));
+        lines[4] = lines[4].split(',').take(5).collect::<Vec<_>>().join(",");
+        fs::write(&path, lines.join("\n") + "\n").expect("write");
+        let tracings = root.join("VolumeTracings.csv");
+        let text = fs::read_to_string(&tracings).expect("read") + "0XAA.avi,1,x,3,4,46\n";
+        fs::write(&tracings, text).expect("write");
+
+        for policy in [OnBadVideo::Error, OnBadVideo::Skip] {
+            let options = ScanOptions { on_bad_video: policy, decode_all_frames: false };
+            let e = scan_echonet(root, options).expect_err("bad records").to_string();
+            assert!(e.contains("line 3, column Split"), "{e}");
+        }
+        let found = inspect_echonet(root).expect("inspect");
+        let bad: Vec<String> = found.bad_records.iter().map(ToString::to_string).collect();
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].contains("FileList.csv: line 3, column Split"), "{bad:?}");
+        assert!(bad[1].contains("FileList.csv: line 5") && bad[1].contains("found 5"), "{bad:?}");
+        assert!(bad[2].contains("VolumeTracings.csv") && bad[2].contains("column Y1"), "{bad:?}");
+        assert_eq!(found.bad_videos.len(), 1);
+        assert!(found.bad_videos[0].to_string().contains(&rows[4].file_name));
+        let r = &found.dataset.report;
+        assert_eq!((r.file_list_rows, r.usable_videos, r.unreadable_record.count), (5, 2, 3));
+        assert_eq!(r.unreadable_record.examples[0], "FileList.csv line 3");
+        let shown = r.with_policy(OnBadVideo::Error).to_string();
+        assert!(
+            shown.contains("unreadable CSV record (stops a run): 3")
+                && shown.contains("missing video (stops a run): 1"),
+            "{shown}"
+        );
+        // A scan's report, as a run stores it, has no such key (a scan stops at the record).
+        let json = |r: &DataReport| serde_json::to_value(r).expect("json");
+        assert_eq!(json(r)["unreadable_record"]["count"], 3);
+        assert!(json(&DataReport::default()).get("unreadable_record").is_none());
     }
 
     #[test]

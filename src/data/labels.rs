@@ -96,27 +96,36 @@ pub struct LabelReport {
     pub skipped_missing_ef: Vec<String>,
 }
 
-/// Label every video; a missing EF stops with an error naming the video (`Error`) or skips
-/// it and lists it in the report (`Skip`).
-pub fn label_videos(
-    videos: Vec<VideoRecord>,
-    rule: &LabelRule,
-    policy: OnBadVideo,
-) -> Result<(Vec<LabelledVideo>, LabelReport), DataError> {
+/// Every video labelled that can be.
+#[derive(Debug)]
+pub struct Labelled {
+    pub videos: Vec<LabelledVideo>,
+    pub report: LabelReport,
+    /// An error naming each video without a usable EF (file name and FileList.csv line), in
+    /// order; these videos are in `report.skipped_missing_ef`.
+    pub unlabelled: Vec<DataError>,
+}
+
+/// Label every video that has a usable EF, and name each one that has none.
+pub fn label_all(videos: Vec<VideoRecord>, rule: &LabelRule) -> Result<Labelled, DataError> {
     rule.validate().map_err(DataError::Config)?;
-    let mut report = LabelReport::default();
-    let mut out = Vec::with_capacity(videos.len());
+    let mut out = Labelled {
+        videos: Vec::with_capacity(videos.len()),
+        report: LabelReport::default(),
+        unlabelled: Vec::new(),
+    };
     for video in videos {
         match video.row.ef.and_then(|ef| rule.classify(ef)) {
             Some(class) => {
                 match class {
-                    Class::Normal => report.normal += 1,
-                    Class::Abnormal => report.abnormal += 1,
+                    Class::Normal => out.report.normal += 1,
+                    Class::Abnormal => out.report.abnormal += 1,
                 }
-                out.push(LabelledVideo { video, class });
+                out.videos.push(LabelledVideo { video, class });
             }
-            None if policy == OnBadVideo::Error => {
-                return Err(DataError::Label {
+            None => {
+                out.report.skipped_missing_ef.push(video.row.file_name.clone());
+                out.unlabelled.push(DataError::Label {
                     record: format!(
                         "{} (FileList.csv line {})",
                         video.row.file_name, video.row.line
@@ -124,10 +133,23 @@ pub fn label_videos(
                     detail: "EF is missing or NaN, so it has no label".into(),
                 });
             }
-            None => report.skipped_missing_ef.push(video.row.file_name.clone()),
         }
     }
-    Ok((out, report))
+    Ok(out)
+}
+
+/// Label every video; a missing EF stops with an error naming the video (`Error`) or skips
+/// it and lists it in the report (`Skip`).
+pub fn label_videos(
+    videos: Vec<VideoRecord>,
+    rule: &LabelRule,
+    policy: OnBadVideo,
+) -> Result<(Vec<LabelledVideo>, LabelReport), DataError> {
+    let labelled = label_all(videos, rule)?;
+    match labelled.unlabelled.into_iter().next() {
+        Some(first) if policy == OnBadVideo::Error => Err(first),
+        _ => Ok((labelled.videos, labelled.report)),
+    }
 }
 
 #[cfg(test)]

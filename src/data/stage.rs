@@ -1,6 +1,6 @@
 //! The data stage as `run`, `prepare` and `data-check` drive it: the dataset folder
-//! (generated once into the cache folder for a synthetic source), its scan and labels, and
-//! the HDF5 clip cache.
+//! (generated once into the cache folder for a synthetic source), its scan and labels (or,
+//! for `data-check`, every problem in them at once), and the HDF5 clip cache.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::cache::{self, CacheError, PrepareSummary};
 use super::echonet::{
-    DataReport, EchoNetDataset, ScanOptions, Split, read_file_list, scan_echonet,
+    DataReport, EchoNetDataset, OnBadVideo, ScanOptions, Split, inspect_echonet, read_file_list,
+    scan_echonet,
 };
-use super::labels::{LabelReport, LabelledVideo, label_videos};
+use super::labels::{LabelReport, LabelledVideo, label_all, label_videos};
 use super::synth::{self, SynthConfig};
 use super::{DataConfig, DataError, DataSource, SplitConfig};
 use crate::atomic;
@@ -96,6 +97,44 @@ pub fn load(data: &DataConfig, cache_dir: &Path) -> Result<Dataset, DataError> {
     )?;
     let (labelled, labels) = label_videos(scan.videos.clone(), &data.labels, data.on_bad_video)?;
     Ok(Dataset { scan, labelled, labels })
+}
+
+/// What `data-check` found: every problem at once, whatever `on_bad_video` says.
+pub struct Check {
+    /// The dataset as [`load`] reads it under `on_bad_video = "skip"`.
+    pub dataset: Dataset,
+    /// CSV records that cannot be read: `load` stops at the first under either policy.
+    pub bad_records: Vec<DataError>,
+    /// Missing or unreadable videos, then videos without a usable EF, each in FileList.csv
+    /// order: `load` stops at the first under `error` and leaves them out under `skip`.
+    pub bad_videos: Vec<DataError>,
+}
+
+impl Check {
+    /// Whether [`load`] under `policy` would stop on this data, or leave no video to train on.
+    pub fn stops_a_run(&self, policy: OnBadVideo) -> bool {
+        !self.bad_records.is_empty()
+            || self.dataset.labelled.is_empty()
+            || (policy == OnBadVideo::Error && !self.bad_videos.is_empty())
+    }
+}
+
+/// Scans and labels the dataset as [`load`] does, reading past everything it cannot use.
+pub fn check(data: &DataConfig, cache_dir: &Path) -> Result<Check, DataError> {
+    let root = dataset_root(data, cache_dir)?;
+    let found = inspect_echonet(&root)?;
+    let labelled = label_all(found.dataset.videos.clone(), &data.labels)?;
+    let mut bad_videos = found.bad_videos;
+    bad_videos.extend(labelled.unlabelled);
+    Ok(Check {
+        dataset: Dataset {
+            scan: found.dataset,
+            labelled: labelled.videos,
+            labels: labelled.report,
+        },
+        bad_records: found.bad_records,
+        bad_videos,
+    })
 }
 
 /// Builds (or reuses) the clip cache of a loaded dataset.

@@ -35,7 +35,8 @@ fn bench_models_prints_the_reference_keys_for_each_model() {
         ["swin_hybrid", "cnn_lstm"]
     );
     for l in &lines {
-        // torch_anchor.py's keys, with the same values for the workload.
+        // The PyTorch reference's keys (src/bench/torch_reference.py), with the same values
+        // for the workload.
         for key in [
             "framework",
             "model",
@@ -194,7 +195,7 @@ fn bad_bench_options_are_refused_naming_the_flag() {
     let s = Scratch::new();
     let run = s.runner(&["bench", "models", "--swin", "huge"], &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("--swin huge"), "{}", run.stderr);
+    assert!(run.stderr.contains("invalid value 'huge' for '--swin"), "{}", run.stderr);
     // `steps` times nothing, so it takes no repetitions.
     let run = s.runner(&["bench", "steps", "--reps", "2"], &[]);
     assert_eq!(run.code, 2);

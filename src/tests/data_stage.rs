@@ -118,3 +118,75 @@ fn prepare_builds_the_cache_once() {
     let third = s.runner(&["prepare", "e.toml"], &[]);
     assert!(third.stdout.contains("clip cache written"), "{}", third.stdout);
 }
+
+#[test]
+fn data_check_names_every_problem_in_one_pass() {
+    let s = Scratch::new();
+    synth(&s, "8");
+    s.write("e.toml", &echonet_config().replace("folds = 3", "mode = \"single\""));
+    let list = s.path().join("data/FileList.csv");
+    let mut lines: Vec<String> =
+        fs::read_to_string(&list).unwrap().lines().map(Into::into).collect();
+    let name =
+        |line: usize| lines[line].split(',').next().unwrap().trim_end_matches(".avi").to_owned();
+    let (missing, truncated, bad_ef) = (name(1), name(2), name(3));
+    let video = |name: &str| s.path().join("data/Videos").join(format!("{name}.avi"));
+    fs::remove_file(video(&missing)).unwrap();
+    let bytes = fs::read(video(&truncated)).unwrap();
+    fs::write(video(&truncated), &bytes[..bytes.len() / 2]).unwrap();
+    let mut fields: Vec<&str> = lines[3].split(',').collect();
+    fields[1] = "NaN";
+    lines[3] = fields.join(",");
+    fs::write(&list, lines.join("\n") + "\n").unwrap();
+
+    // Each names its file and its FileList.csv record; the default policy fails.
+    let wants = [
+        (&missing, "line 2 but the file does not exist"),
+        (&truncated, "truncated AVI"),
+        (&bad_ef, "(FileList.csv line 4): EF is missing or NaN"),
+    ];
+    let strict = s.runner(&["data-check", "e.toml"], &[]);
+    assert_eq!(strict.code, 1, "{}", strict.stderr);
+    for (name, what) in wants {
+        assert!(
+            strict
+                .stderr
+                .lines()
+                .any(|l| l.starts_with("error: ") && l.contains(name) && l.contains(what)),
+            "{name} ({what}) missing:\n{}",
+            strict.stderr
+        );
+    }
+    assert!(strict.stderr.contains("3 problem(s) would stop a run"), "{}", strict.stderr);
+    assert!(strict.stdout.contains("usable videos:     6"), "{}", strict.stdout);
+    assert!(strict.stdout.contains("missing video (stops a run): 1"), "{}", strict.stdout);
+
+    // Skipping them leaves a usable dataset: the same three, listed as skipped.
+    let skip = s.runner(&["data-check", "e.toml", "--set", "data.on_bad_video=skip"], &[]);
+    assert_eq!(skip.code, 0, "{}", skip.stderr);
+    for (name, what) in wants {
+        assert!(
+            skip.stdout
+                .lines()
+                .any(|l| l.starts_with("skipped: ") && l.contains(name) && l.contains(what)),
+            "{name} ({what}) missing:\n{}",
+            skip.stdout
+        );
+    }
+    assert!(skip.stdout.contains("missing video (skipped): 1"), "{}", skip.stdout);
+    assert!(skip.stderr.is_empty(), "{}", skip.stderr);
+
+    // A record that cannot be read stops a run under either policy: named with the rest.
+    let mut fields: Vec<&str> = lines[5].split(',').collect();
+    fields[6] = "fifty";
+    lines[5] = fields.join(",");
+    fs::write(&list, lines.join("\n") + "\n").unwrap();
+    for policy in ["error", "skip"] {
+        let set = format!("data.on_bad_video={policy}");
+        let run = s.runner(&["data-check", "e.toml", "--set", &set], &[]);
+        assert_eq!(run.code, 1, "{policy}: {}", run.stderr);
+        assert!(run.stderr.contains("FileList.csv: line 6, column FPS"), "{}", run.stderr);
+        assert!(run.stdout.contains("FileList.csv rows: 8"), "{}", run.stdout);
+        assert!(run.stdout.contains(&bad_ef), "{policy}: {}", run.stdout);
+    }
+}

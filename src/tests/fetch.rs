@@ -71,10 +71,10 @@ fn respond(mut stream: TcpStream, body: &[u8], cut: bool, log: &Mutex<Vec<Seen>>
         if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("range") {
-                range = Some(v.trim().to_owned());
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("range")
+        {
+            range = Some(v.trim().to_owned());
         }
     }
     log.lock().unwrap().push(Seen { target, range: range.clone() });

@@ -4,6 +4,7 @@
 mod bad_configs;
 mod bench;
 mod browser;
+mod command_line;
 mod data_stage;
 mod fetch;
 mod layering;

@@ -54,6 +54,23 @@ impl Scratch {
     }
 
     pub fn runner(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        finish(cmd.output().expect("runner starts"))
+    }
+
+    /// `runner ARGS` with its standard output a pipe whose reader has gone before it starts,
+    /// as `runner ARGS | head` once `head` has exited: every write to it fails.
+    pub fn runner_into_closed_pipe(&self, args: &[&str]) -> Run {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut cmd = self.command(args);
+        cmd.stdout(writer);
+        finish(cmd.output().expect("runner starts"))
+    }
+
+    /// `runner ARGS` in this folder, without the caller's ECHO_RUNNER__* variables.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
         cmd.args(args).current_dir(self.path());
         for (k, _) in std::env::vars() {
@@ -61,8 +78,7 @@ impl Scratch {
                 cmd.env_remove(k);
             }
         }
-        cmd.envs(env.iter().copied());
-        finish(cmd.output().expect("runner starts"))
+        cmd
     }
 
     /// Result directories in `results/` (not the `.cache` folder; absent folder: none).

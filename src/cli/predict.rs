@@ -1,0 +1,112 @@
+//! `runner predict`: new videos through a trained experiment.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use echo_runner::config::Overrides;
+use echo_runner::results::predict::{self as predicting, ModelChoice, Predictor};
+use echo_runner::results::view::locate;
+
+use super::error::{CliError, FAILED};
+use super::output::Stdout;
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// The trained experiment: its result directory (or its experiment file).
+    #[arg(value_name = "RESULT_DIR")]
+    result: PathBuf,
+    /// AVI files, or folders of them.
+    #[arg(required = true, value_name = "VIDEO_OR_DIR")]
+    videos: Vec<PathBuf>,
+    /// Also write the predictions as CSV (atomically).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Folder for the per-video frame plots [default: the CSV's folder, else
+    /// ./predict-<result dir name>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Use this fold's model (default: the best fold by validation, as the run's summary).
+    #[arg(long, value_name = "K", conflicts_with = "ensemble")]
+    fold: Option<usize>,
+    /// Average every finished fold's model (the run's fold ensemble).
+    #[arg(long)]
+    ensemble: bool,
+    /// Decision threshold on P(abnormal) (default: the validation Youden threshold).
+    #[arg(long, value_name = "T")]
+    threshold: Option<f64>,
+    /// Skip the per-frame contributions (one forward pass per clip frame) and their plots.
+    #[arg(long)]
+    no_explain: bool,
+}
+
+/// Predicts every video it can, saying what is wrong with the others; fails when any fails.
+pub fn predict(args: PredictArgs) -> Result<(), CliError> {
+    let dir = locate(&args.result, &Overrides::default())?;
+    let choice = match (args.fold, args.ensemble) {
+        (Some(k), _) => ModelChoice::Fold(k),
+        (None, true) => ModelChoice::Ensemble,
+        (None, false) => ModelChoice::Best,
+    };
+    let predictor = Predictor::load(&dir, choice).map_err(CliError::failed)?;
+    let predictor = match args.threshold {
+        Some(t) => predictor.with_threshold(t),
+        None => predictor,
+    };
+    let explain = !args.no_explain;
+    let plots_dir = args.out.clone().unwrap_or_else(|| default_plots_dir(&args, &dir));
+    let mut out = Stdout;
+    writeln!(
+        out,
+        "model: {} of {}; threshold {:.4}",
+        predictor.description,
+        dir.display(),
+        predictor.threshold
+    )?;
+    let (videos, errors) = predicting::videos(&args.videos);
+    let total = videos.len() + errors.len();
+    let mut failures = errors.len();
+    for e in errors {
+        eprintln!("error: {e}");
+    }
+    let mut done = Vec::new();
+    for video in &videos {
+        match predictor.predict(video, explain) {
+            Ok(p) => {
+                writeln!(out, "{}", predicting::line(&p))?;
+                if explain && let Err(e) = predictor.plot(&p, &plots_dir) {
+                    eprintln!("error: {}: plot: {e}", p.video);
+                    failures += 1;
+                }
+                done.push(p);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures += 1;
+            }
+        }
+    }
+    if explain && !done.is_empty() {
+        writeln!(out, "frame plots: {}/<video>.png and .svg", plots_dir.display())?;
+    }
+    if let Some(csv) = &args.csv {
+        predicting::write_csv(csv, &done, &predictor.description).map_err(CliError::failed)?;
+        writeln!(out, "predictions written to {}", csv.display())?;
+    }
+    if failures > 0 || done.is_empty() {
+        eprintln!("error: {failures} of {total} video(s) could not be predicted");
+        return Err(CliError::Reported(FAILED));
+    }
+    Ok(())
+}
+
+/// The CSV's folder, else `./predict-<result dir name>`.
+fn default_plots_dir(args: &PredictArgs, dir: &Path) -> PathBuf {
+    match args.csv.as_ref().and_then(|c| c.parent()) {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from(format!(
+            "predict-{}",
+            dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        )),
+    }
+}

@@ -1,0 +1,64 @@
+//! `runner report`: the results table across experiments.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use echo_runner::results::report::{self, Format, Report, TestModel};
+
+use super::Layering;
+use super::error::CliError;
+use super::output::Stdout;
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Result directories, or experiment files (their directories are found by hash).
+    #[arg(required = true, value_name = "CONFIG_OR_RESULT_DIR")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    layering: Layering,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Write the report to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Also write a cross-experiment ROC overlay and a bar chart of the main metrics here.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// Which model's test figures stand beside the CV figures.
+    #[arg(long, value_enum, default_value = "best-fold")]
+    test: TestModel,
+}
+
+/// Writes the table of every input that can be read; fails when none can, or when no
+/// experiment has a finished fold.
+pub fn report(args: ReportArgs) -> Result<(), CliError> {
+    let report = Report::build(&args.inputs, &args.layering.overrides(), args.test);
+    for problem in &report.problems {
+        eprintln!("error: {problem}");
+    }
+    for row in &report.rows {
+        for note in &row.notes {
+            eprintln!("note: {}: {note}", row.experiment);
+        }
+    }
+    if report.rows.is_empty() {
+        return Err(CliError::failed("none of the inputs could be read: nothing to report"));
+    }
+    let text = report::render(&report, args.format);
+    match &args.out {
+        Some(path) => {
+            report::write(path, &text).map_err(CliError::failed)?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => write!(Stdout, "{text}")?,
+    }
+    if let Some(dir) = &args.plots {
+        let files = report.write_plots(dir).map_err(CliError::failed)?;
+        eprintln!("{} plot files written to {}", files.len(), dir.display());
+    }
+    if !report.has_figures() {
+        return Err(CliError::failed("no experiment has a finished fold yet: nothing to report"));
+    }
+    Ok(())
+}
