@@ -14,6 +14,10 @@
 //! - `train`: folds, optimisation, checkpoints, metrics; the `sampler`, `loss`, `cv`, `train`
 //!   and `runtime` sections.
 //! - `model`: the classifier's phases as Burn modules; the `model` section.
+//! - `ops`: the layer ops the models call — the backend extension trait that picks each op's
+//!   implementation at compile time (Burn's composition, or the project's kernels on the CPU),
+//!   the autodiff nodes, autocast.
+//! - `kernels`: the CPU kernels on plain slices; imports no Burn and nothing else of the crate.
 //! - `data`: EchoNet-Dynamic and synthetic videos, labels, clip caches; the `data` section.
 //! - Leaves every stage may use: `atomic` (crash-safe writes) and `lock` (a directory's OS
 //!   lock).
@@ -24,8 +28,10 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod hpc;
+pub mod kernels;
 pub mod lock;
 pub mod model;
+pub mod ops;
 pub mod results;
 pub mod run;
 pub mod train;

@@ -14,12 +14,12 @@ use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::Optimizer;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Value, json};
 
 use crate::config::RuntimeConfig;
 use crate::model::{Classifier, ModelConfig, SwinPreset};
 use crate::model::{build, count_params, summary};
+use crate::ops::AutodiffBackend;
 use crate::train::Precision;
 use crate::train::adamw;
 use crate::train::compute::{self, ComputeError, OnBackend};

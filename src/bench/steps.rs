@@ -8,7 +8,6 @@
 
 use burn::prelude::*;
 use burn::record::Recorder;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 use super::models::{ModelBench, labels, trainer};
 use crate::config::RuntimeConfig;
 use crate::model::{ModelConfig, build};
+use crate::ops::AutodiffBackend;
 use crate::train::Precision;
 use crate::train::checkpoint::RecordBytes;
 use crate::train::compute::{self, ComputeError, OnBackend};

@@ -1,14 +1,15 @@
 //! Multi-head self-attention over time, as PyTorch's `nn.MultiheadAttention` inside its
 //! `TransformerEncoderLayer`: dropout on the attention weights, after the softmax (Burn's
 //! `MultiHeadAttention` drops the scores before it), masks from the step's streams
-//! ([`super::random`]) and products under [`super::autocast`]. The parameters keep the names of
+//! ([`super::random`]) and products under [`crate::ops::autocast`]. The parameters keep the names of
 //! Burn's module (`query`, `key`, `value`, `output`).
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use super::{autocast, flat, random};
+use super::random;
+use crate::ops::{self, Backend};
 
 #[derive(Module, Debug)]
 pub struct SelfAttention<B: Backend> {
@@ -40,12 +41,12 @@ impl<B: Backend> SelfAttention<B> {
         let dk = d / self.heads;
         // `[B, T, d]` → `[B, heads, T, dk]`.
         let split = |layer: &Linear<B>| {
-            flat::linear(layer, x.clone()).reshape([b, t, self.heads, dk]).swap_dims(1, 2)
+            ops::linear(layer, x.clone()).reshape([b, t, self.heads, dk]).swap_dims(1, 2)
         };
         let (q, k, v) = (split(&self.query), split(&self.key), split(&self.value));
-        let scores = autocast::matmul(q, k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
+        let scores = ops::matmul(q, k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
         let weights = random::dropout(&self.dropout, softmax(scores, 3));
-        let context = autocast::matmul(weights, v).swap_dims(1, 2).reshape([b, t, d]);
-        flat::linear(&self.output, context)
+        let context = ops::matmul(weights, v).swap_dims(1, 2).reshape([b, t, d]);
+        ops::linear(&self.output, context)
     }
 }

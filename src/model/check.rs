@@ -1,7 +1,9 @@
 //! Checks of a `model` section against the data it will see (image size, clip length) and
 //! its pretrained file, run before anything is built or trained.
 
-use super::config::{Freeze, ModelConfig, SwinConfig};
+use super::classifier::ModelConfig;
+use super::freeze::Freeze;
+use super::swin::SwinConfig;
 use super::weights::check_file;
 
 /// One problem, located by a JSON pointer into the experiment (`/model/backbone/heads`).
@@ -61,7 +63,7 @@ impl ModelConfig {
                 check_swin(&c.backbone, img, &mut out);
                 let t = &c.temporal;
                 check_temporal(self.feature_dim(), t.heads, t.positions, frames, &mut out);
-                if t.dwconv_kernel % 2 == 0 {
+                if t.dwconv_kernel.is_multiple_of(2) {
                     let message = format!(
                         "the temporal convolution's kernel ({}) must be odd for 'same' padding",
                         t.dwconv_kernel
@@ -104,7 +106,7 @@ fn check_temporal(
     frames: usize,
     out: &mut Vec<ModelViolation>,
 ) {
-    if heads == 0 || d % heads != 0 {
+    if heads == 0 || !d.is_multiple_of(heads) {
         out.push(violation(
             "/model/temporal/heads",
             format!("{heads} heads do not divide the feature width {d}"),

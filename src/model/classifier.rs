@@ -1,21 +1,126 @@
 //! The clip classifiers, one per phase, behind one enum: `[B, T, 3, H, W]` clips → logits
 //! `[B, 2]`. Frames go through the backbone as one `[B·T, 3, H, W]` batch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use burn::nn::{Lstm, LstmConfig};
+use burn::nn::{Lstm, LstmConfig as BurnLstmConfig};
 use burn::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::check::ModelViolation;
+use super::freeze::Freeze;
+use super::head::{Head, HeadConfig};
+use super::resnet::{ResNet, ResNetConfig};
+use super::swin::{Swin, SwinConfig};
+use super::temporal::{HybridTemporalConfig, Pooling, TemporalConfig, TemporalEncoder};
 use super::weights::{LoadReport, WeightsError};
+use crate::ops::{self, Backend};
 
-use super::config::{CnnLstmConfig, ModelConfig, Readout, SwinGlobalConfig, SwinHybridConfig};
-use super::head::Head;
-use super::lstm;
-use super::resnet::ResNet;
-use super::swin::Swin;
-use super::temporal::TemporalEncoder;
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// Phase 1: per-frame ResNet features → LSTM → head.
+    CnnLstm(CnnLstmConfig),
+    /// Phase 2: per-frame Swin features → Transformer encoder over time → pooling → head.
+    SwinGlobal(SwinGlobalConfig),
+    /// Phase 3: per-frame Swin features → hybrid (MHSA ‖ depth-wise temporal conv) layers →
+    /// pooling → head.
+    SwinHybrid(SwinHybridConfig),
+}
 
+impl ModelConfig {
+    /// Width of the per-frame features the temporal part works on.
+    pub fn feature_dim(&self) -> u32 {
+        match self {
+            ModelConfig::CnnLstm(c) => c.backbone.num_features(),
+            ModelConfig::SwinGlobal(c) => c.backbone.num_features(),
+            ModelConfig::SwinHybrid(c) => c.backbone.num_features(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CnnLstmConfig {
+    #[serde(default)]
+    pub backbone: ResNetConfig,
+    #[serde(default)]
+    pub lstm: LstmConfig,
+    /// Which LSTM output feeds the head: the last step (seed) or the mean over steps.
+    #[serde(default)]
+    pub readout: Readout,
+    #[serde(default)]
+    pub head: HeadConfig,
+    /// Which parameters train; the rest get no gradients and no optimizer state.
+    #[serde(default = "Freeze::none")]
+    pub freeze: Freeze,
+    /// Local safetensors file with timm/torchvision ResNet weights (never downloaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwinGlobalConfig {
+    #[serde(default)]
+    pub backbone: SwinConfig,
+    #[serde(default)]
+    pub temporal: TemporalConfig,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default)]
+    pub head: HeadConfig,
+    #[serde(default)]
+    pub freeze: Freeze,
+    /// Local safetensors file with timm Swin weights (never downloaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwinHybridConfig {
+    #[serde(default)]
+    pub backbone: SwinConfig,
+    #[serde(default)]
+    pub temporal: HybridTemporalConfig,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default)]
+    pub head: HeadConfig,
+    #[serde(default)]
+    pub freeze: Freeze,
+    /// Local safetensors file with timm Swin weights (never downloaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LstmConfig {
+    #[schemars(range(min = 1, max = 8192))]
+    pub hidden: u32,
+    #[schemars(range(min = 1, max = 8))]
+    pub layers: u32,
+}
+
+impl Default for LstmConfig {
+    fn default() -> Self {
+        Self { hidden: 512, layers: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Readout {
+    #[default]
+    Last,
+    Mean,
+}
+
+// One value per run; the variants stay unboxed, as Burn's `Module` derive takes them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Classifier<B: Backend> {
     /// Phase 1.
@@ -99,7 +204,7 @@ impl<B: Backend> CnnLstm<B> {
         let lstm = (0..c.lstm.layers as usize)
             .map(|i| {
                 let d_in = if i == 0 { backbone.num_features } else { hidden };
-                LstmConfig::new(d_in, hidden, true).init(device)
+                BurnLstmConfig::new(d_in, hidden, true).init(device)
             })
             .collect();
         Self {
@@ -116,7 +221,7 @@ impl<B: Backend> CnnLstm<B> {
         let features = self.backbone.forward(clips.reshape([b * t, c, h, w]));
         let mut x = features.reshape([b, t, self.backbone.num_features]);
         for layer in &self.lstm {
-            x = lstm::sequence(layer, x);
+            x = ops::lstm(layer, x);
         }
         let [_, _, d] = x.dims();
         let pooled = if self.mean_readout {

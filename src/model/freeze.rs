@@ -2,11 +2,31 @@
 
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::classifier::Classifier;
-use super::config::Freeze;
 use super::resnet::ResNet;
 use super::swin::Swin;
+use crate::ops::Backend;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Freeze {
+    /// Backbone frozen except its last stage and final norm (seed).
+    #[default]
+    AllButLastStage,
+    /// Everything trains.
+    None,
+    /// The whole backbone is frozen; temporal part and head train.
+    Backbone,
+}
+
+impl Freeze {
+    pub(super) fn none() -> Self {
+        Freeze::None
+    }
+}
 
 /// Parameter counts (buffers such as BatchNorm running statistics excluded, as in PyTorch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

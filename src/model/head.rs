@@ -3,9 +3,27 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::config::HeadConfig;
-use super::{flat, random};
+use super::random;
+use crate::ops::{self, Backend};
+
+/// Classification head: Linear(d, hidden) → ReLU → Dropout → Linear(hidden, 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadConfig {
+    #[schemars(range(min = 1, max = 65536))]
+    pub hidden: u32,
+    #[schemars(range(min = 0.0, max = 0.95))]
+    pub dropout: f64,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self { hidden: 512, dropout: 0.4 }
+    }
+}
 
 impl HeadConfig {
     /// Head over `d`-wide clip features.
@@ -28,6 +46,6 @@ pub struct Head<B: Backend> {
 
 impl<B: Backend> Head<B> {
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        flat::linear(&self.fc2, random::dropout(&self.dropout, relu(flat::linear(&self.fc1, x))))
+        ops::linear(&self.fc2, random::dropout(&self.dropout, relu(ops::linear(&self.fc1, x))))
     }
 }

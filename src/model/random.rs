@@ -13,7 +13,7 @@ use burn::tensor::Distribution;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::scoped::{self, Guard};
+use crate::ops::scoped::{self, Guard};
 
 thread_local! {
     static STREAM: Cell<Option<ChaCha8Rng>> = const { Cell::new(None) };

@@ -5,11 +5,47 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::autocast;
-use super::config::{ResNetConfig, ResNetDepth};
-use super::max_pool::max_pool2d;
-use super::norm::{batch_norm, batch_norm_relu};
+use crate::ops::{self, Backend};
+
+/// ResNet backbone in torchvision/timm layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResNetConfig {
+    /// 18 or 34 layers (basic blocks).
+    pub depth: ResNetDepth,
+    /// Channels of the stem and the first stage; the later stages double it (torchvision:
+    /// 64, so 512 features). Narrower nets are for CPU demos; pretrained weights need 64.
+    #[serde(default = "default_resnet_width")]
+    #[schemars(range(min = 4, max = 256))]
+    pub width: u32,
+}
+
+fn default_resnet_width() -> u32 {
+    64
+}
+
+impl Default for ResNetConfig {
+    fn default() -> Self {
+        Self { depth: ResNetDepth::R18, width: default_resnet_width() }
+    }
+}
+
+impl ResNetConfig {
+    pub fn num_features(&self) -> u32 {
+        8 * self.width
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ResNetDepth {
+    #[serde(rename = "18")]
+    R18,
+    #[serde(rename = "34")]
+    R34,
+}
 
 impl ResNetDepth {
     /// Basic blocks per stage.
@@ -96,8 +132,8 @@ pub struct ResNet<B: Backend> {
 
 impl<B: Backend> ResNet<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = batch_norm_relu(&self.bn1, autocast::conv2d(&self.conv1, images), None);
-        let mut x = max_pool2d(&self.maxpool, x);
+        let x = ops::batch_norm_relu(&self.bn1, ops::conv2d(&self.conv1, images), None);
+        let mut x = ops::max_pool2d(&self.maxpool, x);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
         {
             x = block.forward(x);
@@ -141,10 +177,10 @@ impl<B: Backend> BasicBlock<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let shortcut = match &self.downsample {
-            Some(d) => batch_norm(&d.bn, autocast::conv2d(&d.conv, x.clone())),
+            Some(d) => ops::batch_norm(&d.bn, ops::conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let y = batch_norm_relu(&self.bn1, autocast::conv2d(&self.conv1, x), None);
-        batch_norm_relu(&self.bn2, autocast::conv2d(&self.conv2, y), Some(shortcut))
+        let y = ops::batch_norm_relu(&self.bn1, ops::conv2d(&self.conv1, x), None);
+        ops::batch_norm_relu(&self.bn2, ops::conv2d(&self.conv2, y), Some(shortcut))
     }
 }

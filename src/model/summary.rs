@@ -5,8 +5,11 @@
 use burn::backend::Flex;
 
 use super::check::ModelViolation;
-use super::config::{HeadConfig, HybridPaths, ModelConfig, Pooling, SwinConfig};
+use super::classifier::ModelConfig;
+use super::head::HeadConfig;
 use super::swin::StagePlan;
+use super::swin::SwinConfig;
+use super::temporal::{HybridPaths, Pooling};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelSummary {

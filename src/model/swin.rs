@@ -12,13 +12,116 @@ use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Int, TensorData};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::config::SwinConfig;
-use super::flat;
-use super::gelu::gelu;
 use super::init::{linear, trunc_normal};
-use super::layer_norm::{self, layer_norm};
-use super::{autocast, fused_attention, random};
+use super::random;
+use crate::ops::{self, Backend};
+
+/// Swin Transformer V1 backbone (timm `swin_*_patch4_window7_224`). `preset` fills every
+/// dimension not given explicitly; the resolved config always lists them all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwinConfig {
+    pub preset: SwinPreset,
+    /// Channels of the first stage (doubled by each patch merging).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 1024))]
+    pub embed_dim: Option<u32>,
+    /// Blocks per stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 6), inner(range(min = 1, max = 64)))]
+    pub depths: Option<Vec<u32>>,
+    /// Attention heads per stage; each must divide its stage's width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 6), inner(range(min = 1, max = 128)))]
+    pub heads: Option<Vec<u32>>,
+    /// Attention window (in patches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32))]
+    pub window: Option<u32>,
+    /// Patch size of the stem (a stride-`patch` convolution).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32))]
+    pub patch: Option<u32>,
+    /// MLP hidden width as a multiple of the block width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.25, max = 16.0))]
+    pub mlp_ratio: Option<f64>,
+    /// Stochastic depth rate, increasing linearly to this value over the blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 0.9))]
+    pub drop_path: Option<f64>,
+}
+
+impl Default for SwinConfig {
+    /// The base preset, dimensions left to `resolve` (so a file giving only `preset`
+    /// gets that preset's dimensions, not the default's).
+    fn default() -> Self {
+        Self {
+            preset: SwinPreset::Base,
+            embed_dim: None,
+            depths: None,
+            heads: None,
+            window: None,
+            patch: None,
+            mlp_ratio: None,
+            drop_path: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SwinPreset {
+    /// A small Swin for CPU demos (embed 32, depths 1-1-2-1).
+    Micro,
+    Tiny,
+    Small,
+    Base,
+}
+
+impl SwinConfig {
+    pub fn from_preset(preset: SwinPreset) -> Self {
+        let (embed_dim, depths, heads, drop_path): (u32, &[u32], &[u32], f64) = match preset {
+            SwinPreset::Micro => (32, &[1, 1, 2, 1], &[1, 2, 4, 8], 0.0),
+            SwinPreset::Tiny => (96, &[2, 2, 6, 2], &[3, 6, 12, 24], 0.2),
+            SwinPreset::Small => (96, &[2, 2, 18, 2], &[3, 6, 12, 24], 0.3),
+            SwinPreset::Base => (128, &[2, 2, 18, 2], &[4, 8, 16, 32], 0.5),
+        };
+        Self {
+            preset,
+            embed_dim: Some(embed_dim),
+            depths: Some(depths.to_vec()),
+            heads: Some(heads.to_vec()),
+            window: Some(7),
+            patch: Some(4),
+            mlp_ratio: Some(4.0),
+            drop_path: Some(drop_path),
+        }
+    }
+
+    /// Fills every dimension not given explicitly from the preset.
+    pub fn resolve(&mut self) {
+        let p = Self::from_preset(self.preset);
+        self.embed_dim = self.embed_dim.or(p.embed_dim);
+        self.depths = self.depths.take().or(p.depths);
+        self.heads = self.heads.take().or(p.heads);
+        self.window = self.window.or(p.window);
+        self.patch = self.patch.or(p.patch);
+        self.mlp_ratio = self.mlp_ratio.or(p.mlp_ratio);
+        self.drop_path = self.drop_path.or(p.drop_path);
+    }
+
+    /// Width of the last stage: `embed_dim · 2^(stages-1)`.
+    pub fn num_features(&self) -> u32 {
+        let p = Self::from_preset(self.preset);
+        let embed = self.embed_dim.or(p.embed_dim).unwrap_or(0);
+        let stages = self.depths.as_ref().or(p.depths.as_ref()).map_or(1, Vec::len);
+        embed << (stages.saturating_sub(1))
+    }
+}
 
 /// Every Swin dimension, resolved from the preset and the explicit fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,14 +198,14 @@ impl SwinConfig {
             proj: Conv2dConfig::new([3, dims.embed_dim], [dims.patch, dims.patch])
                 .with_stride([dims.patch, dims.patch])
                 .init(device),
-            norm: layer_norm::config(dims.embed_dim).init(device),
+            norm: ops::layer_norm_config(dims.embed_dim).init(device),
         };
         let mut layers = Vec::with_capacity(plans.len());
         let mut block_index = 0;
         let mut prev_dim = dims.embed_dim;
         for (i, plan) in plans.iter().enumerate() {
             let downsample = (i > 0).then(|| PatchMerging {
-                norm: layer_norm::config(4 * prev_dim).init(device),
+                norm: ops::layer_norm_config(4 * prev_dim).init(device),
                 reduction: linear(4 * prev_dim, plan.dim, false, device),
             });
             let blocks = (0..plan.depth)
@@ -120,7 +223,7 @@ impl SwinConfig {
         Swin {
             patch_embed,
             layers,
-            norm: layer_norm::config(prev_dim).init(device),
+            norm: ops::layer_norm_config(prev_dim).init(device),
             num_features: prev_dim,
         }
     }
@@ -143,7 +246,7 @@ impl SwinDims {
         if self.window == 0 {
             return fail("window", "the window must be at least 1".into());
         }
-        if self.patch == 0 || img < self.patch || img % self.patch != 0 {
+        if self.patch == 0 || img < self.patch || !img.is_multiple_of(self.patch) {
             let message = format!(
                 "image size {img} (data.resize) is not a positive multiple of the patch size {}",
                 self.patch
@@ -155,7 +258,7 @@ impl SwinDims {
         let mut res = grid;
         for (i, (&depth, &heads)) in self.depths.iter().zip(&self.heads).enumerate() {
             let dim = self.embed_dim << i;
-            if heads == 0 || dim % heads != 0 {
+            if heads == 0 || !dim.is_multiple_of(heads) {
                 return fail(
                     "heads",
                     format!("stage {i}: {heads} heads do not divide its width {dim}"),
@@ -189,7 +292,7 @@ impl<B: Backend> Swin<B> {
         for stage in &self.layers {
             x = stage.forward(x);
         }
-        let x = layer_norm(&self.norm, x);
+        let x = ops::layer_norm(&self.norm, x);
         let [b, h, w, c] = x.dims();
         x.reshape([b, h * w, c]).mean_dim(1).reshape([b, c])
     }
@@ -204,7 +307,7 @@ pub struct PatchEmbed<B: Backend> {
 
 impl<B: Backend> PatchEmbed<B> {
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 4> {
-        layer_norm(&self.norm, autocast::conv2d(&self.proj, images).permute([0, 2, 3, 1]))
+        ops::layer_norm(&self.norm, ops::conv2d(&self.proj, images).permute([0, 2, 3, 1]))
     }
 }
 
@@ -247,7 +350,7 @@ impl<B: Backend> PatchMerging<B> {
         let [b, h, w, c] = x.dims();
         let rows = rows(merge_order(b, h, w), &x.device());
         let x = x.reshape([b * h * w, c]).select(0, rows).reshape([b, h / 2, w / 2, 4 * c]);
-        flat::linear(&self.reduction, layer_norm(&self.norm, x))
+        ops::linear(&self.reduction, ops::layer_norm(&self.norm, x))
     }
 }
 
@@ -293,9 +396,9 @@ impl<B: Backend> SwinBlock<B> {
     ) -> Self {
         let hidden = (plan.dim as f64 * mlp_ratio) as usize;
         Self {
-            norm1: layer_norm::config(plan.dim).init(device),
+            norm1: ops::layer_norm_config(plan.dim).init(device),
             attn: WindowAttention::new(plan.dim, plan.heads, plan.window, device),
-            norm2: layer_norm::config(plan.dim).init(device),
+            norm2: ops::layer_norm_config(plan.dim).init(device),
             mlp: Mlp {
                 fc1: linear(plan.dim, hidden, true, device),
                 fc2: linear(hidden, plan.dim, true, device),
@@ -308,9 +411,9 @@ impl<B: Backend> SwinBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let attended = self.windowed_attention(layer_norm(&self.norm1, x.clone()));
+        let attended = self.windowed_attention(ops::layer_norm(&self.norm1, x.clone()));
         let x = x + random::drop_path(attended, self.drop_path);
-        let mlp = self.mlp.forward(layer_norm(&self.norm2, x.clone()));
+        let mlp = self.mlp.forward(ops::layer_norm(&self.norm2, x.clone()));
         x + random::drop_path(mlp, self.drop_path)
     }
 
@@ -448,8 +551,8 @@ impl<B: Backend> WindowAttention<B> {
             .select(0, self.relative_position_index.clone())
             .reshape([n, n, self.heads])
             .permute([2, 0, 1]);
-        let out = fused_attention::attention(flat::linear(&self.qkv, x), self.heads, bias, mask);
-        flat::linear(&self.proj, out)
+        let out = ops::window_attention(ops::linear(&self.qkv, x), self.heads, bias, mask);
+        ops::linear(&self.proj, out)
     }
 }
 
@@ -462,7 +565,7 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        flat::linear(&self.fc2, gelu(flat::linear(&self.fc1, x)))
+        ops::linear(&self.fc2, ops::gelu(ops::linear(&self.fc1, x)))
     }
 }
 

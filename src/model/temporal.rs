@@ -10,15 +10,99 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::attention::SelfAttention;
-use super::config::{HybridPaths, HybridTemporalConfig, Pooling, TemporalConfig};
-use super::flat;
-use super::gelu::gelu;
 use super::init::trunc_normal;
-use super::layer_norm::{self, layer_norm};
-use super::norm::batch_norm;
-use super::{autocast, random};
+use super::random;
+use crate::ops::{self, Backend};
+
+/// Pre-norm Transformer encoder over the per-frame features (phase 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemporalConfig {
+    #[schemars(range(min = 1, max = 48))]
+    pub layers: u32,
+    /// Attention heads; must divide the feature width.
+    #[schemars(range(min = 1, max = 128))]
+    pub heads: u32,
+    /// Hidden width of the feed-forward block.
+    #[schemars(range(min = 1, max = 65536))]
+    pub ffn: u32,
+    #[schemars(range(min = 0.0, max = 0.9))]
+    pub dropout: f64,
+    /// Size of the learnable temporal position embedding (one per frame); defaults to
+    /// `data.clip.frames` and must be at least that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4096))]
+    pub positions: Option<u32>,
+}
+
+impl Default for TemporalConfig {
+    fn default() -> Self {
+        Self { layers: 2, heads: 8, ffn: 512, dropout: 0.1, positions: None }
+    }
+}
+
+/// The seed's hybrid temporal layer (phase 3):
+/// `x + MHSA(LN1(x)) + DWConv(x)`, then `x + FFN(LN2(x))`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HybridTemporalConfig {
+    #[schemars(range(min = 1, max = 48))]
+    pub layers: u32,
+    /// Attention heads; must divide the feature width.
+    #[schemars(range(min = 1, max = 128))]
+    pub heads: u32,
+    /// Hidden width of the feed-forward block.
+    #[schemars(range(min = 1, max = 65536))]
+    pub ffn: u32,
+    #[schemars(range(min = 0.0, max = 0.9))]
+    pub dropout: f64,
+    /// Kernel of the depth-wise temporal convolution ('same' padding); odd.
+    #[schemars(range(min = 1, max = 63))]
+    pub dwconv_kernel: u32,
+    /// Which paths of the layer are kept (an ablation switch).
+    pub paths: HybridPaths,
+    /// Size of the learnable temporal position embedding; defaults to `data.clip.frames`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4096))]
+    pub positions: Option<u32>,
+}
+
+impl Default for HybridTemporalConfig {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            heads: 8,
+            ffn: 512,
+            dropout: 0.1,
+            dwconv_kernel: 3,
+            paths: HybridPaths::Both,
+            positions: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HybridPaths {
+    Both,
+    AttentionOnly,
+    ConvOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// Mean over frames (seed).
+    #[default]
+    Mean,
+    Max,
+    /// Learned attention weights over frames.
+    Attention,
+}
 
 impl TemporalConfig {
     /// Phase 2 encoder for `d`-wide features of clips of `frames` frames.
@@ -80,7 +164,7 @@ impl<B: Backend> TemporalEncoder<B> {
             pos,
             global,
             hybrid,
-            norm: layer_norm::config(d).init(device),
+            norm: ops::layer_norm_config(d).init(device),
             pool: FramePool::new(pooling, d, device),
         }
     }
@@ -96,7 +180,7 @@ impl<B: Backend> TemporalEncoder<B> {
         for layer in &self.hybrid {
             x = layer.forward(x);
         }
-        self.pool.forward(layer_norm(&self.norm, x))
+        self.pool.forward(ops::layer_norm(&self.norm, x))
     }
 }
 
@@ -115,9 +199,9 @@ pub struct PreNormLayer<B: Backend> {
 impl<B: Backend> PreNormLayer<B> {
     fn new(d: usize, heads: usize, ffn: usize, dropout: f64, device: &B::Device) -> Self {
         Self {
-            norm1: layer_norm::config(d).init(device),
+            norm1: ops::layer_norm_config(d).init(device),
             attn: SelfAttention::new(d, heads, dropout, device),
-            norm2: layer_norm::config(d).init(device),
+            norm2: ops::layer_norm_config(d).init(device),
             linear1: LinearConfig::new(d, ffn).init(device),
             linear2: LinearConfig::new(ffn, d).init(device),
             dropout: DropoutConfig::new(dropout).init(),
@@ -125,10 +209,10 @@ impl<B: Backend> PreNormLayer<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let h = layer_norm(&self.norm1, x.clone());
+        let h = ops::layer_norm(&self.norm1, x.clone());
         let x = x + random::dropout(&self.dropout, self.attn.forward(h));
-        let h = relu(flat::linear(&self.linear1, layer_norm(&self.norm2, x.clone())));
-        let h = flat::linear(&self.linear2, random::dropout(&self.dropout, h));
+        let h = relu(ops::linear(&self.linear1, ops::layer_norm(&self.norm2, x.clone())));
+        let h = ops::linear(&self.linear2, random::dropout(&self.dropout, h));
         x + random::dropout(&self.dropout, h)
     }
 }
@@ -154,7 +238,7 @@ impl<B: Backend> HybridLayer<B> {
         let conv = c.paths != HybridPaths::AttentionOnly;
         let k = c.dwconv_kernel as usize;
         Self {
-            norm1: attention.then(|| layer_norm::config(d).init(device)),
+            norm1: attention.then(|| ops::layer_norm_config(d).init(device)),
             attn: attention.then(|| SelfAttention::new(d, c.heads as usize, c.dropout, device)),
             dw: conv.then(|| DwConv {
                 bn: BatchNormConfig::new(d).init(device),
@@ -163,7 +247,7 @@ impl<B: Backend> HybridLayer<B> {
                     .with_padding(PaddingConfig1d::Explicit((k - 1) / 2, (k - 1) / 2))
                     .init(device),
             }),
-            norm2: layer_norm::config(d).init(device),
+            norm2: ops::layer_norm_config(d).init(device),
             linear1: LinearConfig::new(d, c.ffn as usize).init(device),
             linear2: LinearConfig::new(c.ffn as usize, d).init(device),
             dropout: DropoutConfig::new(c.dropout).init(),
@@ -173,13 +257,13 @@ impl<B: Backend> HybridLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let mut y = x.clone();
         if let (Some(norm1), Some(attn)) = (&self.norm1, &self.attn) {
-            y = y + attn.forward(layer_norm(norm1, x.clone()));
+            y = y + attn.forward(ops::layer_norm(norm1, x.clone()));
         }
         if let Some(dw) = &self.dw {
             y = y + dw.forward(x);
         }
-        let h = gelu(flat::linear(&self.linear1, layer_norm(&self.norm2, y.clone())));
-        let h = flat::linear(&self.linear2, random::dropout(&self.dropout, h));
+        let h = ops::gelu(ops::linear(&self.linear1, ops::layer_norm(&self.norm2, y.clone())));
+        let h = ops::linear(&self.linear2, random::dropout(&self.dropout, h));
         y + random::dropout(&self.dropout, h)
     }
 }
@@ -193,8 +277,8 @@ pub struct DwConv<B: Backend> {
 
 impl<B: Backend> DwConv<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = gelu(x).swap_dims(1, 2);
-        autocast::conv1d(&self.conv, batch_norm(&self.bn, x)).swap_dims(1, 2)
+        let x = ops::gelu(x).swap_dims(1, 2);
+        ops::conv1d(&self.conv, ops::batch_norm(&self.bn, x)).swap_dims(1, 2)
     }
 }
 
@@ -217,7 +301,7 @@ impl<B: Backend> FramePool<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
         let [b, _, d] = x.dims();
         let pooled = match &self.score {
-            Some(score) => (softmax(flat::linear(score, x.clone()), 1) * x).sum_dim(1),
+            Some(score) => (softmax(ops::linear(score, x.clone()), 1) * x).sum_dim(1),
             None if self.max => x.max_dim(1),
             None => x.mean_dim(1),
         };

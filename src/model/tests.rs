@@ -272,7 +272,7 @@ fn bad_configurations_are_located() {
         pretrained: None,
     });
     assert_eq!(pointers(&hybrid, 32, 4), ["/model/temporal/dwconv_kernel"]);
-    let err = build::<B>(&hybrid, 32, 4, &Default::default()).err().expect("invalid");
+    let err = build::<B>(&hybrid, 32, 4, &Default::default()).expect_err("invalid");
     assert!(err.to_string().contains("/model/temporal/dwconv_kernel"), "{err}");
 }
 

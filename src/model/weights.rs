@@ -14,6 +14,7 @@ use burn::tensor::DType;
 
 use super::resnet::ResNet;
 use super::swin::Swin;
+use crate::ops::Backend;
 
 /// What a successful load did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,8 +213,8 @@ pub(crate) fn crop_bias_table(table: TensorData, want: [usize; 2]) -> TensorData
         || dst * dst != want[0]
         || heads != want[1]
         || dst >= src
-        || src % 2 == 0
-        || dst % 2 == 0
+        || src.is_multiple_of(2)
+        || dst.is_multiple_of(2)
     {
         return table;
     }

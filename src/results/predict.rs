@@ -210,7 +210,7 @@ impl Predictor {
         );
         // Through the precision training evaluated with.
         let logits = {
-            let _autocast = crate::model::autocast(self.exp.train.precision.autocast());
+            let _autocast = crate::ops::autocast(self.exp.train.precision.autocast());
             model.forward(x)
         };
         let p = softmax(logits, 1).slice([0..n, 1..2]);

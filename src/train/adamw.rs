@@ -1,31 +1,21 @@
 //! AdamW as Burn's — the same state and records, the same f32 operations in the same order, so
-//! the same bits — but on the CPU in one multi-threaded pass over each parameter. Burn's
-//! composes its step from a dozen element-wise operations, each a pass of its own over the
-//! parameter, on one thread: about 5% of a training step at 112 px. Elsewhere (CUDA, other
-//! dtypes, a non-contiguous tensor) the step is Burn's own.
+//! the same bits — with each backend's step ([`crate::ops::Backend::adamw_step`]): on the CPU
+//! one multi-threaded pass over each parameter, elsewhere Burn's own.
 
-use burn::backend::flex::FlexTensor;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{
-    AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, SimpleOptimizer,
-};
+use burn::optim::{AdamW, AdamWConfig, AdamWState, LearningRate, SimpleOptimizer};
 use burn::prelude::*;
-use burn::tensor::DType;
-use burn::tensor::backend::AutodiffBackend;
-use rayon::prelude::*;
 
-use crate::model::flex::{OnFlex, flex, primitive, tensor};
+use crate::kernels::adamw::Settings;
+use crate::ops::{AutodiffBackend, Backend};
 
 /// Burn's AdamW (`AdamWConfig`'s step) with its CPU step fused.
 #[derive(Clone)]
 pub struct FusedAdamW {
     burn: AdamW,
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
-    weight_decay: f32,
+    settings: Settings,
 }
 
 impl FusedAdamW {
@@ -36,7 +26,8 @@ impl FusedAdamW {
             .with_beta_2(beta_2)
             .with_epsilon(epsilon)
             .with_weight_decay(weight_decay);
-        FusedAdamW { burn: config.build(), beta_1, beta_2, epsilon, weight_decay }
+        let settings = Settings { beta_1, beta_2, epsilon, weight_decay };
+        FusedAdamW { burn: config.build(), settings }
     }
 }
 
@@ -56,9 +47,6 @@ pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
     }
 }
 
-/// Elements per parallel task.
-const CHUNK: usize = 1 << 14;
-
 impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
     type State<const D: usize> = AdamWState<B, D>;
 
@@ -69,108 +57,11 @@ impl<B: Backend> SimpleOptimizer<B> for FusedAdamW {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let f32s = |t: &Tensor<B, D>| t.dtype() == DType::F32;
-        let on_cpu = matches!(OnFlex::of::<B>(), Some(OnFlex::Plain));
-        let state_f32s = state.as_ref().is_none_or(|s| {
-            f32s(&s.momentum.moment_1)
-                && f32s(&s.momentum.moment_2)
-                && s.momentum.max_moment_2.is_none()
-        });
-        if !(on_cpu && f32s(&param) && f32s(&grad) && state_f32s) {
-            return self.burn.step(lr, param, grad, state);
-        }
-        let shape = grad.dims();
-        let time = state.as_ref().map_or(1, |s| s.momentum.time + 1);
-        // Values from the buffer's start, so that its first n values are the tensor's.
-        let flat = |t: Tensor<B, D>| {
-            let t = primitive::<B, FlexTensor, D>(t).to_contiguous();
-            match t.layout().contiguous_offsets() {
-                Some((0, _)) => t,
-                _ => FlexTensor::from_data(t.into_data()),
-            }
-        };
-        let (g, mut p) = (flat(grad), flat(param));
-        let (mut m, mut v, first) = match state {
-            Some(s) => (flat(s.momentum.moment_1), flat(s.momentum.moment_2), false),
-            None => (
-                flex(vec![0.0; g.layout().num_elements()], shape),
-                flex(vec![0.0; g.layout().num_elements()], shape),
-                true,
-            ),
-        };
-        let step = Step::new(self, lr, time, first);
-        let g = g.as_slice::<f32>().expect("contiguous");
-        let n = g.len();
-        let (p_values, m_values, v_values) = (
-            &mut p.storage_mut::<f32>()[..n],
-            &mut m.storage_mut::<f32>()[..n],
-            &mut v.storage_mut::<f32>()[..n],
-        );
-        p_values
-            .par_chunks_mut(CHUNK)
-            .zip(m_values.par_chunks_mut(CHUNK))
-            .zip(v_values.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| step.apply(p, m, v, g));
-        let momentum = AdaptiveMomentumState {
-            time,
-            moment_1: tensor(m),
-            moment_2: tensor(v),
-            max_moment_2: None,
-        };
-        (tensor(p), Some(AdamWState { momentum }))
+        B::adamw_step(&self.burn, &self.settings, lr, param, grad, state)
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
         <AdamW as SimpleOptimizer<B>>::to_device(state, device)
-    }
-}
-
-/// One step's constants, each the f32 that Burn's scalar operation uses.
-struct Step {
-    beta_1: f32,
-    beta_2: f32,
-    factor_1: f32,
-    factor_2: f32,
-    correction_1: f32,
-    correction_2: f32,
-    epsilon: f32,
-    /// `1 − lr·λ`; `None` without weight decay (Burn skips the product then).
-    keep: Option<f32>,
-    lr: f32,
-    /// The first step: the moments start from the gradient alone.
-    first: bool,
-}
-
-impl Step {
-    fn new(o: &FusedAdamW, lr: LearningRate, time: usize, first: bool) -> Self {
-        let decay = lr * f64::from(o.weight_decay);
-        Step {
-            beta_1: o.beta_1,
-            beta_2: o.beta_2,
-            factor_1: 1.0 - o.beta_1,
-            factor_2: 1.0 - o.beta_2,
-            correction_1: 1f32 - o.beta_1.powi(time as i32),
-            correction_2: 1f32 - o.beta_2.powi(time as i32),
-            epsilon: o.epsilon,
-            keep: (decay != 0.0).then_some((1.0 - decay) as f32),
-            lr: lr as f32,
-            first,
-        }
-    }
-
-    /// Burn's `AdaptiveMomentumW::transform` and `AdamW::step`, element by element.
-    fn apply(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-            (*m, *v) = if self.first {
-                (g * self.factor_1, (g * g) * self.factor_2)
-            } else {
-                (*m * self.beta_1 + g * self.factor_1, *v * self.beta_2 + (g * g) * self.factor_2)
-            };
-            let delta = (*m / self.correction_1) / ((*v / self.correction_2).sqrt() + self.epsilon);
-            let kept = self.keep.map_or(*p, |k| *p * k);
-            *p = kept - delta * self.lr;
-        }
     }
 }
 

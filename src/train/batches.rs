@@ -102,7 +102,7 @@ pub fn abnormal_probs<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<f64>, Trai
 
 /// P(abnormal) of each listed video under the evaluation sampling, each batch split over
 /// `devices` as in training.
-pub fn predict<B: Backend>(
+pub fn predict<B: crate::ops::Backend>(
     exp: &Sections,
     videos: &[Video],
     frames: &Frames,

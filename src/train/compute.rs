@@ -5,7 +5,7 @@
 //! on a thread of its own (two use both cores of a laptop: Burn's CPU kernels leave the second
 //! idle through much of a step). CUDA (cargo feature `cuda`): `Autodiff<Cuda<f32>>`, on the
 //! listed devices of one node. Weights and optimizer state are fp32 on both; `bf16` and `f16`
-//! are mixed precision as PyTorch's autocast does it ([`crate::model::autocast`]); f16 also
+//! are mixed precision as PyTorch's autocast does it ([`crate::ops::autocast`]); f16 also
 //! scales the loss ([`super::loss_scale`]), bf16 needs not (it has fp32's range).
 //!
 //! Autodiff checkpoints "balanced": the outputs of cheap element-wise operations are recomputed
@@ -15,9 +15,9 @@
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::FloatDType;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::runtime::{Backend, RuntimeConfig};
+use crate::ops::AutodiffBackend;
 use crate::train::Precision;
 
 /// Work that runs on whichever backend the experiment asks for: `run` is called once, with the
@@ -60,7 +60,7 @@ impl Precision {
         }
     }
 
-    /// The dtype products and convolutions compute in ([`crate::model::autocast`]); `None`:
+    /// The dtype products and convolutions compute in ([`crate::ops::autocast`]); `None`:
     /// fp32 throughout.
     pub fn autocast(self) -> Option<FloatDType> {
         match self {

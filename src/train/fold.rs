@@ -10,10 +10,8 @@ use burn::module::{AutodiffModule, Module};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Optimizer, SgdConfig, momentum::MomentumConfig};
-use burn::prelude::*;
 use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::adamw;
@@ -34,6 +32,7 @@ use super::{ClipNorm, OptimizerConfig, Sections};
 use crate::atomic;
 use crate::data::labels::Class;
 use crate::model::{Classifier, build};
+use crate::ops::AutodiffBackend;
 
 pub const BEST: &str = "best.safetensors";
 pub const HISTORY: &str = "history.json";
@@ -419,7 +418,10 @@ fn epoch_line(r: &EpochRecord, seconds: f64) -> String {
 
 /// Writes a model's weights as safetensors (names and values only, so the same weights give
 /// the same bytes), atomically; returns the file's blake3.
-fn save_weights<B: Backend>(model: &Classifier<B>, path: &Path) -> Result<String, TrainError> {
+fn save_weights<B: crate::ops::Backend>(
+    model: &Classifier<B>,
+    path: &Path,
+) -> Result<String, TrainError> {
     let tmp = path.with_file_name(atomic::tmp_name(BEST));
     let _ = std::fs::remove_file(&tmp);
     // No metadata: Burn's default metadata is a hash map, written in a random order.
@@ -435,7 +437,7 @@ fn save_weights<B: Backend>(model: &Classifier<B>, path: &Path) -> Result<String
 }
 
 /// The best model back from its file, checked against the digest the loop recorded.
-fn load_weights<B: Backend>(
+fn load_weights<B: crate::ops::Backend>(
     exp: &Sections,
     path: &Path,
     blake3_hex: &str,

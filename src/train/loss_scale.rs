@@ -110,7 +110,7 @@ mod tests {
     use burn::tensor::{Distribution, FloatDType};
 
     use super::{LossScale, LossScaleConfig};
-    use crate::model::autocast;
+    use crate::ops::autocast;
 
     type AD = Autodiff<Flex>;
 

@@ -8,7 +8,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
-use crate::model::{Classifier, autocast};
+use crate::model::Classifier;
+use crate::ops::autocast;
 
 /// Contiguous, as even as possible, non-empty shards of `n` items over at most `devices`.
 pub fn ranges(n: usize, devices: usize) -> Vec<Range<usize>> {
@@ -37,8 +38,8 @@ pub fn slice<B: Backend>(
 
 /// Logits `[N, 2]` of `model` (inference mode) on clips `x` `[N, T, 3, S, S]`, on the first
 /// device: each device takes a shard, on a thread of its own (the first on this one), with
-/// products in `dtype` ([`crate::model::autocast`]; the scope is per thread).
-pub fn forward<B: Backend>(
+/// products in `dtype` ([`crate::ops::autocast`]; the scope is per thread).
+pub fn forward<B: crate::ops::Backend>(
     model: &Classifier<B>,
     x: Tensor<B, 5>,
     devices: &[B::Device],

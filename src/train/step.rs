@@ -14,12 +14,13 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::batches::abnormal_probs;
 use super::error::TrainError;
 use super::shards::{self, materialize};
-use crate::model::{Classifier, autocast, frozen_statistics, random_streams};
+use crate::model::{Classifier, random_streams};
+use crate::ops::AutodiffBackend;
+use crate::ops::{autocast, frozen_statistics};
 
 /// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
 /// gradients on the first device.
@@ -40,7 +41,7 @@ pub struct DataParallel<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> DataParallel<B> {
     /// `loss`: the cross-entropy every shard uses (its class weights set; all ones when none).
-    /// `autocast`: see [`crate::model::autocast`] (`None`: fp32).
+    /// `autocast`: see [`crate::ops::autocast`] (`None`: fp32).
     pub fn new(
         devices: Vec<B::Device>,
         loss: &CrossEntropyLossConfig,

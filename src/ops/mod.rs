@@ -1,0 +1,108 @@
+//! The Burn-facing side of the models' ops: the layer ops the model code calls (below), the
+//! backend extension trait that says which backend computes each one how ([`Backend`],
+//! dispatched at compile time), the autodiff nodes that turn the CPU kernels
+//! ([`crate::kernels`]) into ops of Burn's graph, and the dtype products run in ([`autocast`]).
+//!
+//! Model code names its backend `B: ops::Backend` and calls these functions; everything here
+//! keeps Burn's semantics and the modules' parameters (records and checkpoints are Burn's).
+
+mod adamw;
+mod attention;
+pub mod autocast;
+mod backend;
+mod batch_norm;
+mod conv;
+mod flex;
+mod gelu;
+mod layer_norm;
+mod linear;
+mod lstm;
+mod max_pool;
+pub mod scoped;
+mod weighted;
+
+#[cfg(test)]
+mod checks;
+
+use burn::nn::conv::{Conv1d, Conv2d};
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, LayerNorm, Linear, Lstm};
+use burn::prelude::Tensor;
+
+pub use autocast::scope as autocast;
+pub use backend::{AutodiffBackend, Backend};
+pub use batch_norm::frozen_statistics;
+pub use layer_norm::config as layer_norm_config;
+
+// The calls below name the trait: Burn's own backend traits have methods of the same names
+// (`ModuleOps::linear`, `ActivationOps::gelu`, …).
+
+/// `layer` on `[…, d_in]` → `[…, d_out]`, its leading dimensions flattened into rows, in the
+/// autocast dtype if any.
+pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    linear::rows(layer, x)
+}
+
+/// `layer` on `[n, c_in, h, w]` → `[n, c_out, h', w']`, in the autocast dtype if any.
+pub fn conv2d<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    autocast::conv2d(layer, x)
+}
+
+/// `layer` on `[n, c_in, l]` → `[n, c_out, l']`, in the autocast dtype if any.
+pub fn conv1d<B: Backend>(layer: &Conv1d<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    autocast::conv1d(layer, x)
+}
+
+/// `a · b` (batched over leading dimensions), in the autocast dtype if any.
+pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
+    autocast::matmul(a, b)
+}
+
+/// The exact GELU, element-wise.
+pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    <B as Backend>::gelu(x)
+}
+
+/// `[…, d]` normalised over the last axis by `ln` (built by [`layer_norm_config`]).
+pub fn layer_norm<B: Backend, const D: usize>(ln: &LayerNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    <B as Backend>::layer_norm(ln, x)
+}
+
+/// `qkv` `[windows, n, 3·c]` (per token: q, k, v, each `heads` heads of `c / heads`), `bias`
+/// `[heads, n, n]`, `mask` `[masks, n, n]` (window `w` adds `mask[w % masks]`; windows of one
+/// image consecutive) → `[windows, n, c]`: `softmax(q·kᵀ/√d + bias + mask)·v` per window and
+/// head, the heads side by side.
+pub fn window_attention<B: Backend>(
+    qkv: Tensor<B, 3>,
+    heads: usize,
+    bias: Tensor<B, 3>,
+    mask: Option<Tensor<B, 3>>,
+) -> Tensor<B, 3> {
+    <B as Backend>::window_attention(qkv, heads, bias, mask)
+}
+
+/// `[N, C, …]` → same shape, normalised per channel by `bn`.
+pub fn batch_norm<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    <B as Backend>::batch_norm(bn, x, None, false)
+}
+
+/// `relu(BN(x) + residual)` on `[N, C, H, W]` (the residual, where given, of the same shape):
+/// ResNet's BatchNorm–ReLU pairs.
+pub fn batch_norm_relu<B: Backend>(
+    bn: &BatchNorm<B>,
+    x: Tensor<B, 4>,
+    residual: Option<Tensor<B, 4>>,
+) -> Tensor<B, 4> {
+    <B as Backend>::batch_norm(bn, x, residual, true)
+}
+
+/// `[n, c, h, w]` → `[n, c, h', w']`, as `MaxPool2d::forward`.
+pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    <B as Backend>::max_pool2d(pool, x)
+}
+
+/// The hidden states `[batch, steps, hidden]` of `lstm` over `x` `[batch, steps, input]`, from
+/// zero states: `lstm.forward(x, None).0`.
+pub fn lstm<B: Backend>(lstm: &Lstm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    <B as Backend>::lstm(lstm, x)
+}
