@@ -4,20 +4,8 @@
 use super::classifier::ModelConfig;
 use super::freeze::Freeze;
 use super::swin::SwinConfig;
+use super::violation::ModelViolation;
 use super::weights::check_file;
-
-/// One problem, located by a JSON pointer into the experiment (`/model/backbone/heads`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelViolation {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for ModelViolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.pointer, self.message)
-    }
-}
 
 fn violation(pointer: &str, message: String) -> ModelViolation {
     ModelViolation { pointer: pointer.to_string(), message }

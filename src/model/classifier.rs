@@ -8,12 +8,12 @@ use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::check::ModelViolation;
-use super::freeze::Freeze;
+use super::freeze::{Freeze, ParamCounts, count_params};
 use super::head::{Head, HeadConfig};
 use super::resnet::{ResNet, ResNetConfig};
 use super::swin::{Swin, SwinConfig};
 use super::temporal::{HybridTemporalConfig, Pooling, TemporalConfig, TemporalEncoder};
+use super::violation::ModelViolation;
 use super::weights::{LoadReport, WeightsError};
 use crate::ops::{self, Backend};
 
@@ -290,5 +290,31 @@ impl ModelConfig {
             ModelConfig::SwinGlobal(c) => c.pretrained.as_deref(),
             ModelConfig::SwinHybrid(c) => c.pretrained.as_deref(),
         }
+    }
+}
+
+impl<B: Backend> Classifier<B> {
+    /// Stops gradients for the parameters `freeze` names (backbone parts only).
+    pub fn freeze(self, freeze: Freeze) -> Self {
+        match self {
+            Classifier::CnnLstm(mut m) => {
+                m.backbone = m.backbone.freeze(freeze);
+                Classifier::CnnLstm(m)
+            }
+            Classifier::SwinTemporal(mut m) => {
+                m.backbone = m.backbone.freeze(freeze);
+                Classifier::SwinTemporal(m)
+            }
+        }
+    }
+
+    /// Total and trainable counts once `freeze` is applied, without initialising anything.
+    pub fn param_counts(&self, freeze: Freeze) -> ParamCounts {
+        let total = count_params(self);
+        let frozen = match self {
+            Classifier::CnnLstm(m) => m.backbone.frozen_params(freeze),
+            Classifier::SwinTemporal(m) => m.backbone.frozen_params(freeze),
+        };
+        ParamCounts { total, trainable: total - frozen }
     }
 }

@@ -5,7 +5,6 @@ use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::classifier::Classifier;
 use super::resnet::ResNet;
 use super::swin::Swin;
 use crate::ops::Backend;
@@ -84,32 +83,6 @@ impl<B: Backend> ModuleVisitor<B> for Counter {
     }
 }
 
-impl<B: Backend> Classifier<B> {
-    /// Stops gradients for the parameters `freeze` names (backbone parts only).
-    pub fn freeze(self, freeze: Freeze) -> Self {
-        match self {
-            Classifier::CnnLstm(mut m) => {
-                m.backbone = m.backbone.freeze(freeze);
-                Classifier::CnnLstm(m)
-            }
-            Classifier::SwinTemporal(mut m) => {
-                m.backbone = m.backbone.freeze(freeze);
-                Classifier::SwinTemporal(m)
-            }
-        }
-    }
-
-    /// Total and trainable counts once `freeze` is applied, without initialising anything.
-    pub fn param_counts(&self, freeze: Freeze) -> ParamCounts {
-        let total = count_params(self);
-        let frozen = match self {
-            Classifier::CnnLstm(m) => m.backbone.frozen_params(freeze),
-            Classifier::SwinTemporal(m) => m.backbone.frozen_params(freeze),
-        };
-        ParamCounts { total, trainable: total - frozen }
-    }
-}
-
 impl<B: Backend> Swin<B> {
     /// `all_but_last_stage`: the last stage (with its patch merging) and the final norm train.
     pub fn freeze(mut self, freeze: Freeze) -> Self {
@@ -130,7 +103,7 @@ impl<B: Backend> Swin<B> {
         }
     }
 
-    fn frozen_params(&self, freeze: Freeze) -> usize {
+    pub(super) fn frozen_params(&self, freeze: Freeze) -> usize {
         match freeze {
             Freeze::None => 0,
             Freeze::Backbone => count_params(self),
@@ -160,7 +133,7 @@ impl<B: Backend> ResNet<B> {
         }
     }
 
-    fn frozen_params(&self, freeze: Freeze) -> usize {
+    pub(super) fn frozen_params(&self, freeze: Freeze) -> usize {
         match freeze {
             Freeze::None => 0,
             Freeze::Backbone => count_params(self),

@@ -15,12 +15,12 @@ mod resnet;
 mod summary;
 mod swin;
 mod temporal;
+mod violation;
 mod weights;
 
 #[cfg(test)]
 mod tests;
 
-pub use check::ModelViolation;
 pub use classifier::{
     Classifier, CnnLstm, CnnLstmConfig, LstmConfig, ModelConfig, ModelError, Readout,
     SwinGlobalConfig, SwinHybridConfig, SwinTemporal, build,
@@ -35,4 +35,5 @@ pub use temporal::{
     FramePool, HybridLayer, HybridPaths, HybridTemporalConfig, Pooling, PreNormLayer,
     TemporalConfig, TemporalEncoder,
 };
+pub use violation::ModelViolation;
 pub use weights::{LoadReport, WeightsError};

@@ -4,12 +4,12 @@
 
 use burn::backend::Flex;
 
-use super::check::ModelViolation;
 use super::classifier::ModelConfig;
 use super::head::HeadConfig;
 use super::swin::StagePlan;
 use super::swin::SwinConfig;
 use super::temporal::{HybridPaths, Pooling};
+use super::violation::ModelViolation;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelSummary {

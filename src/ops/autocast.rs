@@ -10,8 +10,8 @@
 
 use std::cell::Cell;
 
-use burn::nn::conv::{Conv1d, Conv2d};
-use burn::nn::{Linear, PaddingConfig1d, PaddingConfig2d};
+use burn::nn::PaddingConfig1d;
+use burn::nn::conv::Conv1d;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::module::conv1d as conv1d_op;
@@ -36,7 +36,7 @@ pub fn compute_dtype() -> Option<FloatDType> {
 
 /// `f(operands cast down)`, cast back to the first operand's dtype; just `f(operands)` outside
 /// a scope.
-fn cast_around<B: Backend, const D: usize, T>(
+pub(super) fn cast_around<B: Backend, const D: usize, T>(
     x: Tensor<B, D>,
     rest: T,
     f: impl FnOnce(Tensor<B, D>, T) -> Tensor<B, D>,
@@ -54,7 +54,7 @@ where
 }
 
 /// The other operands of a product: cast together with the input.
-trait CastAll<B: Backend> {
+pub(super) trait CastAll<B: Backend> {
     fn cast_all(self, dtype: FloatDType) -> Self;
 }
 
@@ -75,36 +75,6 @@ impl<B: Backend, const D: usize, const E: usize> CastAll<B>
 /// `a · b` (batched over leading dimensions, as `Tensor::matmul`).
 pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
     cast_around(a, b, |a, b| a.matmul(b))
-}
-
-/// Burn's `Linear::forward`: `[…, d_in]` → `[…, d_out]`.
-pub fn linear<B: super::Backend, const D: usize>(
-    layer: &Linear<B>,
-    x: Tensor<B, D>,
-) -> Tensor<B, D> {
-    let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
-    cast_around(x, params, |x, (w, b)| <B as super::Backend>::linear(x, w, b))
-}
-
-/// Burn's `Conv2d::forward`: `[B, C_in, H, W]` → `[B, C_out, H', W']`. The model's
-/// convolutions have valid or explicit padding (Burn keeps its `Same` arithmetic private).
-pub fn conv2d<B: super::Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let (top, left, bottom, right) = match layer.padding {
-        PaddingConfig2d::Valid => (0, 0, 0, 0),
-        PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
-        PaddingConfig2d::Same => {
-            unreachable!("the model's convolutions are built with explicit padding")
-        }
-    };
-    let options = PaddedConvOptions::asymmetric(
-        layer.stride,
-        [top, left],
-        [bottom, right],
-        layer.dilation,
-        layer.groups,
-    );
-    let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
-    cast_around(x, params, |x, (w, b)| <B as super::Backend>::conv2d(x, w, b, options))
 }
 
 /// Burn's `Conv1d::forward`: `[B, C_in, L]` → `[B, C_out, L']` (valid or explicit padding).
@@ -161,9 +131,14 @@ mod tests {
 
         // Outside a scope: Burn's layers (the 2-D convolution through the project's CPU kernels,
         // which sum in another order).
-        assert_eq!(super::linear(&lin, x.clone()).into_data(), lin.forward(x.clone()).into_data());
-        let d =
-            rel_diff(super::conv2d(&conv, img.clone()).inner(), conv.forward(img.clone()).inner());
+        assert_eq!(
+            crate::ops::linear(&lin, x.clone()).into_data(),
+            lin.forward(x.clone()).into_data()
+        );
+        let d = rel_diff(
+            crate::ops::conv2d(&conv, img.clone()).inner(),
+            conv.forward(img.clone()).inner(),
+        );
         assert!(d < 1e-6, "conv2d: relative difference {d}");
         assert_eq!(
             super::conv1d(&dw, seq.clone()).into_data(),
@@ -174,8 +149,8 @@ mod tests {
         let g32 = fp32.clone().sum().backward();
         let (mixed, g16) = {
             let _bf16 = super::scope(Some(FloatDType::BF16));
-            let y = super::linear(&lin, x.clone());
-            let conv_y = super::conv2d(&conv, img.clone());
+            let y = crate::ops::linear(&lin, x.clone());
+            let conv_y = crate::ops::conv2d(&conv, img.clone());
             let dw_y = super::conv1d(&dw, seq.clone());
             // fp32 out, bf16 inside: close to fp32 (bf16 keeps 8 bits of mantissa), not equal.
             assert_eq!(conv_y.dtype(), DType::F32);
@@ -197,7 +172,7 @@ mod tests {
         assert_eq!(x.grad(&g16).unwrap().dtype(), DType::F32);
 
         // The scope ended: fp32 again, bit for bit.
-        assert_eq!(super::linear(&lin, x.clone()).into_data(), lin.forward(x).into_data());
+        assert_eq!(crate::ops::linear(&lin, x.clone()).into_data(), lin.forward(x).into_data());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! other backend (CUDA) or dtype (bf16 under autocast) goes through Burn's `linear`.
 //!
 //! A `Linear` layer is applied to the rows of a tensor of any rank as one matrix product
-//! ([`rows`]). Burn's `Linear` on `[B, …, d_in]` is a batched matmul against a broadcast
+//! ([`super::linear`]). Burn's `Linear` on `[B, …, d_in]` is a batched matmul against a broadcast
 //! weight, and its weight gradient is then one small `x_bᵀ · g_b` product per leading index,
 //! materialised as `[B, …, d_in, d_out]` and summed: in Swin's MLP at 112 px that is ~130 MB
 //! per layer and was 44% of a CPU training step. Flattening the leading dimensions first makes
@@ -13,26 +13,13 @@
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::module::linear as burn_linear;
 
 use super::flex::{flex, values};
 use super::weighted::{self, WeightedOp};
-use super::{Backend, autocast};
 use crate::kernels::linear::{self as kernels, Dims};
-
-/// `layer` on `[…, d_in]` → `[…, d_out]`, its leading dimensions flattened into rows (in the
-/// autocast dtype, if any).
-pub fn rows<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    let mut dims = x.dims();
-    let d_in = dims[D - 1];
-    let rows = x.shape().num_elements() / d_in.max(1);
-    let y = autocast::linear(layer, x.reshape([rows, d_in]));
-    dims[D - 1] = y.dims()[1];
-    y.reshape(dims)
-}
 
 /// `[…, d_in]` · `weight` `[d_in, d_out]` + `bias` `[d_out]` → `[…, d_out]` on `Flex`, as
 /// `burn::tensor::module::linear`.
@@ -202,7 +189,7 @@ mod tests {
         let layer = burn::nn::LinearConfig::new(6, 5).init::<AD>(&device);
         let x =
             Tensor::<AD, 4>::random([2, 3, 4, 6], Distribution::Default, &device).require_grad();
-        let ours = super::rows(&layer, x.clone());
+        let ours = crate::ops::linear(&layer, x.clone());
         let theirs = layer.forward(x.clone());
         assert_eq!(ours.dims(), [2, 3, 4, 5]);
         let diff = |a: Tensor<Flex, 4>, b: Tensor<Flex, 4>| (a - b).abs().max().into_scalar();

@@ -26,8 +26,9 @@ mod checks;
 
 use burn::nn::conv::{Conv1d, Conv2d};
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{BatchNorm, LayerNorm, Linear, Lstm};
+use burn::nn::{BatchNorm, LayerNorm, Linear, Lstm, PaddingConfig2d};
 use burn::prelude::Tensor;
+use burn::tensor::ops::PaddedConvOptions;
 
 pub use autocast::scope as autocast;
 pub use backend::{AutodiffBackend, Backend};
@@ -40,12 +41,37 @@ pub use layer_norm::config as layer_norm_config;
 /// `layer` on `[…, d_in]` → `[…, d_out]`, its leading dimensions flattened into rows, in the
 /// autocast dtype if any.
 pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    linear::rows(layer, x)
+    let mut dims = x.dims();
+    let d_in = dims[D - 1];
+    let rows = x.shape().num_elements() / d_in.max(1);
+    let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
+    let y = autocast::cast_around(x.reshape([rows, d_in]), params, |x, (w, b)| {
+        <B as Backend>::linear(x, w, b)
+    });
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
 }
 
-/// `layer` on `[n, c_in, h, w]` → `[n, c_out, h', w']`, in the autocast dtype if any.
+/// `layer` on `[n, c_in, h, w]` → `[n, c_out, h', w']`, in the autocast dtype if any. The
+/// model's convolutions have valid or explicit padding (Burn keeps its `Same` arithmetic
+/// private).
 pub fn conv2d<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    autocast::conv2d(layer, x)
+    let (top, left, bottom, right) = match layer.padding {
+        PaddingConfig2d::Valid => (0, 0, 0, 0),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => (top, left, bottom, right),
+        PaddingConfig2d::Same => {
+            unreachable!("the model's convolutions are built with explicit padding")
+        }
+    };
+    let options = PaddedConvOptions::asymmetric(
+        layer.stride,
+        [top, left],
+        [bottom, right],
+        layer.dilation,
+        layer.groups,
+    );
+    let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
+    autocast::cast_around(x, params, |x, (w, b)| <B as Backend>::conv2d(x, w, b, options))
 }
 
 /// `layer` on `[n, c_in, l]` → `[n, c_out, l']`, in the autocast dtype if any.

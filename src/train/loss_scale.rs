@@ -130,7 +130,7 @@ mod tests {
         factor: f64,
     ) -> GradientsParams {
         let _scope = autocast::scope(dtype);
-        let loss = autocast::linear(layer, x.clone()).sum().mul_scalar(factor);
+        let loss = crate::ops::linear(layer, x.clone()).sum().mul_scalar(factor);
         GradientsParams::from_grads(loss.backward(), layer)
     }
 
