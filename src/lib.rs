@@ -4,6 +4,8 @@
 //! `import_graph` fails on an import cycle, between these modules or between the files of
 //! one of them):
 //!
+//! - `sweep` (a table's experiments, crossed with a grid, run as one: skip what is done, go on
+//!   past a failure, the table at the end) drives `run`, `hpc` and `results`.
 //! - `run` (`runner run`: the stages in order into one result directory, under its lock) and
 //!   `hpc` (the folds as a SLURM array job) drive the others; `bench` times data loading,
 //!   models and training steps.
@@ -34,6 +36,7 @@ pub mod model;
 pub mod ops;
 pub mod results;
 pub mod run;
+pub mod sweep;
 pub mod train;
 
 mod atomic;

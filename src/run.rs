@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub wait: bool,
     /// The command line, for the run record.
     pub argv: Vec<String>,
+    /// A stop flag already installed (a sweep's, shared by its members); else the run
+    /// installs its own.
+    pub stop: Option<StopFlag>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +223,10 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
             None => dir.clear_outputs()?,
         }
     }
-    let mut stop = StopFlag::install().map_err(RunError::Signals)?;
+    let mut stop = match &options.stop {
+        Some(stop) => stop.clone(),
+        None => StopFlag::install().map_err(RunError::Signals)?,
+    };
     if let Some(budget) = options.max_wall {
         stop = stop.with_budget(budget, wall_margin(budget));
     }
@@ -261,7 +267,7 @@ fn draw_figures(dir: &ResultDir, complete: bool, progress: &mut Progress) -> std
 
 /// Time kept back at the end of a `--max-wall` budget for the batch in flight and the
 /// checkpoint: a twentieth of the budget, at least 10 s and at most 10 minutes.
-fn wall_margin(budget: Duration) -> Duration {
+pub fn wall_margin(budget: Duration) -> Duration {
     (budget / 20).clamp(Duration::from_secs(10).min(budget / 2), Duration::from_secs(600))
 }
 

@@ -26,6 +26,7 @@ use clap::{Args, Parser, Subcommand};
 
 use echo_runner::config::{self, Experiment, Loaded, Overrides};
 use echo_runner::run::disk_checks;
+use echo_runner::sweep::{Sweep, is_sweep_file};
 
 use error::CliError;
 
@@ -47,8 +48,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check experiment files; print nothing but errors unless asked. Writes nothing.
     Validate(validate::ValidateArgs),
-    /// Print the JSON Schema of experiment files.
-    Schema,
+    /// Print the JSON Schema of experiment files (of sweep files with --sweep).
+    Schema(schema::SchemaArgs),
     /// Check the experiment's dataset: FileList.csv against Videos/, frame counts, sizes,
     /// labels. Prints the data report and every problem found, whatever `data.on_bad_video`
     /// says; fails when a run would stop on them. Writes nothing (a synthetic source is
@@ -115,7 +116,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::validate(args),
-        Command::Schema => schema::schema(),
+        Command::Schema(args) => schema::schema(args),
         Command::DataCheck(args) => data_check::data_check(args),
         Command::Prepare(args) => prepare::prepare(args),
         Command::Synth(args) => synth::synth(args),
@@ -153,17 +154,88 @@ impl Layering {
     }
 }
 
-/// One experiment file and its overrides.
+impl Layering {
+    /// Loads and checks a sweep file and every member.
+    fn load_sweep(&self, file: &Path, for_run: bool) -> Result<Sweep, CliError> {
+        let checks = |exp: &Experiment| disk_checks(exp, for_run);
+        Sweep::load(file, &self.overrides(), &checks)
+            .map_err(|diagnostics| CliError::Config { file: file.to_path_buf(), diagnostics })
+    }
+
+    /// One experiment file over a grid given as `--grid KEY=V1,V2,…` flags.
+    fn load_grid(&self, file: &Path, grid: &[String], for_run: bool) -> Result<Sweep, CliError> {
+        let checks = |exp: &Experiment| disk_checks(exp, for_run);
+        Sweep::from_grid(file, grid, &self.overrides(), &checks)
+            .map_err(|diagnostics| CliError::Config { file: file.to_path_buf(), diagnostics })
+    }
+
+    /// A sweep file (all of it, or its member `member`), or an experiment file.
+    fn target(
+        &self,
+        file: &Path,
+        member: Option<usize>,
+        for_run: bool,
+    ) -> Result<Target, CliError> {
+        if !is_sweep_file(file) {
+            if member.is_some() {
+                return Err(CliError::invalid(format!(
+                    "--member: {} is an experiment file, not a sweep file",
+                    file.display()
+                )));
+            }
+            return Ok(Target::One(Box::new(self.load(file, for_run)?)));
+        }
+        let sweep = self.load_sweep(file, for_run)?;
+        match member {
+            None => Ok(Target::Sweep(sweep)),
+            Some(i) => {
+                let n = sweep.members.len();
+                let member = sweep.members.into_iter().nth(i).ok_or_else(|| {
+                    CliError::invalid(format!(
+                        "--member {i}: {} has {n} member(s), numbered from 0 (see runner status {})",
+                        file.display(),
+                        file.display()
+                    ))
+                })?;
+                Ok(Target::One(Box::new(member.loaded)))
+            }
+        }
+    }
+}
+
+/// What a command was given: one experiment, or a sweep of them.
+enum Target {
+    One(Box<Loaded>),
+    Sweep(Sweep),
+}
+
+/// One experiment file and its overrides; or a sweep file and one of its members.
 #[derive(Args)]
 struct ConfigArgs {
-    /// Experiment file (TOML).
+    /// Experiment file (TOML), or a sweep file.
     file: PathBuf,
+    /// With a sweep file: its member I alone (0-based, as `runner status SWEEP` numbers
+    /// them), exactly as that experiment is alone.
+    #[arg(long, value_name = "I")]
+    member: Option<usize>,
     #[command(flatten)]
     layering: Layering,
 }
 
 impl ConfigArgs {
+    /// One experiment: the file, or the sweep member named by `--member`.
     fn load(&self, for_run: bool) -> Result<Loaded, CliError> {
-        self.layering.load(&self.file, for_run)
+        match self.target(for_run)? {
+            Target::One(loaded) => Ok(*loaded),
+            Target::Sweep(_) => Err(CliError::invalid(format!(
+                "{} is a sweep file: name one of its members with --member I (see runner status {})",
+                self.file.display(),
+                self.file.display()
+            ))),
+        }
+    }
+
+    fn target(&self, for_run: bool) -> Result<Target, CliError> {
+        self.layering.target(&self.file, self.member, for_run)
     }
 }

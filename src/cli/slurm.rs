@@ -6,10 +6,11 @@ use std::time::Duration;
 use clap::Args;
 
 use echo_runner::hpc::{self, SlurmOptions};
+use echo_runner::sweep::Sweep;
 
-use super::ConfigArgs;
 use super::error::{CliError, FAILED};
 use super::output::Stdout;
+use super::{ConfigArgs, Target};
 
 #[derive(Args)]
 pub struct SlurmArgs {
@@ -44,25 +45,32 @@ pub struct SlurmArgs {
     /// Submit the jobs (runs <result dir>/slurm/submit.sh) instead of printing them.
     #[arg(long)]
     submit: bool,
+    /// With a sweep: at most N array tasks at once (the array's `%N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
 }
 
 pub fn slurm(args: SlurmArgs) -> Result<(), CliError> {
-    let loaded = args.experiment.load(true)?;
+    let target = args.experiment.target(true)?;
     let options = SlurmOptions {
         time: args.time,
         signal_lead: Duration::from_secs(args.signal_lead),
-        partition: args.partition,
-        account: args.account,
+        partition: args.partition.clone(),
+        account: args.account.clone(),
         gpus: args.gpus,
         cpus: args.cpus,
-        mem: args.mem,
-        extra: args.extra,
-        runner: hpc::runner_path(args.runner)?,
+        mem: args.mem.clone(),
+        extra: args.extra.clone(),
+        runner: hpc::runner_path(args.runner.clone())?,
+    };
+    let loaded = match target {
+        Target::One(loaded) => loaded,
+        Target::Sweep(sweep) => return slurm_sweep(&args, &sweep, &options),
     };
     let written = hpc::write(&loaded, &args.experiment.layering.sets, &options)?;
     if args.submit {
         // submit.sh says itself why sbatch refused.
-        return match hpc::submit(&written)? {
+        return match hpc::submit(&written.submit)? {
             status if status.success() => Ok(()),
             _ => Err(CliError::Reported(FAILED)),
         };
@@ -76,5 +84,40 @@ pub fn slurm(args: SlurmArgs) -> Result<(), CliError> {
     ] {
         writeln!(out, "# ==> {} <==\n{text}", path.display())?;
     }
+    writeln!(out, "# submit with: bash {}", written.submit.display())
+}
+
+/// The sweep's array over every (member, fold) not yet done, and its report job.
+fn slurm_sweep(args: &SlurmArgs, sweep: &Sweep, options: &SlurmOptions) -> Result<(), CliError> {
+    let job = sweep.slurm_job(
+        &args.experiment.file,
+        &args.experiment.layering.sets,
+        args.max_parallel,
+    )?;
+    let tasks = job.tasks().len();
+    let mut out = Stdout;
+    if tasks == 0 {
+        return writeln!(
+            out,
+            "every fold of every member of sweep {} is done: nothing to submit \
+             (the table: runner report {})",
+            sweep.name,
+            args.experiment.file.display()
+        );
+    }
+    sweep.write_record().map_err(CliError::failed)?;
+    let written = hpc::write_sweep(&job, options)?;
+    if args.submit {
+        return match hpc::submit(&written.submit)? {
+            status if status.success() => Ok(()),
+            _ => Err(CliError::Reported(FAILED)),
+        };
+    }
+    for (path, text) in
+        [&written.tasks, &written.report, &written.submit].iter().zip(&written.texts)
+    {
+        writeln!(out, "# ==> {} <==\n{text}", path.display())?;
+    }
+    writeln!(out, "# {tasks} array task(s) over {} member(s)", sweep.members.len())?;
     writeln!(out, "# submit with: bash {}", written.submit.display())
 }

@@ -6,6 +6,7 @@ use clap::Args;
 
 use echo_runner::results;
 use echo_runner::results::view::{ViewError, locate};
+use echo_runner::sweep::{self, MemberState, Sweep};
 
 use super::Layering;
 use super::error::CliError;
@@ -21,6 +22,10 @@ pub struct StatusArgs {
 }
 
 pub fn status(args: StatusArgs) -> Result<(), CliError> {
+    if sweep::is_sweep_file(&args.input) {
+        let sweep = args.layering.load_sweep(&args.input, false)?;
+        return sweep_status(&sweep);
+    }
     let dir = match locate(&args.input, &args.layering.overrides()) {
         Ok(dir) => dir,
         Err(ViewError::NotRun { config, dir }) => {
@@ -34,4 +39,30 @@ pub fn status(args: StatusArgs) -> Result<(), CliError> {
         Err(e) => return Err(e.into()),
     };
     write!(Stdout, "{}", results::status::status(&dir)?)
+}
+
+/// One line per member: its number, label, hash and where it stands.
+fn sweep_status(sweep: &Sweep) -> Result<(), CliError> {
+    let mut out = Stdout;
+    let n = sweep.members.len();
+    let states: Vec<MemberState> =
+        sweep.members.iter().map(|m| MemberState::of(&m.dir())).collect();
+    let done = states.iter().filter(|s| s.is_done()).count();
+    writeln!(
+        out,
+        "sweep {}: {done} of {n} members done; record {}",
+        sweep.name,
+        sweep.dir().display()
+    )?;
+    for (m, state) in sweep.members.iter().zip(&states) {
+        writeln!(
+            out,
+            "{:>3}  {}  {}  {state}  {}",
+            m.index,
+            &m.loaded.hash.digest[..12],
+            m.label(),
+            m.dir().display()
+        )?;
+    }
+    Ok(())
 }

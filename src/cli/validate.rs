@@ -5,17 +5,21 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use echo_runner::config::Loaded;
+use echo_runner::sweep::Sweep;
 use echo_runner::{model, results};
 
-use super::Layering;
 use super::error::{CliError, INVALID};
 use super::output::Stdout;
+use super::{Layering, Target};
 
 #[derive(Args)]
 pub struct ValidateArgs {
-    /// Experiment files (TOML).
+    /// Experiment files (TOML), or sweep files (every member is checked).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// With a sweep file: check its member I alone (0-based).
+    #[arg(long, value_name = "I")]
+    member: Option<usize>,
     #[command(flatten)]
     layering: Layering,
     /// Print the fully resolved experiment as TOML.
@@ -33,7 +37,11 @@ pub struct ValidateArgs {
 pub fn validate(args: ValidateArgs) -> Result<(), CliError> {
     let mut all_valid = true;
     for file in &args.files {
-        let shown = args.layering.load(file, false).and_then(|loaded| show(&args, file, &loaded));
+        let shown =
+            args.layering.target(file, args.member, false).and_then(|target| match target {
+                Target::One(loaded) => show(&args, file, &loaded),
+                Target::Sweep(sweep) => show_sweep(&args, file, &sweep),
+            });
         match shown {
             Ok(()) => {}
             Err(e @ CliError::Stdout(_)) => return Err(e),
@@ -81,4 +89,21 @@ fn show(args: &ValidateArgs, file: &Path, loaded: &Loaded) -> Result<(), CliErro
         writeln!(out, "{}: ok", file.display())?;
     }
     Ok(())
+}
+
+/// A valid sweep: each member's hash and directory with `--print-hash`, else `FILE: ok`.
+fn show_sweep(args: &ValidateArgs, file: &Path, sweep: &Sweep) -> Result<(), CliError> {
+    let mut out = Stdout;
+    if args.print_resolved || args.print_model {
+        return Err(CliError::invalid(
+            "--print-resolved and --print-model take one experiment: with a sweep, add --member I",
+        ));
+    }
+    if args.print_hash {
+        for m in &sweep.members {
+            writeln!(out, "{} {}", m.loaded.hash.digest, m.dir().display())?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "{}: ok (a sweep of {} members)", file.display(), sweep.members.len())
 }

@@ -15,6 +15,8 @@ pub enum Origin {
     Env(String),
     /// A `--set KEY=VALUE` flag, as given.
     Flag(String),
+    /// A `--grid KEY=V1,V2,…` flag, as given.
+    Grid(String),
 }
 
 impl fmt::Display for Origin {
@@ -24,6 +26,7 @@ impl fmt::Display for Origin {
             Origin::Path(path) => write!(f, "{}", path.display()),
             Origin::Env(var) => write!(f, "environment variable {var}"),
             Origin::Flag(arg) => write!(f, "--set {arg}"),
+            Origin::Grid(arg) => write!(f, "--grid {arg}"),
         }
     }
 }

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use figment::value::{Dict, Map, Value};
 use figment::{Error as FigmentError, Metadata, Profile, Provider};
-use toml::de::DeTable;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Origin, pointer_tokens, push_pointer};
-use super::spans::{SpanIndex, line_col_after};
+use super::document::Document;
+use super::spans::SpanIndex;
 
 /// Prefix of the environment variables that override experiment keys.
 pub const ENV_PREFIX: &str = "ECHO_RUNNER__";
@@ -27,6 +27,21 @@ pub enum Source {
     },
     Env(String),
     Flag(String),
+    /// A value of a sweep's grid: where its key and its value are written.
+    Grid {
+        key: Origin,
+        value: Origin,
+    },
+}
+
+/// One value of a sweep's grid for one member: `key` (dotted, as `--set` takes it) set to
+/// `value`, with where the sweep writes each, for errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridValue {
+    pub key: String,
+    pub value: serde_json::Value,
+    pub key_origin: Origin,
+    pub origin: Origin,
 }
 
 pub struct Layer {
@@ -41,6 +56,7 @@ impl Provider for Layer {
             Source::File { path, .. } => Metadata::from("experiment file", path.as_path()),
             Source::Env(var) => Metadata::named(format!("environment variable {var}")),
             Source::Flag(arg) => Metadata::named(format!("--set {arg}")),
+            Source::Grid { value, .. } => Metadata::named(format!("grid value at {value}")),
         }
     }
 
@@ -61,6 +77,13 @@ impl Layer {
             Source::Defaults => Origin::Path(PathBuf::new()),
             Source::Env(var) => Origin::Env(var.clone()),
             Source::Flag(arg) => Origin::Flag(arg.clone()),
+            Source::Grid { key: k, value } => {
+                if key {
+                    k.clone()
+                } else {
+                    value.clone()
+                }
+            }
         }
     }
 
@@ -118,39 +141,9 @@ fn read_file(
     layers: &mut Vec<Layer>,
     named_by: Option<Origin>,
 ) -> Result<(), Diagnostics> {
-    let here = || named_by.clone().unwrap_or_else(|| Origin::Path(path.to_path_buf()));
-    let bytes = std::fs::read(path).map_err(|e| {
-        let what = if named_by.is_some() { "base file" } else { "experiment file" };
-        let pointer = if named_by.is_some() { "/base" } else { "" };
-        Diagnostics::single(here(), pointer, format!("cannot read {what} {}: {e}", path.display()))
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let line_col = line_col_after(&String::from_utf8_lossy(&e.into_bytes()[..offset]));
-        Diagnostics::single(
-            Origin::File { path: path.to_path_buf(), line: line_col.0, col: line_col.1 },
-            "",
-            "not UTF-8 text (an experiment is a TOML file)",
-        )
-    })?;
-    // Only the first syntax error: what a parser reports after one is mostly its echo.
-    let table = DeTable::parse(&text).map_err(|e| {
-        let (line, col) = line_col_after(&text[..e.span().map_or(0, |s| s.start.min(text.len()))]);
-        Diagnostics::single(
-            Origin::File { path: path.to_path_buf(), line, col },
-            "",
-            format!("TOML syntax error: {}", e.message().trim_end()),
-        )
-    })?;
-    let spans = SpanIndex::new(&text, &table);
-    let mut dict: Dict = toml::from_str(&text).map_err(|e| {
-        let (line, col) = e.span().map_or((1, 1), |s| spans.line_col(s.start));
-        Diagnostics::single(
-            Origin::File { path: path.to_path_buf(), line, col },
-            "",
-            format!("TOML error: {}", e.message().trim_end()),
-        )
-    })?;
+    let what = if named_by.is_some() { "base file" } else { "experiment file" };
+    let pointer = if named_by.is_some() { "/base" } else { "" };
+    let Document { mut dict, spans, .. } = Document::read(path, what, named_by, pointer)?;
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let base = dict.remove("base");
     let layer = Layer { source: Source::File { path: path.to_path_buf(), spans }, dict };
@@ -239,6 +232,36 @@ pub fn flag_layers(sets: &[String]) -> Result<Vec<Layer>, Diagnostics> {
         }
     }
     if problems.is_empty() { Ok(layers) } else { Err(Diagnostics(problems)) }
+}
+
+/// One layer per grid value of a sweep member, in the order given.
+pub fn grid_layers(points: &[GridValue]) -> Result<Vec<Layer>, Diagnostics> {
+    let mut layers = Vec::new();
+    let mut problems = Vec::new();
+    for point in points {
+        let keys: Vec<String> = point.key.split('.').map(str::to_owned).collect();
+        let value: Option<Value> = serde_json::from_value(point.value.clone()).ok();
+        match value.and_then(|v| nest(&keys, v)) {
+            Some(dict) => layers.push(Layer {
+                source: Source::Grid { key: point.key_origin.clone(), value: point.origin.clone() },
+                dict,
+            }),
+            None => problems.push(Diagnostic {
+                origin: point.key_origin.clone(),
+                pointer: String::new(),
+                message: format!(
+                    "grid key {:?} names no key: expected a dotted key, e.g. experiment.seed",
+                    point.key
+                ),
+            }),
+        }
+    }
+    if problems.is_empty() { Ok(layers) } else { Err(Diagnostics(problems)) }
+}
+
+/// A `--set` or `--grid` value as JSON, read as [`flag_layers`] reads it.
+pub fn flag_value(text: &str) -> serde_json::Value {
+    serde_json::to_value(parse_value(text)).unwrap_or(serde_json::Value::Null)
 }
 
 /// A variable's or flag's value: figment's reading (numbers, booleans, arrays, tables, else a

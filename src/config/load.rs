@@ -9,7 +9,7 @@ use figment::value::Dict;
 use super::diagnostic::{Diagnostic, Diagnostics, Origin};
 use super::experiment::Experiment;
 use super::hash::{ConfigHash, hash};
-use super::layers::{self, Layer, Source, origin_of};
+use super::layers::{self, GridValue, Layer, Source, origin_of};
 use super::resolve::{check, resolve};
 use super::schema::{Violation, schema, tagged_tables, violations};
 
@@ -19,12 +19,14 @@ use super::schema::{Violation, schema, tagged_tables, violations};
 pub struct Overrides {
     pub env: Vec<(String, String)>,
     pub sets: Vec<String>,
+    /// A sweep member's grid values, above the flags.
+    pub grid: Vec<GridValue>,
 }
 
 impl Overrides {
     /// The `--set` flags given, and the process environment.
     pub fn from_process(sets: &[String]) -> Self {
-        Overrides { env: std::env::vars().collect(), sets: sets.to_vec() }
+        Overrides { env: std::env::vars().collect(), sets: sets.to_vec(), grid: Vec::new() }
     }
 }
 
@@ -59,7 +61,11 @@ pub fn load_checked(
     let mut layers = vec![layers::defaults_layer(Experiment::section_defaults())];
     layers.extend(layers::file_chain(path)?);
     let mut problems = Vec::new();
-    for extra in [layers::env_layers(&overrides.env), layers::flag_layers(&overrides.sets)] {
+    for extra in [
+        layers::env_layers(&overrides.env),
+        layers::flag_layers(&overrides.sets),
+        layers::grid_layers(&overrides.grid),
+    ] {
         match extra {
             Ok(l) => layers.extend(l),
             Err(d) => problems.extend(d.0),

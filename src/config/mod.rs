@@ -4,6 +4,7 @@
 //! above them and lends each stage what it reads.
 
 mod diagnostic;
+mod document;
 mod experiment;
 mod hash;
 mod layers;
@@ -12,12 +13,13 @@ mod resolve;
 mod schema;
 mod spans;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Origin};
+pub use diagnostic::{Diagnostic, Diagnostics, Origin, push_pointer};
+pub use document::Document;
 pub use experiment::{Experiment, ExperimentMeta};
 pub use hash::{ConfigHash, HASH_SCHEME};
-pub use layers::ENV_PREFIX;
+pub use layers::{ENV_PREFIX, GridValue, flag_value};
 pub use load::{Loaded, Overrides, load, load_checked};
-pub use schema::{Violation, schema, schema_text, tagged_tables};
+pub use schema::{Violation, schema, schema_text, tagged_tables, violations};
 
 /// The `runtime` section, owned by the train stage, beside the experiment that holds it.
 pub use crate::train::runtime::{Backend, Progress, RuntimeConfig};

@@ -4,10 +4,12 @@
 mod options;
 mod script;
 mod slurm;
+mod sweep;
 
 pub use options::{OptionsError, SlurmOptions, parse_extra, parse_mem, parse_name, parse_time};
 pub use script::{Job, ScriptError, Scripts, scripts};
 pub use slurm::{SlurmError, Written, runner_path, submit, write};
+pub use sweep::{SweepJob, SweepMember, SweepWritten, write_sweep};
 
 #[cfg(test)]
 mod tests;

@@ -128,7 +128,7 @@ pub fn scripts(job: &Job, options: &SlurmOptions) -> Result<Scripts, ScriptError
 }
 
 /// The variables and checks both job scripts start with.
-fn prelude(job: &Job, options: &SlurmOptions) -> Result<String, ScriptError> {
+pub(super) fn prelude(job: &Job, options: &SlurmOptions) -> Result<String, ScriptError> {
     let sets: Vec<String> = job.sets.iter().map(|s| format!("--set {}", quote(s))).collect();
     let mut env: Vec<String> = job
         .env
@@ -155,7 +155,7 @@ fn prelude(job: &Job, options: &SlurmOptions) -> Result<String, ScriptError> {
 }
 
 /// The time limit and the resources asked for (`gpus`: the fold tasks, which train).
-fn resources(options: &SlurmOptions, gpus: bool) -> Vec<String> {
+pub(super) fn resources(options: &SlurmOptions, gpus: bool) -> Vec<String> {
     let mut lines = vec![
         format!("--time={}", format_time(options.time)),
         "--nodes=1".into(),
@@ -172,7 +172,7 @@ fn resources(options: &SlurmOptions, gpus: bool) -> Vec<String> {
     lines
 }
 
-fn section(comment: &str, options: &[String]) -> String {
+pub(super) fn section(comment: &str, options: &[String]) -> String {
     let mut text = format!("# {comment}\n");
     for option in options {
         text.push_str(&format!("#SBATCH {option}\n"));
@@ -180,23 +180,23 @@ fn section(comment: &str, options: &[String]) -> String {
     text
 }
 
-fn extra(options: &SlurmOptions) -> String {
+pub(super) fn extra(options: &SlurmOptions) -> String {
     if options.extra.is_empty() {
         return String::new();
     }
     format!("# Extra lines (runner slurm --extra):\n{}\n", options.extra.join("\n"))
 }
 
-fn fill(template: &str, values: &[(&str, String)]) -> String {
+pub(super) fn fill(template: &str, values: &[(&str, String)]) -> String {
     values.iter().fold(template.to_owned(), |text, (key, value)| text.replace(key, value))
 }
 
-fn utf8<'a>(what: &'static str, path: &'a Path) -> Result<&'a str, ScriptError> {
+pub(super) fn utf8<'a>(what: &'static str, path: &'a Path) -> Result<&'a str, ScriptError> {
     path.to_str().ok_or_else(|| ScriptError::NotUtf8 { what, path: path.to_path_buf() })
 }
 
 /// A path for an `#SBATCH` line, which sbatch splits at whitespace and reads `%` in.
-fn sbatch_path<'a>(what: &'static str, path: &'a str) -> Result<&'a str, ScriptError> {
+pub(super) fn sbatch_path<'a>(what: &'static str, path: &'a str) -> Result<&'a str, ScriptError> {
     if path.contains(|c: char| c.is_whitespace() || "'\"\\%".contains(c)) {
         return Err(ScriptError::NotForSbatch { what, path: path.to_owned() });
     }

@@ -104,10 +104,10 @@ pub fn write(
     })
 }
 
-/// Runs `submit.sh` (which calls sbatch), its output going to ours.
-pub fn submit(written: &Written) -> Result<ExitStatus, SlurmError> {
+/// Runs a `submit.sh` (which calls sbatch), its output going to ours.
+pub fn submit(script: &Path) -> Result<ExitStatus, SlurmError> {
     Command::new("bash")
-        .arg(&written.submit)
+        .arg(script)
         .status()
-        .map_err(|source| SlurmError::Io { path: written.submit.clone(), source })
+        .map_err(|source| SlurmError::Io { path: script.to_path_buf(), source })
 }
