@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use echo_runner::results::report::{self, Format, Report, TestModel};
+use echo_runner::sweep;
 
 use super::Layering;
 use super::error::CliError;
@@ -12,7 +13,8 @@ use super::output::Stdout;
 
 #[derive(Args)]
 pub struct ReportArgs {
-    /// Result directories, or experiment files (their directories are found by hash).
+    /// Result directories, experiment files (their directories are found by hash), or sweep
+    /// files (a row per member).
     #[arg(required = true, value_name = "CONFIG_OR_RESULT_DIR")]
     inputs: Vec<PathBuf>,
     #[command(flatten)]
@@ -33,7 +35,16 @@ pub struct ReportArgs {
 /// Writes the table of every input that can be read; fails when none can, or when no
 /// experiment has a finished fold.
 pub fn report(args: ReportArgs) -> Result<(), CliError> {
-    let report = Report::build(&args.inputs, &args.layering.overrides(), args.test);
+    let mut inputs = Vec::new();
+    for input in &args.inputs {
+        if sweep::is_sweep_file(input) {
+            let sweep = args.layering.load_sweep(input, false)?;
+            inputs.extend(sweep.members.iter().map(|m| m.dir()));
+        } else {
+            inputs.push(input.clone());
+        }
+    }
+    let report = Report::build(&inputs, &args.layering.overrides(), args.test);
     for problem in &report.problems {
         eprintln!("error: {problem}");
     }

@@ -14,4 +14,5 @@ mod resume;
 mod slurm;
 mod status_predict;
 mod support;
+mod sweeps;
 mod trained;
