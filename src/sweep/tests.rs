@@ -106,12 +106,12 @@ values = [2, "three"]
     let file = dir.path().join("tables/s.toml");
     let at = |line: usize| format!("{}:{line}:", file.display());
     // The unknown grid key, at its key; the value of the wrong type, at the value.
-    assert!(text.lines().any(|l| l.starts_with(&at(6)) && l.contains("sedd")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with(&at(10)) && l.contains("three")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with(&at(3)) && l.contains("missing.toml")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with(&at(4)) && l.contains("not one of")), "{text}");
+    assert!(text.lines().any(|l| l.contains(&at(6)) && l.contains("sedd")), "{text}");
+    assert!(text.lines().any(|l| l.contains(&at(10)) && l.contains("three")), "{text}");
+    assert!(text.lines().any(|l| l.contains(&at(3)) && l.contains("missing.toml")), "{text}");
+    assert!(text.lines().any(|l| l.contains(&at(4)) && l.contains("not one of")), "{text}");
     // A problem shared by every member is said once.
-    assert_eq!(text.matches("sedd").count(), 1, "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("sedd")).count(), 1, "{text}");
 }
 
 #[test]
