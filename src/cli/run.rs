@@ -98,9 +98,11 @@ fn run_sweep(args: &RunArgs, sweep: &Sweep) -> Result<(), CliError> {
     let n = sweep.members.len();
     let mut out = Stdout;
     writeln!(out, "sweep {}: {n} member(s); its record: {}", sweep.name, sweep.dir().display())?;
-    let mut say = |line: &str| {
+    let mut say = |text: &str| {
         let mut stdout = std::io::stdout();
-        writeln!(stdout, "[sweep {}] {line}", sweep.name)?;
+        for line in text.lines() {
+            writeln!(stdout, "[sweep {}] {line}", sweep.name)?;
+        }
         stdout.flush()
     };
     let outcome = sweep::run(sweep, &options, &mut say).map_err(CliError::failed)?;
