@@ -21,8 +21,8 @@
 //!   the autodiff nodes, autocast.
 //! - `kernels`: the CPU kernels on plain slices; imports no Burn and nothing else of the crate.
 //! - `data`: EchoNet-Dynamic and synthetic videos, labels, clip caches; the `data` section.
-//! - Leaves every stage may use: `atomic` (crash-safe writes) and `lock` (a directory's OS
-//!   lock).
+//! - Leaves every stage may use: `atomic` (crash-safe writes), `lock` (a directory's OS
+//!   lock) and `stats` (the report's intervals and paired tests, on plain numbers).
 //!
 //! The CLI (`main.rs`, `cli`) is a thin layer on top.
 
@@ -36,6 +36,7 @@ pub mod model;
 pub mod ops;
 pub mod results;
 pub mod run;
+pub mod stats;
 pub mod sweep;
 pub mod train;
 

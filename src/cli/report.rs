@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use echo_runner::results::report::{self, Format, Report, TestModel};
+use echo_runner::results::report::{
+    self, DEFAULT_BOOTSTRAP, Format, Report, ReportOptions, TestModel,
+};
 use echo_runner::sweep;
 
 use super::Layering;
@@ -30,22 +32,44 @@ pub struct ReportArgs {
     /// Which model's test figures stand beside the CV figures.
     #[arg(long, value_enum, default_value = "best-fold")]
     test: TestModel,
+    /// Resamples of the stratified bootstrap behind the test figures' 95% intervals and the
+    /// paired differences (0: no bootstrap).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BOOTSTRAP)]
+    bootstrap: usize,
+    /// Compare every other row with this one (a result directory or an experiment file;
+    /// read as the first row when not among the inputs).
+    #[arg(long, value_name = "EXP_OR_DIR")]
+    baseline: Option<PathBuf>,
+    /// Keep rows that differ only in experiment.seed apart instead of one row per experiment.
+    #[arg(long)]
+    no_group: bool,
 }
 
 /// Writes the table of every input that can be read; fails when none can, or when no
 /// experiment has a finished fold.
 pub fn report(args: ReportArgs) -> Result<(), CliError> {
     let mut inputs = Vec::new();
+    let mut baseline = args.baseline.clone();
     for input in &args.inputs {
         if sweep::is_sweep_file(input) {
             let sweep = args.layering.load_sweep(input, false)?;
             inputs.extend(sweep.members.iter().map(|m| m.dir()));
+            // The sweep's baseline row, unless the command line names one.
+            if baseline.is_none() {
+                baseline = sweep.baseline.map(|i| sweep.members[i].dir());
+            }
         } else {
             inputs.push(input.clone());
         }
     }
-    let report = Report::build(&inputs, &args.layering.overrides(), args.test);
-    for problem in &report.problems {
+    let options = ReportOptions {
+        test_model: args.test,
+        bootstrap: args.bootstrap,
+        baseline,
+        group_seeds: !args.no_group,
+    };
+    let report = Report::build(&inputs, &args.layering.overrides(), &options);
+    for problem in report.problems.iter().chain(&report.baseline_problem) {
         eprintln!("error: {problem}");
     }
     for row in &report.rows {

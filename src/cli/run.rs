@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use echo_runner::results::report::{self, Format, Report, TestModel};
+use echo_runner::results::report::{self, Format, Report, ReportOptions};
 use echo_runner::run::{self as pipeline, RunOptions};
 use echo_runner::sweep::{self, REPORT_HTML, REPORT_MD, Sweep, SweepOptions};
 use echo_runner::train::stop::parse_wall;
@@ -107,7 +107,11 @@ fn run_sweep(args: &RunArgs, sweep: &Sweep) -> Result<(), CliError> {
     };
     let outcome = sweep::run(sweep, &options, &mut say).map_err(CliError::failed)?;
     let dirs: Vec<_> = sweep.members.iter().map(|m| m.dir()).filter(|d| d.exists()).collect();
-    let table = Report::build(&dirs, &args.experiment.layering.overrides(), TestModel::BestFold);
+    let options = ReportOptions {
+        baseline: sweep.baseline.map(|i| sweep.members[i].dir()).filter(|d| d.exists()),
+        ..ReportOptions::new()
+    };
+    let table = Report::build(&dirs, &args.experiment.layering.overrides(), &options);
     if table.has_figures() {
         let text = report::render(&table, Format::Md);
         for (name, format) in [(REPORT_MD, Format::Md), (REPORT_HTML, Format::Html)] {

@@ -12,6 +12,7 @@ mod reports;
 mod result_dirs;
 mod resume;
 mod slurm;
+mod statistics;
 mod status_predict;
 mod support;
 mod sweeps;

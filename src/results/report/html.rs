@@ -2,8 +2,8 @@
 //! folded under its row, the figures inline as SVG. No script, no external file, so it opens
 //! from a cluster's shared disk as it is.
 
-use super::cells::cells;
-use super::{Report, Row};
+use super::cells::{Cells, cells, comparison};
+use super::{Line, Report, Row};
 use crate::results::plots::{ConfusionFigure, Figure, run_curves, svg_string};
 use crate::results::view::RunView;
 
@@ -29,7 +29,7 @@ th,td{border-bottom:1px solid #ccc;padding:0.35em 0.7em;text-align:left;vertical
 th{background:#eef3f8}td:first-child{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.incomplete td{color:#8a5a00}tr.config td{border-bottom:2px solid #9ab}
 details summary{cursor:pointer;color:#245}pre{background:#f6f8fa;padding:0.8em;overflow:auto;font-size:0.85em}
-.wide{overflow-x:auto}figure{margin:1em 0}figure svg{max-width:100%;height:auto}.notes{color:#8a5a00}.caption{color:#555;font-size:0.9em}";
+.wide{overflow-x:auto}td.sig{font-weight:bold;background:#e6f4ea}figure{margin:1em 0}figure svg{max-width:100%;height:auto}.notes{color:#8a5a00}.caption{color:#555;font-size:0.9em}";
 
 fn figure(fig: &impl Figure, caption: &str) -> String {
     match svg_string(fig) {
@@ -61,25 +61,65 @@ fn row_figures(row: &Row) -> String {
     out
 }
 
+/// A table row's cells; figures right-aligned, marked differences in bold.
+fn html_cells(table: &Cells, k: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in table.rows[k].iter().enumerate() {
+        let class = match (i + 1 >= table.lead, table.marked[k][i]) {
+            (_, true) => " class=\"num sig\"",
+            (true, false) => " class=\"num\"",
+            (false, false) => "",
+        };
+        out.push_str(&format!("<td{class}>{}</td>", escape(c)));
+    }
+    out
+}
+
+fn html_header(table: &Cells) -> String {
+    let mut out = String::from("<div class=\"wide\"><table>\n<thead><tr>");
+    for h in &table.header {
+        out.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    out
+}
+
+/// The differences from the baseline, those with p_holm < 0.05 marked.
+fn comparison_html(report: &Report) -> String {
+    let Some(table) = comparison(report) else { return String::new() };
+    let mut out = String::from("<h2>Differences from the baseline</h2>\n");
+    out.push_str(&format!(
+        "<p class=\"caption\">baseline: {}; in bold: Holm-adjusted p &lt; 0.05</p>\n",
+        escape(
+            &report
+                .baseline
+                .clone()
+                .or_else(|| report.baseline_problem.clone())
+                .unwrap_or_default()
+        )
+    ));
+    out.push_str(&html_header(&table));
+    for k in 0..table.rows.len() {
+        out.push_str(&format!("<tr>{}</tr>\n", html_cells(&table, k)));
+    }
+    out.push_str("</tbody>\n</table></div>\n");
+    out.push_str(&format!("<p class=\"caption\">{}.</p>\n", escape(&report.compare_caption())));
+    out
+}
+
 pub fn html(report: &Report) -> String {
     let table = cells(report);
     let n = table.header.len();
-    let lead = 4 + report.changed_keys.len();
-    let mut body = String::new();
-    body.push_str("<div class=\"wide\"><table>\n<thead><tr>");
-    for h in &table.header {
-        body.push_str(&format!("<th>{}</th>", escape(h)));
-    }
-    body.push_str("</tr></thead>\n<tbody>\n");
-    for (row, cells) in report.rows.iter().zip(&table.rows) {
-        let class = if row.complete() { "" } else { " class=\"incomplete\"" };
-        body.push_str(&format!("<tr{class}>"));
-        for (i, c) in cells.iter().enumerate() {
-            let num = if i >= lead - 1 { " class=\"num\"" } else { "" };
-            body.push_str(&format!("<td{num}>{}</td>", escape(c)));
-        }
-        body.push_str("</tr>\n");
-        body.push_str(&format!(
+    let mut body = html_header(&table);
+    for (k, &line) in report.lines.iter().enumerate() {
+        let members: Vec<&Row> = match line {
+            Line::Row(r) => vec![&report.rows[r]],
+            Line::Group(g) => report.groups[g].rows.iter().map(|&i| &report.rows[i]).collect(),
+        };
+        let class = if members.iter().all(|r| r.complete()) { "" } else { " class=\"incomplete\"" };
+        body.push_str(&format!("<tr{class}>{}</tr>\n", html_cells(&table, k)));
+        for row in members {
+            body.push_str(&format!(
             "<tr class=\"config\"><td colspan=\"{n}\"><details><summary>{} — resolved config, figures</summary>\
              <p class=\"caption\">{}; test figures: {}</p><pre>{}</pre>{}</details></td></tr>\n",
             escape(&row.experiment),
@@ -88,13 +128,16 @@ pub fn html(report: &Report) -> String {
             escape(&row.resolved_toml),
             row_figures(row)
         ));
+        }
     }
     body.push_str("</tbody>\n</table></div>\n");
     body.push_str(&format!(
-        "<p class=\"caption\">{}; {}.</p>\n",
+        "<p class=\"caption\">{}; {}. {}.</p>\n",
         escape(report.cv_caption()),
-        escape(report.test_caption())
+        escape(report.test_caption()),
+        escape(&report.interval_caption())
     ));
+    body.push_str(&comparison_html(report));
     let notes: Vec<String> = report
         .rows
         .iter()
