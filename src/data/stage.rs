@@ -57,8 +57,18 @@ fn synthetic_root(cfg: &SynthConfig, cache_dir: &Path) -> Result<PathBuf, DataEr
     let tmp = cache_dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     synth::generate(cfg, &tmp)?;
-    let _ = fs::remove_dir_all(&dir);
-    fs::rename(&tmp, &dir).map_err(|e| DataError::io(&dir, e))?;
+    // A folder without its FileList.csv is not one a generation finished: replace it. One
+    // that has it was renamed into place by another process meanwhile (from the same
+    // parameters, so the same bytes): keep it, since that process may be reading it.
+    if dir.exists() && !dir.join("FileList.csv").is_file() {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    if let Err(e) = fs::rename(&tmp, &dir) {
+        let _ = fs::remove_dir_all(&tmp);
+        if !dir.join("FileList.csv").is_file() {
+            return Err(DataError::io(&dir, e));
+        }
+    }
     atomic::sync_dir(cache_dir).map_err(|e| DataError::io(cache_dir, e))?;
     Ok(dir)
 }

@@ -36,9 +36,10 @@ fn member_dirs(s: &Scratch, file: &str) -> Vec<PathBuf> {
     run.stdout.lines().map(|l| s.path().join(l.split_once(' ').unwrap().1)).collect()
 }
 
-/// The Markdown table's rows, as printed.
+/// The lines of the first Markdown table printed (the results; comparisons follow it).
 fn table(run: &Run) -> Vec<String> {
-    run.stdout.lines().filter(|l| l.starts_with('|')).map(str::to_owned).collect()
+    let lines = run.stdout.lines().skip_while(|l| !l.starts_with('|'));
+    lines.take_while(|l| l.starts_with('|')).map(str::to_owned).collect()
 }
 
 const COMPARED: [&str; 7] = [
@@ -80,9 +81,11 @@ fn a_sweep_runs_its_members_as_single_runs_then_skips_them_and_prints_the_same_t
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
     assert!(first.stdout.contains("member 0 (1 of 2): a [experiment.seed=1]: running"));
     assert!(first.stdout.contains("member 1 (2 of 2): a [experiment.seed=2]: done"));
+    // The members differ only in the seed: one row, the mean over the two seeds.
     let rows = table(&first);
-    assert_eq!(rows.len(), 4, "header, rule and a row per member:\n{}", first.stdout);
+    assert_eq!(rows.len(), 3, "header, rule and the seed group:\n{}", first.stdout);
     assert!(rows[0].contains("| experiment.seed |"), "{}", rows[0]);
+    assert!(rows[2].starts_with("| a × 2 seeds |"), "{}", rows[2]);
 
     let dirs = member_dirs(&s, "tables/s.toml");
     assert_members_match_single_runs(&dirs);
@@ -102,7 +105,9 @@ fn a_sweep_runs_its_members_as_single_runs_then_skips_them_and_prints_the_same_t
         assert!(dir.to_str().unwrap().ends_with(&digest[..12]), "{m}");
     }
     let md = fs::read_to_string(record_dir.join("report.md")).unwrap();
-    assert_eq!(md.lines().filter(|l| l.starts_with('|')).collect::<Vec<_>>(), rows);
+    let md_rows: Vec<&str> = md.lines().take_while(|l| l.starts_with('|')).collect();
+    assert_eq!(md_rows, rows);
+    assert!(md.contains("Differences from the baseline, a × 2 seeds"), "{md}");
     assert!(record_dir.join("report.html").is_file());
 
     // Again: nothing is trained, the same table is printed.
@@ -187,10 +192,12 @@ fn a_failed_member_does_not_stop_the_others_unless_fail_fast() {
     assert!(r.stdout.contains("2 member(s) failed"), "{}", r.stdout);
     let dirs = member_dirs(&s, "tables/s.toml");
     assert!(dirs[2].join("summary.json").is_file() && dirs[3].join("summary.json").is_file());
-    // Every member that has a result directory has a row; the failed ones are incomplete.
+    // Every member that has a result directory is in the table (seeds grouped); the failed
+    // ones are incomplete.
     let rows = table(&r);
-    assert_eq!(rows.len(), 6, "{}", r.stdout);
-    assert_eq!(rows.iter().filter(|r| r.contains("0/3 (incomplete)")).count(), 2, "{}", r.stdout);
+    assert_eq!(rows.len(), 4, "{}", r.stdout);
+    assert!(rows[2].starts_with("| bad × 2 seeds |") && rows[2].contains("0/3 (incomplete)"));
+    assert!(rows[3].starts_with("| a × 2 seeds |") && rows[3].contains("3/3"), "{}", r.stdout);
 
     let t = Scratch::new();
     t.write("a.toml", &experiment("a"));
@@ -230,7 +237,7 @@ fn two_sweeps_at_once_share_the_members_and_train_each_once() {
         let b = t.spawn(|| s.runner(&["run", "tables/s.toml"], &[]));
         (a.join().unwrap(), b.join().unwrap())
     });
-    assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
+    assert_eq!((a.code, b.code), (0, 0), "{}\n{}\n{}\n{}", a.stdout, a.stderr, b.stdout, b.stderr);
     assert_eq!(table(&a), table(&b));
     for dir in member_dirs(&s, "tables/s.toml") {
         let runs = fs::read_to_string(dir.join("runs.jsonl")).unwrap();
