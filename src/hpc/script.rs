@@ -84,13 +84,7 @@ pub fn scripts(job: &Job, options: &SlurmOptions) -> Result<Scripts, ScriptError
                 chdir.clone(),
             ],
         ),
-        section(
-            &format!(
-                "USR1 to this shell {} s before the time limit (checkpoint, then requeue):",
-                options.signal_lead.as_secs()
-            ),
-            &[format!("--signal=B:USR1@{}", options.signal_lead.as_secs()), "--requeue".into()],
-        ),
+        requeue_section(options),
         extra(options),
     ];
     let summary_header = [
@@ -170,6 +164,15 @@ pub(super) fn resources(options: &SlurmOptions, gpus: bool) -> Vec<String> {
     ];
     lines.extend(optional.into_iter().flatten());
     lines
+}
+
+/// USR1 before the time limit, and the task requeueable.
+pub(super) fn requeue_section(options: &SlurmOptions) -> String {
+    let lead = options.signal_lead.as_secs();
+    section(
+        &format!("USR1 to this shell {lead} s before the time limit (checkpoint, then requeue):"),
+        &[format!("--signal=B:USR1@{lead}"), "--requeue".into()],
+    )
 }
 
 pub(super) fn section(comment: &str, options: &[String]) -> String {

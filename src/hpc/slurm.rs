@@ -88,14 +88,7 @@ pub fn write(
     };
     let scripts = script::scripts(&job, options)?;
     let slurm_dir = job.slurm_dir();
-    std::fs::create_dir_all(&slurm_dir)
-        .map_err(|source| SlurmError::Io { path: slurm_dir.clone(), source })?;
-    let put = |name: &str, text: &str| {
-        let path = slurm_dir.join(name);
-        atomic::write_file(&path, text.as_bytes())
-            .map_err(|source| SlurmError::Io { path: path.clone(), source })?;
-        Ok::<_, SlurmError>(path)
-    };
+    let put = |name: &str, text: &str| put(&slurm_dir, name, text);
     Ok(Written {
         folds: put(FOLDS_FILE, &scripts.folds)?,
         summary: put(SUMMARY_FILE, &scripts.summary)?,
@@ -110,4 +103,14 @@ pub fn submit(script: &Path) -> Result<ExitStatus, SlurmError> {
         .arg(script)
         .status()
         .map_err(|source| SlurmError::Io { path: script.to_path_buf(), source })
+}
+
+/// Writes `dir/name` atomically, making `dir` first.
+pub(super) fn put(dir: &Path, name: &str, text: &str) -> Result<PathBuf, SlurmError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|source| SlurmError::Io { path: dir.to_path_buf(), source })?;
+    let path = dir.join(name);
+    atomic::write_file(&path, text.as_bytes())
+        .map_err(|source| SlurmError::Io { path: path.clone(), source })?;
+    Ok(path)
 }

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::options::SlurmOptions;
 use super::script::{
-    Job, ScriptError, extra, fill, prelude, quote, resources, sbatch_path, section, utf8,
+    Job, ScriptError, extra, fill, prelude, quote, requeue_section, resources, sbatch_path,
+    section, utf8,
 };
-use super::slurm::SlurmError;
-use crate::atomic;
+use super::slurm::{SlurmError, put};
 use crate::train::stop::EXIT_RESUMABLE;
 
 const TASKS: &str = include_str!("templates/sweep-tasks.sbatch");
@@ -85,13 +85,7 @@ pub fn sweep_scripts(sweep: &SweepJob, options: &SlurmOptions) -> Result<[String
                 chdir.clone(),
             ],
         ),
-        section(
-            &format!(
-                "USR1 to this shell {} s before the time limit (checkpoint, then requeue):",
-                options.signal_lead.as_secs()
-            ),
-            &[format!("--signal=B:USR1@{}", options.signal_lead.as_secs()), "--requeue".into()],
-        ),
+        requeue_section(options),
         extra(options),
     ];
     let mut head = vec![format!("--job-name={}-report", job.name)];
@@ -149,14 +143,7 @@ pub fn write_sweep(sweep: &SweepJob, options: &SlurmOptions) -> Result<SweepWrit
     options.check()?;
     let texts = sweep_scripts(sweep, options)?;
     let slurm_dir = sweep.job.slurm_dir();
-    std::fs::create_dir_all(&slurm_dir)
-        .map_err(|source| SlurmError::Io { path: slurm_dir.clone(), source })?;
-    let put = |name: &str, text: &str| {
-        let path = slurm_dir.join(name);
-        atomic::write_file(&path, text.as_bytes())
-            .map_err(|source| SlurmError::Io { path: path.clone(), source })?;
-        Ok::<_, SlurmError>(path)
-    };
+    let put = |name: &str, text: &str| put(&slurm_dir, name, text);
     Ok(SweepWritten {
         tasks: put(TASKS_FILE, &texts[0])?,
         report: put(REPORT_FILE, &texts[1])?,
