@@ -11,7 +11,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::schema::{deref, tag_of};
+use super::schema::{deref, pretty, schema, tag_of};
+
+/// The schema of experiment files as written, as `runner schema` prints it and
+/// `schemas/experiment.schema.json` stores it (the `#:schema` line of every experiment file).
+pub fn file_schema_text() -> String {
+    pretty(&file_schema(&schema()))
+}
 
 /// The file schema derived from `resolved`.
 pub fn file_schema(resolved: &Value) -> Value {
@@ -297,8 +303,7 @@ fn union(plain: &Value, schemas: &[Value]) -> Value {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::super::schema::schema;
-    use super::file_schema;
+    use super::{file_schema, schema};
 
     fn errors(doc: Value) -> Vec<String> {
         let file = file_schema(&schema());

@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::diagnostic::{pointer_tokens, push_pointer};
 use super::experiment::Experiment;
-use super::file_schema::file_schema;
 
 /// The schema of a resolved experiment (every required key present) as a JSON value.
 pub fn schema() -> Value {
@@ -20,13 +19,8 @@ pub fn resolved_schema_text() -> String {
     pretty(&schema())
 }
 
-/// The schema of experiment files as written, as `runner schema` prints it and
-/// `schemas/experiment.schema.json` stores it (the `#:schema` line of every experiment file).
-pub fn file_schema_text() -> String {
-    pretty(&file_schema(&schema()))
-}
-
-fn pretty(schema: &Value) -> String {
+/// A schema as the committed files store it: pretty JSON and a final newline.
+pub(super) fn pretty(schema: &Value) -> String {
     let mut text = serde_json::to_string_pretty(schema).expect("a schema is JSON");
     text.push('\n');
     text
