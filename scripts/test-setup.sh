@@ -3,24 +3,54 @@
 # missing:
 # - CMake >= 3.26, from PyPI: HDF5 is built from source and linked statically (Debian 12's
 #   CMake is 3.25);
+# - Taplo, the checker behind TOML editors' schema support, from npm into
+#   src/tests/editor/node_modules at the version its package-lock.json pins (Node.js and npm
+#   from Debian's packages where they are missing): src/tests/editor_schema.rs runs
+#   `taplo check` on the experiment files;
 # - Chromium, from Debian's packages: the HTML report's test renders the page in headless
-#   Chromium (src/tests/browser.rs). It needs root (or password-less sudo) and apt-get; where
-#   neither is at hand this says so, and that one test fails naming what is missing.
+#   Chromium (src/tests/browser.rs).
+# Debian's packages need root (or password-less sudo) and apt-get; where neither is at hand
+# this says so, and the test that needs the package fails naming what is missing.
 set -eu
 
 python3 -m pip install --quiet 'cmake>=3.26'
 
 has() { command -v "$1" >/dev/null 2>&1; }
-if has chromium || has chromium-browser || has google-chrome; then
-    exit 0
+
+updated=no
+apt_install() {
+    if [ "$(id -u)" = 0 ] && has apt-get; then
+        sudo=
+    elif has sudo && has apt-get && sudo -n true 2>/dev/null; then
+        sudo="sudo"
+    else
+        return 1
+    fi
+    if [ "$updated" = no ]; then
+        $sudo apt-get update -qq
+        updated=yes
+    fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Taplo as pinned, unless that version is installed already.
+editor=src/tests/editor
+taplo_pinned() {
+    (cd "$editor" && node -e "const lock = require('./package-lock.json');
+        const got = require('./node_modules/@taplo/cli/package.json').version;
+        process.exit(got === lock.packages['node_modules/@taplo/cli'].version ? 0 : 1)") \
+        2>/dev/null
+}
+if ! has npm && ! apt_install nodejs npm; then
+    echo "test-setup: npm is not installed and cannot be installed here (needs root or sudo," \
+        "and apt-get); install Node.js and npm yourself, then run this again, for the" \
+        "editor-schema test (Taplo)" >&2
+elif ! taplo_pinned; then
+    (cd "$editor" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-if [ "$(id -u)" = 0 ] && has apt-get; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-elif has sudo && has apt-get && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-else
+
+if ! has chromium && ! has chromium-browser && ! has google-chrome \
+    && ! apt_install chromium; then
     echo "test-setup: Chromium is not installed and cannot be installed here (needs root or" \
         "sudo, and apt-get); install it yourself, or set ECHO_RUNNER_SKIP_BROWSER=1 to skip" \
         "the browser test" >&2

@@ -48,7 +48,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check experiment files; print nothing but errors unless asked. Writes nothing.
     Validate(validate::ValidateArgs),
-    /// Print the JSON Schema of experiment files (of sweep files with --sweep).
+    /// Print the JSON Schema of experiment files as written (of resolved experiments with
+    /// --resolved, of sweep files with --sweep).
     Schema(schema::SchemaArgs),
     /// Check the experiment's dataset: FileList.csv against Videos/, frame counts, sizes,
     /// labels. Prints the data report and every problem found, whatever `data.on_bad_video`

@@ -6,6 +6,7 @@
 mod diagnostic;
 mod document;
 mod experiment;
+mod file_schema;
 mod hash;
 mod layers;
 mod load;
@@ -16,10 +17,11 @@ mod spans;
 pub use diagnostic::{Diagnostic, Diagnostics, Origin, push_pointer};
 pub use document::Document;
 pub use experiment::{Experiment, ExperimentMeta};
+pub use file_schema::file_schema_text;
 pub use hash::{ConfigHash, HASH_SCHEME};
 pub use layers::{ENV_PREFIX, GridValue, flag_value};
 pub use load::{Loaded, Overrides, load, load_checked};
-pub use schema::{Violation, schema, schema_text, tagged_tables, violations};
+pub use schema::{Violation, resolved_schema_text, schema, tagged_tables, violations};
 
 /// The `runtime` section, owned by the train stage, beside the experiment that holds it.
 pub use crate::train::runtime::{Backend, Progress, RuntimeConfig};

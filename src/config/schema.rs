@@ -1,5 +1,5 @@
-//! The JSON Schema of an experiment, generated from the types, and the check of a merged
-//! document against it. Errors are rewritten for people: an unknown key lists the keys
+//! The JSON Schema of a resolved experiment, generated from the types, and the check of a
+//! merged document against it. Errors are rewritten for people: an unknown key lists the keys
 //! allowed there, and a table tagged by `kind` (or `mode`, `scheme`, `rule`) reports only
 //! the errors of the variant it names.
 
@@ -8,14 +8,20 @@ use serde_json::Value;
 use super::diagnostic::{pointer_tokens, push_pointer};
 use super::experiment::Experiment;
 
-/// The schema as a JSON value.
+/// The schema of a resolved experiment (every required key present) as a JSON value.
 pub fn schema() -> Value {
     serde_json::to_value(schemars::schema_for!(Experiment)).expect("a schema is JSON")
 }
 
-/// The schema as `runner schema` prints it and `schemas/experiment.schema.json` stores it.
-pub fn schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&schema()).expect("a schema is JSON");
+/// The resolved experiment's schema as `runner schema --resolved` prints it and
+/// `schemas/experiment.resolved.schema.json` stores it.
+pub fn resolved_schema_text() -> String {
+    pretty(&schema())
+}
+
+/// A schema as the committed files store it: pretty JSON and a final newline.
+pub(super) fn pretty(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).expect("a schema is JSON");
     text.push('\n');
     text
 }
@@ -131,7 +137,7 @@ fn explain(
 
 /// The tag key shared by all branches of a `oneOf` (each branch fixes it with `const`),
 /// and the tag value of each branch.
-fn tag_of(root: &Value, branches: &[Value]) -> Option<(String, Vec<String>)> {
+pub(super) fn tag_of(root: &Value, branches: &[Value]) -> Option<(String, Vec<String>)> {
     let first = deref(root, branches.first()?);
     let props = first.get("properties")?.as_object()?;
     props.keys().find_map(|key| {
@@ -180,7 +186,7 @@ pub fn tagged_tables(root: &Value) -> Vec<(String, String)> {
     out
 }
 
-fn deref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+pub(super) fn deref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     match node.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
         Some(target) => root.pointer(target).map_or(node, |n| deref(root, n)),
         None => node,

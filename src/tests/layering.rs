@@ -238,17 +238,26 @@ fn a_base_switching_a_variant_drops_the_old_variants_keys() {
     assert_eq!(doc["sampler"].as_table().unwrap().len(), 1);
 }
 
+/// `runner schema` prints the schema of experiment files as written, `--resolved` that of
+/// resolved experiments; the committed files are what it prints.
 #[test]
 fn schema_file_is_the_generated_schema() {
-    let committed = std::fs::read_to_string(repo().join("schemas/experiment.schema.json")).unwrap();
-    assert!(
-        committed == echo_runner::config::schema_text(),
-        "schemas/experiment.schema.json is stale: run `runner schema > schemas/experiment.schema.json`"
-    );
     let s = Scratch::new();
-    let printed = s.runner(&["schema"], &[]);
-    assert_eq!(printed.code, 0);
-    assert!(printed.stdout == committed);
+    for (file, flags, text) in [
+        ("schemas/experiment.schema.json", &[][..], echo_runner::config::file_schema_text()),
+        (
+            "schemas/experiment.resolved.schema.json",
+            &["--resolved"][..],
+            echo_runner::config::resolved_schema_text(),
+        ),
+    ] {
+        let committed = std::fs::read_to_string(repo().join(file)).unwrap();
+        let command = [&["schema"][..], flags].concat().join(" ");
+        assert!(committed == text, "{file} is stale: run `runner {command} > {file}`");
+        let printed = s.runner(&[&["schema"][..], flags].concat(), &[]);
+        assert_eq!(printed.code, 0);
+        assert!(printed.stdout == committed, "`runner {command}` differs from {file}");
+    }
 }
 
 /// Every committed experiment file: starts with a `#:schema` line naming the schema,

@@ -6,6 +6,7 @@ mod bench;
 mod browser;
 mod command_line;
 mod data_stage;
+mod editor_schema;
 mod fetch;
 mod layering;
 mod reports;
