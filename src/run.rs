@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::atomic;
-use crate::config::{Experiment, Loaded, Violation};
+use crate::config::Loaded;
 use crate::data::cache::{CacheError, ClipCache};
 use crate::data::stage::{self, StageReport};
 use crate::lock::{DirLock, LockError};
@@ -14,9 +14,10 @@ use crate::results::plots::{self, PLOTS};
 use crate::results::{ResultDir, ResultsError, RunRecord};
 use crate::train::fit::{DONE, FitOptions, RunSummary, SUMMARY, fit};
 use crate::train::progress::Progress;
-use crate::train::runtime::Backend;
 use crate::train::stop::{EXIT_RESUMABLE, StopFlag, StopReason};
 use crate::train::{CvMode, TrainError};
+
+pub mod preflight;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -156,49 +157,6 @@ impl fmt::Display for Outcome {
         }
         Ok(())
     }
-}
-
-/// Checks of an experiment against this machine and its files: for a run (`for_run`), the
-/// backend and the pretrained weights; always, where the data is already there, the fold
-/// count against the smallest class of the cross-validation pool.
-pub fn disk_checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
-    let mut out = Vec::new();
-    if for_run {
-        // Rules of the config alone (CPU: one device, fp32) are `config::check`'s; here, whether
-        // this build and machine can run CUDA on the listed devices.
-        if exp.runtime.backend == Backend::Cuda
-            && let Err(e) = crate::train::compute::check(&exp.runtime)
-        {
-            out.push(Violation::value(e.pointer(), e.to_string()));
-        }
-        if let Some(v) = exp.model.check_pretrained() {
-            out.push(Violation::value(v.pointer, v.message));
-        }
-    }
-    out.extend(fold_check(exp));
-    out
-}
-
-fn fold_check(exp: &Experiment) -> Vec<Violation> {
-    if exp.cv.mode != CvMode::Kfold {
-        return vec![];
-    }
-    let Some([normal, abnormal]) = stage::known_pool_classes(&exp.data, &exp.runtime.cache_dir())
-    else {
-        return vec![];
-    };
-    let smallest = normal.min(abnormal);
-    if (exp.cv.folds as usize) <= smallest {
-        return vec![];
-    }
-    vec![Violation::value(
-        "/cv/folds",
-        format!(
-            "{} folds, but the smallest class has {smallest} videos in train+val \
-             ({normal} normal, {abnormal} abnormal); expected at most {smallest}",
-            exp.cv.folds
-        ),
-    )]
 }
 
 pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {

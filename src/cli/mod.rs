@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use echo_runner::config::{self, Experiment, Loaded, Overrides};
-use echo_runner::run::disk_checks;
+use echo_runner::run::preflight;
 use echo_runner::sweep::{Sweep, is_sweep_file};
 
 use error::CliError;
@@ -147,9 +147,10 @@ impl Layering {
     }
 
     /// Loads and checks an experiment; `for_run`: also check what a run needs (backend,
-    /// pretrained file); a plain `validate` checks the config, not the machine.
+    /// weights, dataset, output folders: `run::preflight`); a plain `validate` checks the
+    /// config, not the machine.
     fn load(&self, file: &Path, for_run: bool) -> Result<Loaded, CliError> {
-        let checks = |exp: &Experiment| disk_checks(exp, for_run);
+        let checks = |exp: &Experiment| preflight::checks(exp, for_run);
         config::load_checked(file, &self.overrides(), &checks)
             .map_err(|diagnostics| CliError::Config { file: file.to_path_buf(), diagnostics })
     }
@@ -158,14 +159,14 @@ impl Layering {
 impl Layering {
     /// Loads and checks a sweep file and every member.
     fn load_sweep(&self, file: &Path, for_run: bool) -> Result<Sweep, CliError> {
-        let checks = |exp: &Experiment| disk_checks(exp, for_run);
+        let checks = |exp: &Experiment| preflight::checks(exp, for_run);
         Sweep::load(file, &self.overrides(), &checks)
             .map_err(|diagnostics| CliError::Config { file: file.to_path_buf(), diagnostics })
     }
 
     /// One experiment file over a grid given as `--grid KEY=V1,V2,…` flags.
     fn load_grid(&self, file: &Path, grid: &[String], for_run: bool) -> Result<Sweep, CliError> {
-        let checks = |exp: &Experiment| disk_checks(exp, for_run);
+        let checks = |exp: &Experiment| preflight::checks(exp, for_run);
         Sweep::from_grid(file, grid, &self.overrides(), &checks)
             .map_err(|diagnostics| CliError::Config { file: file.to_path_buf(), diagnostics })
     }

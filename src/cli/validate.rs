@@ -31,6 +31,10 @@ pub struct ValidateArgs {
     /// Print the model's total and trainable parameters and forward GFLOPs per clip.
     #[arg(long)]
     print_model: bool,
+    /// Also check what `runner run` would hit at its start on this machine: the backend,
+    /// the pretrained weights, the dataset folder, the output folders (writes nothing).
+    #[arg(long)]
+    for_run: bool,
 }
 
 /// Checks every file, saying what is wrong with each; fails (2) when any is invalid.
@@ -38,7 +42,7 @@ pub fn validate(args: ValidateArgs) -> Result<(), CliError> {
     let mut all_valid = true;
     for file in &args.files {
         let shown =
-            args.layering.target(file, args.member, false).and_then(|target| match target {
+            args.layering.target(file, args.member, args.for_run).and_then(|target| match target {
                 Target::One(loaded) => show(&args, file, &loaded),
                 Target::Sweep(sweep) => show_sweep(&args, file, &sweep),
             });
@@ -86,7 +90,7 @@ fn show(args: &ValidateArgs, file: &Path, loaded: &Loaded) -> Result<(), CliErro
         }
     }
     if !args.print_resolved && !args.print_hash && !args.print_model {
-        writeln!(out, "{}: ok", file.display())?;
+        writeln!(out, "{}: ok{}", file.display(), ready(args))?;
     }
     Ok(())
 }
@@ -105,5 +109,10 @@ fn show_sweep(args: &ValidateArgs, file: &Path, sweep: &Sweep) -> Result<(), Cli
         }
         return Ok(());
     }
-    writeln!(out, "{}: ok (a sweep of {} members)", file.display(), sweep.members.len())
+    let n = sweep.members.len();
+    writeln!(out, "{}: ok (a sweep of {n} members){}", file.display(), ready(args))
+}
+
+fn ready(args: &ValidateArgs) -> &'static str {
+    if args.for_run { ", ready to run here" } else { "" }
 }

@@ -9,6 +9,7 @@ mod data_stage;
 mod editor_schema;
 mod fetch;
 mod layering;
+mod preflight;
 mod reports;
 mod result_dirs;
 mod resume;

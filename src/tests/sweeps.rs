@@ -170,13 +170,15 @@ fn a_sweep_killed_again_and_again_ends_with_members_identical_to_single_runs() {
 #[test]
 fn a_failed_member_does_not_stop_the_others_unless_fail_fast() {
     let s = scratch();
-    // A member whose dataset is not there: valid as a config, it fails when it runs.
+    // A member whose dataset lists a video it lacks: it passes the preflight (the folder and
+    // FileList.csv are there) and fails when it runs.
     let bad = experiment("bad").replace(
         "kind = \"synthetic\"\nvideos = 12\nframe_size = 32\nmin_frames = 16\nmax_frames = 40",
-        "kind = \"echonet\"\nroot = \"no-such-dataset\"",
+        "kind = \"echonet\"\nroot = \"broken-dataset\"",
     );
-    assert!(bad.contains("no-such-dataset"));
+    assert!(bad.contains("broken-dataset"));
     s.write("bad.toml", &bad);
+    write_broken_dataset(&s);
     s.write(
         "tables/s.toml",
         &sweep_file(", \"../bad.toml\"")
@@ -202,11 +204,25 @@ fn a_failed_member_does_not_stop_the_others_unless_fail_fast() {
     let t = Scratch::new();
     t.write("a.toml", &experiment("a"));
     t.write("bad.toml", &bad);
+    write_broken_dataset(&t);
     t.write("tables/s.toml", &fs::read_to_string(s.path().join("tables/s.toml")).unwrap());
     let fast = t.runner(&["run", "tables/s.toml", "--fail-fast"], &[]);
     assert_eq!(fast.code, 1, "{}", fast.stderr);
     assert!(fast.stdout.contains("--fail-fast: not running the members after it"));
     assert!(!t.path().join(dirs[2].strip_prefix(s.path()).unwrap()).exists());
+}
+
+/// An EchoNet-Dynamic folder that lists three normal and three abnormal videos (enough for
+/// three folds) and has none of them in Videos/.
+fn write_broken_dataset(s: &Scratch) {
+    let rows: String = (0..6)
+        .map(|i| format!("0X{i},{},30,75,112,112,50,40,TRAIN\n", if i < 3 { 60 } else { 30 }))
+        .collect();
+    s.write(
+        "broken-dataset/FileList.csv",
+        &format!("FileName,EF,ESV,EDV,FrameHeight,FrameWidth,FPS,NumberOfFrames,Split\n{rows}"),
+    );
+    fs::create_dir_all(s.path().join("broken-dataset/Videos")).unwrap();
 }
 
 #[test]
