@@ -52,6 +52,6 @@ fi
 if ! has chromium && ! has chromium-browser && ! has google-chrome \
     && ! apt_install chromium; then
     echo "test-setup: Chromium is not installed and cannot be installed here (needs root or" \
-        "sudo, and apt-get); install it yourself, or set ECHO_RUNNER_SKIP_BROWSER=1 to skip" \
-        "the browser test" >&2
+        "sudo, and apt-get); install it yourself, or leave the browser test out with" \
+        "'cargo test --release -- --skip browser'" >&2
 fi

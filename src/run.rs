@@ -224,7 +224,8 @@ fn draw_figures(dir: &ResultDir, complete: bool, progress: &mut Progress) -> std
 }
 
 /// Time kept back at the end of a `--max-wall` budget for the batch in flight and the
-/// checkpoint: a twentieth of the budget, at least 10 s and at most 10 minutes.
+/// checkpoint: a twentieth of the budget, at least 10 s (half of a budget under 20 s) and
+/// at most 10 minutes.
 pub fn wall_margin(budget: Duration) -> Duration {
     (budget / 20).clamp(Duration::from_secs(10).min(budget / 2), Duration::from_secs(600))
 }
@@ -279,4 +280,18 @@ fn stages(
         summary: fitted.summary,
         stopped: fitted.stopped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wall_margin_is_a_twentieth_within_its_bounds() {
+        let secs = |s: u64| wall_margin(Duration::from_secs(s)).as_secs_f64();
+        assert_eq!(secs(2), 1.0, "half of a budget under 20 s");
+        assert_eq!(secs(60), 10.0, "at least 10 s");
+        assert_eq!(secs(3600), 180.0, "a twentieth");
+        assert_eq!(secs(86_400), 600.0, "at most 10 minutes");
+    }
 }

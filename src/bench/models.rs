@@ -203,16 +203,21 @@ fn measure<B: AutodiffBackend>(
 /// Median wall time of `reps` calls (at least one), after one untimed warm-up call.
 fn median_seconds(reps: usize, f: &mut dyn FnMut()) -> f64 {
     f();
-    let mut times: Vec<f64> = (0..reps.max(1))
+    let times: Vec<f64> = (0..reps.max(1))
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64()
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    let mid = times.len() / 2;
-    if times.len() % 2 == 1 { times[mid] } else { (times[mid - 1] + times[mid]) / 2.0 }
+    median(times)
+}
+
+/// The middle value, or the mean of the two middle values of an even count.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
 }
 
 /// Resets the process's peak resident set size (Linux: `clear_refs` 5), so each model's peak is
@@ -235,6 +240,13 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![7.0]), 7.0);
+    }
+
+    #[test]
+    fn one_untimed_warm_up_then_the_timed_calls() {
         let mut calls = 0;
         let mut f = || calls += 1;
         median_seconds(4, &mut f);

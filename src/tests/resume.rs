@@ -151,7 +151,7 @@ fn send_signal(pid: u32, signal: &str) {
 }
 
 #[test]
-fn max_wall_stops_resumably_before_the_budget() {
+fn max_wall_stops_with_75_and_the_reruns_end_as_an_uninterrupted_run() {
     let s = Scratch::new();
     s.write("e.toml", VALID);
     let mut stops = 0;
