@@ -8,7 +8,9 @@
 #   from Debian's packages where they are missing): src/tests/editor_schema.rs runs
 #   `taplo check` on the experiment files;
 # - Chromium, from Debian's packages: the HTML report's test renders the page in headless
-#   Chromium (src/tests/browser.rs).
+#   Chromium (src/tests/browser.rs);
+# - fiu-utils (libfiu's fiu-run and fiu-ctrl), from Debian's packages: the fault-injection
+#   tests fail writes, fsyncs, renames and opens of a run (src/tests/faults.rs).
 # Debian's packages need root (or password-less sudo) and apt-get; where neither is at hand
 # this says so, and the test that needs the package fails naming what is missing.
 set -eu
@@ -54,4 +56,10 @@ if ! has chromium && ! has chromium-browser && ! has google-chrome \
     echo "test-setup: Chromium is not installed and cannot be installed here (needs root or" \
         "sudo, and apt-get); install it yourself, or leave the browser test out with" \
         "'cargo test --release -- --skip browser'" >&2
+fi
+
+if ! has fiu-run && ! apt_install fiu-utils; then
+    echo "test-setup: fiu-run is not installed and cannot be installed here (needs root or" \
+        "sudo, and apt-get); install Debian's fiu-utils yourself, or leave the fault-injection" \
+        "tests out with 'cargo test --release -- --skip faults'" >&2
 fi

@@ -22,7 +22,8 @@
 //! - `kernels`: the CPU kernels on plain slices; imports no Burn and nothing else of the crate.
 //! - `data`: EchoNet-Dynamic and synthetic videos, labels, clip caches; the `data` section.
 //! - Leaves every stage may use: `atomic` (crash-safe writes), `lock` (a directory's OS
-//!   lock) and `stats` (the report's intervals and paired tests, on plain numbers).
+//!   lock), `io_retry` (faults of the machine: which I/O errors, retried how) and `stats`
+//!   (the report's intervals and paired tests, on plain numbers).
 //!
 //! The CLI (`main.rs`, `cli`) is a thin layer on top.
 
@@ -30,6 +31,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod hpc;
+pub mod io_retry;
 pub mod kernels;
 pub mod lock;
 pub mod model;

@@ -1,11 +1,15 @@
 //! Who may write where: an OS lock on `<dir>/lock`, held for the whole run and released by
 //! the OS if the process dies. A whole run holds its result directory's lock exclusively; a
 //! one-fold run (`--fold K`) holds it shared, so the folds of one directory can run in
-//! parallel (SLURM array tasks), and holds `fold-<k>/lock` exclusively.
+//! parallel (SLURM array tasks), and holds `fold-<k>/lock` exclusively. A transient I/O
+//! error opening, locking or noting the lock is retried (`io_retry`); one that remains is an
+//! error of the environment, never a failure of the experiment.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use crate::io_retry::{self, Fault};
 
 pub const LOCK: &str = "lock";
 
@@ -15,6 +19,16 @@ pub enum LockError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path} is in use by {holder}; wait for it, or run without --no-wait to queue")]
     Busy { path: PathBuf, holder: String },
+}
+
+impl LockError {
+    /// The fault of the machine this error is, if it is one (a busy lock is not).
+    pub fn fault(&self) -> Option<Fault<'_>> {
+        match self {
+            LockError::Io { path, source } => Some(Fault { path, source: Some(source) }),
+            LockError::Busy { .. } => None,
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
@@ -41,13 +55,10 @@ impl DirLock {
 
     fn take(dir: &Path, wait: bool, shared: bool) -> Result<DirLock, LockError> {
         let path = dir.join(LOCK);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let mut file = io_retry::retry(&path, || {
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)
+        })
+        .map_err(io_err(&path))?;
         let tried = if shared { file.try_lock_shared() } else { file.try_lock() };
         match tried {
             Ok(()) => {}
@@ -56,7 +67,10 @@ impl DirLock {
                 if !wait {
                     return Err(LockError::Busy { path: dir.to_path_buf(), holder });
                 }
-                eprintln!("{} is in use by {holder}; waiting for it to finish", dir.display());
+                // Standard error may be failing: the note is not worth a panic.
+                let note =
+                    format!("{} is in use by {holder}; waiting for it to finish\n", dir.display());
+                let _ = io::stderr().write_all(note.as_bytes());
                 if shared { file.lock_shared() } else { file.lock() }.map_err(io_err(&path))?;
             }
             Err(TryLockError::Error(e)) => return Err(LockError::Io { path, source: e }),
@@ -71,9 +85,12 @@ impl DirLock {
             gethostname::gethostname().to_string_lossy(),
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         );
-        file.set_len(0).map_err(io_err(&path))?;
-        file.rewind().map_err(io_err(&path))?;
-        file.write_all(me.as_bytes()).map_err(io_err(&path))?;
+        io_retry::retry(&path, || {
+            file.set_len(0)?;
+            file.rewind()?;
+            file.write_all(me.as_bytes())
+        })
+        .map_err(io_err(&path))?;
         Ok(DirLock { _file: file })
     }
 }

@@ -9,6 +9,7 @@ use crate::atomic;
 use crate::config::Loaded;
 use crate::data::cache::{CacheError, ClipCache};
 use crate::data::stage::{self, StageReport};
+use crate::io_retry::{EXIT_ENVIRONMENT, Fault};
 use crate::lock::{DirLock, LockError};
 use crate::results::plots::{self, PLOTS};
 use crate::results::{ResultDir, ResultsError, RunRecord};
@@ -64,16 +65,30 @@ fn failed_folds(failed: &[(usize, String)]) -> String {
 }
 
 impl RunError {
-    /// 2: the command line was wrong; 3: the result directory is busy; 1: anything else.
+    /// 2: the command line was wrong; 3: the result directory is busy; 74: a fault of the
+    /// machine (`fault`); 1: anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             RunError::FoldOutOfRange { .. } => 2,
             RunError::Results(ResultsError::Lock(LockError::Busy { .. })) => 3,
+            e if e.fault().is_some() => EXIT_ENVIRONMENT,
             RunError::Results(_)
             | RunError::Data(_)
             | RunError::Train(_)
             | RunError::FoldsFailed(_)
             | RunError::Signals(_) => 1,
+        }
+    }
+
+    /// The fault of the machine (not of the experiment) that stopped the run, if one did.
+    pub fn fault(&self) -> Option<Fault<'_>> {
+        match self {
+            RunError::Results(e) => e.fault(),
+            RunError::Data(e) => e.fault(),
+            RunError::Train(e) => e.fault(),
+            RunError::FoldOutOfRange { .. } | RunError::FoldsFailed(_) | RunError::Signals(_) => {
+                None
+            }
         }
     }
 }
@@ -199,8 +214,12 @@ pub fn run(loaded: &Loaded, options: &RunOptions) -> Result<Outcome, RunError> {
         Ok(outcome) => (i32::from(outcome.exit_code()), outcome.to_string()),
         Err(e) => (i32::from(e.exit_code()), e.to_string()),
     };
-    record.end(status, said).append(&dir.path)?;
-    result
+    let recorded = record.end(status, said).append(&dir.path);
+    // A run that failed says why; that its end could not be recorded too is the lesser news.
+    match (result, recorded) {
+        (Ok(_), Err(e)) => Err(e.into()),
+        (result, _) => result,
+    }
 }
 
 /// Figures of the folds done that have none yet, and of the run once it is complete. A figure

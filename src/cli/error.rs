@@ -7,6 +7,7 @@
 //! | 1 | failed |
 //! | 2 | invalid input: an experiment or the command line (clap's own errors too) |
 //! | 3 | the result directory is held by another process (`run --no-wait`) |
+//! | 74 | a fault of the machine (I/O error, full disk, failing lock); nothing of the experiment failed and the same command resumes |
 //! | 75 | stopped with a checkpoint (`--max-wall`, a signal); the same command resumes |
 //!
 //! The library's errors say which of these they are (`exit_code`); `bench models` over
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 
 use echo_runner::config::Diagnostics;
 use echo_runner::hpc::SlurmError;
+use echo_runner::io_retry::EXIT_ENVIRONMENT;
 use echo_runner::results::view::ViewError;
 use echo_runner::run::RunError;
 
@@ -26,6 +28,8 @@ use echo_runner::run::RunError;
 pub const FAILED: u8 = 1;
 /// Exit status for invalid input: a bad experiment or command line.
 pub const INVALID: u8 = 2;
+/// Tries of writing an error message to a failing standard error.
+const REPORT_TRIES: usize = 5;
 
 #[derive(Debug)]
 pub enum CliError {
@@ -44,7 +48,7 @@ pub enum CliError {
     /// The command has printed everything it had to say (each failed input, a resumable
     /// stop, a child process's own errors) and ends with this status.
     Reported(u8),
-    /// Writing standard output failed.
+    /// Writing standard output failed (a closed pipe aside: a fault of the machine).
     Stdout(io::Error),
 }
 
@@ -67,7 +71,8 @@ impl CliError {
     fn status(&self) -> u8 {
         match self {
             CliError::Invalid(_) | CliError::Config { .. } => INVALID,
-            CliError::Failed(_) | CliError::Stdout(_) => FAILED,
+            CliError::Failed(_) => FAILED,
+            CliError::Stdout(_) => EXIT_ENVIRONMENT,
             CliError::Run(e) => e.exit_code(),
             CliError::View(e) => e.exit_code(),
             CliError::Slurm(e) => e.exit_code(),
@@ -75,26 +80,32 @@ impl CliError {
         }
     }
 
-    /// Says on standard error what went wrong (nothing when it has been said).
+    /// Says on standard error what went wrong (nothing when it has been said). Standard
+    /// error may be failing too (a fault of the machine): the message is tried a few times,
+    /// and where it cannot be written the status alone says it.
     pub fn report(&self) {
-        let message = match self {
-            CliError::Invalid(m) | CliError::Failed(m) => m.clone(),
-            CliError::Config { file, diagnostics } => {
-                eprintln!("{diagnostics}");
-                eprintln!(
-                    "{}: {} error(s); nothing was written",
-                    file.display(),
-                    diagnostics.len()
-                );
+        let text = match self {
+            CliError::Invalid(m) | CliError::Failed(m) => format!("error: {m}\n"),
+            CliError::Config { file, diagnostics } => format!(
+                "{diagnostics}\n{}: {} error(s); nothing was written\n",
+                file.display(),
+                diagnostics.len()
+            ),
+            CliError::Run(e) => match e.fault() {
+                Some(fault) => format!("error: {e}\n({})\n", fault.hint()),
+                None => format!("error: {e}\n"),
+            },
+            CliError::View(e) => format!("error: {e}\n"),
+            CliError::Slurm(e) => format!("error: {e}\n"),
+            CliError::Reported(_) => return,
+            CliError::Stdout(e) => format!("error: cannot write to standard output: {e}\n"),
+        };
+        let mut err = io::stderr();
+        for _ in 0..REPORT_TRIES {
+            if err.write_all(text.as_bytes()).is_ok() {
                 return;
             }
-            CliError::Run(e) => e.to_string(),
-            CliError::View(e) => e.to_string(),
-            CliError::Slurm(e) => e.to_string(),
-            CliError::Reported(_) => return,
-            CliError::Stdout(e) => format!("cannot write to standard output: {e}"),
-        };
-        eprintln!("error: {message}");
+        }
     }
 }
 

@@ -26,6 +26,7 @@ use super::echonet::{EchoNetDataset, OnBadVideo};
 use super::error::DataError;
 use super::labels::{LabelRule, LabelledVideo};
 use crate::atomic;
+use crate::io_retry::{self, Fault};
 
 /// Videos decoded in memory at once while building (bounds memory, keeps all cores busy).
 const BATCH: usize = 32;
@@ -36,8 +37,28 @@ const CHUNK_FRAMES: usize = 4;
 pub enum CacheError {
     #[error("{}: HDF5: {message}", .path.display())]
     Hdf5 { path: PathBuf, message: String },
+    /// Writing or publishing the cache file itself.
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Data(#[from] DataError),
+}
+
+impl CacheError {
+    /// The fault of the machine this error is: any failure to write, publish or read the
+    /// cache file (it is the runner's own, rebuilt from the dataset when in doubt), and a
+    /// transient or full-disk error reading or generating the data (`DataError::fault`).
+    pub fn fault(&self) -> Option<Fault<'_>> {
+        match self {
+            CacheError::Hdf5 { path, .. } => Some(Fault { path, source: None }),
+            CacheError::Io { path, source } => Some(Fault { path, source: Some(source) }),
+            CacheError::Data(e) => e.fault(),
+        }
+    }
+}
+
+fn cache_io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io { path: path.to_path_buf(), source }
 }
 
 fn h5(path: &Path) -> impl Fn(hdf5::Error) -> CacheError + '_ {
@@ -114,7 +135,7 @@ pub fn prepare(
         });
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    io_retry::retry(dir, || fs::create_dir_all(dir)).map_err(cache_io(dir))?;
     let tmp = dir.join(crate::atomic::tmp_name(
         &path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
     ));
@@ -122,9 +143,15 @@ pub fn prepare(
     match result {
         Ok((videos, frames, skipped)) => {
             // The file is closed (and flushed) by now; make it durable, then publish it.
-            fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| DataError::io(&tmp, e))?;
-            fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))?;
-            atomic::sync_dir(dir).map_err(|e| DataError::io(dir, e))?;
+            let published = io_retry::retry(&tmp, || {
+                fs::File::open(&tmp)?.sync_all()?;
+                fs::rename(&tmp, path)?;
+                atomic::sync_dir(dir)
+            });
+            if let Err(e) = published {
+                let _ = fs::remove_file(&tmp);
+                return Err(cache_io(path)(e));
+            }
             Ok(PrepareSummary { path: path.to_path_buf(), reused: false, videos, frames, skipped })
         }
         Err(e) => {

@@ -3,11 +3,21 @@
 
 use std::path::PathBuf;
 
+use crate::io_retry::{self, Fault, Kind};
+
 /// An error while reading, checking, labelling or generating echocardiogram data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{}: {source}", .path.display())]
     Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing a folder the runner generates into its cache (the synthetic dataset): a
+    /// fault of the machine whatever the error.
+    #[error("{}: {source}", .path.display())]
+    CacheIo {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -39,6 +49,19 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// The fault of the machine this error is: an I/O error writing the cache, or one
+    /// reading the data that is transient (EIO, EBUSY, ESTALE, …) or a full disk. A missing
+    /// or unreadable data file is a failure of the data.
+    pub fn fault(&self) -> Option<Fault<'_>> {
+        match self {
+            DataError::Io { path, source } if io_retry::kind(source) != Kind::Other => {
+                Some(Fault { path, source: Some(source) })
+            }
+            DataError::CacheIo { path, source } => Some(Fault { path, source: Some(source) }),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io { path: path.into(), source }
     }

@@ -52,11 +52,19 @@ fn synthetic_root(cfg: &SynthConfig, cache_dir: &Path) -> Result<PathBuf, DataEr
     if dir.join("FileList.csv").is_file() {
         return Ok(dir);
     }
-    fs::create_dir_all(cache_dir).map_err(|e| DataError::io(cache_dir, e))?;
+    fs::create_dir_all(cache_dir)
+        .map_err(|source| DataError::CacheIo { path: cache_dir.to_path_buf(), source })?;
     let name = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let tmp = cache_dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
-    synth::generate(cfg, &tmp)?;
+    // A folder is renamed into place only once it is whole: a fault on the way leaves none.
+    if let Err(e) = synth::generate(cfg, &tmp) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(match e {
+            DataError::Io { path, source } => DataError::CacheIo { path, source },
+            e => e,
+        });
+    }
     // A folder without its FileList.csv is not one a generation finished: replace it. One
     // that has it was renamed into place by another process meanwhile (from the same
     // parameters, so the same bytes): keep it, since that process may be reading it.
@@ -66,10 +74,11 @@ fn synthetic_root(cfg: &SynthConfig, cache_dir: &Path) -> Result<PathBuf, DataEr
     if let Err(e) = fs::rename(&tmp, &dir) {
         let _ = fs::remove_dir_all(&tmp);
         if !dir.join("FileList.csv").is_file() {
-            return Err(DataError::io(&dir, e));
+            return Err(DataError::CacheIo { path: dir, source: e });
         }
     }
-    atomic::sync_dir(cache_dir).map_err(|e| DataError::io(cache_dir, e))?;
+    atomic::sync_dir(cache_dir)
+        .map_err(|source| DataError::CacheIo { path: cache_dir.to_path_buf(), source })?;
     Ok(dir)
 }
 

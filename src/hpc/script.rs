@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::options::{SlurmOptions, format_time};
+use crate::io_retry::EXIT_ENVIRONMENT;
 use crate::train::stop::EXIT_RESUMABLE;
 
 const PRELUDE: &str = include_str!("templates/prelude.sh");
@@ -111,6 +112,7 @@ pub fn scripts(job: &Job, options: &SlurmOptions) -> Result<Scripts, ScriptError
             &[
                 ("@@MAX_REQUEUES@@", job.max_requeues.to_string()),
                 ("@@EXIT_RESUMABLE@@", EXIT_RESUMABLE.to_string()),
+                ("@@EXIT_ENVIRONMENT@@", EXIT_ENVIRONMENT.to_string()),
             ],
         ),
         summary: fill(&common(SUMMARY, &summary_header), &[("@@FOLDS@@", job.folds.to_string())]),

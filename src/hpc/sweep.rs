@@ -9,6 +9,7 @@ use super::script::{
     section, utf8,
 };
 use super::slurm::{SlurmError, put};
+use crate::io_retry::EXIT_ENVIRONMENT;
 use crate::train::stop::EXIT_RESUMABLE;
 
 const TASKS: &str = include_str!("templates/sweep-tasks.sbatch");
@@ -119,6 +120,7 @@ pub fn sweep_scripts(sweep: &SweepJob, options: &SlurmOptions) -> Result<[String
         &[
             ("@@MAX_REQUEUES@@", job.max_requeues.to_string()),
             ("@@EXIT_RESUMABLE@@", EXIT_RESUMABLE.to_string()),
+            ("@@EXIT_ENVIRONMENT@@", EXIT_ENVIRONMENT.to_string()),
             ("@@MEMBERS@@", words(tasks.iter(), |(m, _)| m.index.to_string())),
             ("@@FOLDS@@", words(tasks.iter(), |(_, k)| k.to_string())),
             ("@@HASHES@@", words(tasks.iter(), |(m, _)| m.digest.clone())),

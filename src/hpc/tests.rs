@@ -79,6 +79,7 @@ fn one_array_task_per_fold_with_signal_requeue_and_appended_logs() {
     assert!(s.folds.contains("requeues=${SLURM_RESTART_COUNT:-0}"));
     assert!(s.folds.contains("MAX_REQUEUES=2 "));
     assert!(s.folds.contains("EXIT_RESUMABLE=75 "));
+    assert!(s.folds.contains("EXIT_ENVIRONMENT=74 "));
     assert!(s.folds.contains(r#"scontrol requeue "$task""#));
 }
 
@@ -249,6 +250,31 @@ fn a_checkpointed_task_requeues_itself_until_the_cap() {
 
     let (code, log) = sandbox.task(2);
     assert_eq!(code, 75, "{log}");
+    assert_eq!(sandbox.read("scontrol-calls"), "requeue 40_1\n", "requeued past the cap:\n{log}");
+    assert!(
+        log.contains("runtime.max_requeues = 2") && log.contains("submit.sh --array=1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_fault_of_the_machine_requeues_after_a_delay_until_the_cap() {
+    let sandbox = Sandbox::new("exit 74", 2);
+    let started = std::time::Instant::now();
+    let out = sandbox.command(0).env("ECHO_RUNNER_REQUEUE_DELAY", "1").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(74), "{log}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "no delay:\n{log}");
+    assert_eq!(sandbox.read("scontrol-calls"), "requeue 40_1\n", "{log}");
+    assert!(
+        log.contains("fault of the machine")
+            && log.contains("requeueing in 1 s (requeue 1 of at most 2)"),
+        "{log}"
+    );
+
+    let out = sandbox.command(2).env("ECHO_RUNNER_REQUEUE_DELAY", "1").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(74), "{log}");
     assert_eq!(sandbox.read("scontrol-calls"), "requeue 40_1\n", "requeued past the cap:\n{log}");
     assert!(
         log.contains("runtime.max_requeues = 2") && log.contains("submit.sh --array=1"),

@@ -4,6 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::HASH_SCHEME;
+use crate::io_retry::Fault;
 use crate::lock::LockError;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,18 @@ pub enum ResultsError {
     OtherScheme { path: PathBuf, found: u32, version: String },
     #[error(transparent)]
     Lock(#[from] LockError),
+}
+
+impl ResultsError {
+    /// The fault of the machine this error is: an I/O error on the result directory or its
+    /// lock (a directory of another experiment or scheme, or a busy lock, is not).
+    pub fn fault(&self) -> Option<Fault<'_>> {
+        match self {
+            ResultsError::Io { path, source } => Some(Fault { path, source: Some(source) }),
+            ResultsError::Lock(e) => e.fault(),
+            ResultsError::Mismatch { .. } | ResultsError::OtherScheme { .. } => None,
+        }
+    }
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ResultsError + '_ {

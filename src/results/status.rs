@@ -1,7 +1,8 @@
 //! `runner status`: where a run stands, read from its result directory without disturbing it
 //! — folds done, the fold and epoch in progress, the last checkpoint's time, the best
 //! validation score so far, and whether a process holds the lock (tested without waiting
-//! and released at once).
+//! and released at once), and apart from failures, the last fault of the machine that
+//! stopped a fold (`fold-<k>/ENVIRONMENT-ERROR`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use super::runs::RUNS;
 use super::view::{CheckpointState, FoldState, RunView, ViewError};
 use crate::lock::{LOCK, LockProbe, probe};
+use crate::train::fit::ENVIRONMENT_ERROR;
 
 /// Best validation score so far: (score, fold, epoch counted from 1).
 type Best = (f64, usize, Option<u32>);
@@ -76,6 +78,18 @@ fn checkpoint_line(path: &Path, state: &CheckpointState) -> String {
     let mtime = fs::metadata(path.join("state.json")).and_then(|m| m.modified()).ok();
     when(state.written.as_deref(), mtime)
         .map_or_else(String::new, |w| format!("last checkpoint {w}"))
+}
+
+/// The last fault of the machine that stopped the fold in `fold_dir`, as a sentence.
+fn environment_error(fold_dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(fold_dir.join(ENVIRONMENT_ERROR)).ok()?;
+    let (time, why) = text.trim().split_once(' ')?;
+    let at = when(Some(time), None).unwrap_or_else(|| time.to_owned());
+    Some(format!(
+        "last environment error {at}: {} (a fault of the machine, not a failure: the same \
+         command resumes)",
+        why.lines().next().unwrap_or("")
+    ))
 }
 
 /// The status of the result directory `dir`, as text.
@@ -164,6 +178,11 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
             }
         };
         let _ = writeln!(out, "  fold {k:<7} {line}");
+        if !matches!(fold, FoldState::Done(_))
+            && let Some(fault) = environment_error(&fold_dir)
+        {
+            let _ = writeln!(out, "  {:<12} {fault}", "");
+        }
     }
     match best {
         Some((s, k, e)) => {

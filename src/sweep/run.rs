@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::expand::{Member, Sweep};
 use super::state::MemberState;
+use crate::io_retry::EXIT_ENVIRONMENT;
 use crate::lock::{DirLock, LockError};
 use crate::results::ResultsError;
 use crate::run::{self as pipeline, Outcome, RunError, RunOptions, wall_margin};
@@ -42,6 +43,13 @@ pub enum MemberEnd {
     Busy,
 }
 
+impl MemberEnd {
+    /// A fault of the machine ended it: the sweep stops there, resumably.
+    fn is_fault(&self) -> bool {
+        matches!(self, MemberEnd::Failed { exit_code: EXIT_ENVIRONMENT, .. })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct SweepOutcome {
     pub ends: Vec<(usize, MemberEnd)>,
@@ -50,11 +58,14 @@ pub struct SweepOutcome {
 }
 
 impl SweepOutcome {
-    /// 75: stopped and resumable; 1: a member failed; 3: a member was busy; 0: all done.
+    /// 75: stopped and resumable; 74: a fault of the machine stopped it (resumable too); 1: a
+    /// member failed; 3: a member was busy; 0: all done.
     pub fn exit_code(&self) -> u8 {
         let any = |f: fn(&MemberEnd) -> bool| self.ends.iter().any(|(_, e)| f(e));
         if self.stopped.is_some() {
             EXIT_RESUMABLE
+        } else if any(MemberEnd::is_fault) {
+            EXIT_ENVIRONMENT
         } else if any(|e| matches!(e, MemberEnd::Failed { .. })) {
             1
         } else if any(|e| matches!(e, MemberEnd::Busy)) {
@@ -115,6 +126,12 @@ pub fn run(
                 outcome.ends.push((member.index, end));
                 break;
             }
+            end if end.is_fault() => {
+                outcome.ends.push((member.index, end));
+                say("a fault of the machine: not running the members after it; rerun the sweep to resume")
+                    .map_err(SweepError::Say)?;
+                break;
+            }
             MemberEnd::Failed { .. } if options.fail_fast => {
                 outcome.ends.push((member.index, end));
                 say("--fail-fast: not running the members after it").map_err(SweepError::Say)?;
@@ -123,7 +140,11 @@ pub fn run(
             end => outcome.ends.push((member.index, end)),
         }
     }
-    let go_on = |o: &SweepOutcome| o.stopped.is_none() && !(options.fail_fast && o.failed() > 0);
+    let go_on = |o: &SweepOutcome| {
+        o.stopped.is_none()
+            && !(options.fail_fast && o.failed() > 0)
+            && !o.ends.iter().any(|(_, e)| e.is_fault())
+    };
     for member in deferred {
         let head =
             format!("member {} ({} of {n}): {}", member.index, member.index + 1, member.label());

@@ -7,6 +7,7 @@ mod browser;
 mod command_line;
 mod data_stage;
 mod editor_schema;
+mod faults;
 mod fetch;
 mod layering;
 mod preflight;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::{Run, Scratch, VALID, finish};
 
 /// Two folds of three epochs of two-clip batches: several batches and checkpoints per fold.
-const SETS: [&str; 6] =
+pub(crate) const SETS: [&str; 6] =
     ["--set", "cv.folds=2", "--set", "train.epochs=3", "--set", "train.batch_size=2"];
 
 /// The files a finished run must reproduce exactly.
@@ -27,14 +27,14 @@ const COMPARED: [&str; 9] = [
     "fold-1/DONE",
 ];
 
-fn run(s: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run(s: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Run {
     let mut args = vec!["run", "e.toml"];
     args.extend(SETS);
     args.extend(extra);
     s.runner(&args, env)
 }
 
-fn result_dir(s: &Scratch) -> PathBuf {
+pub(crate) fn result_dir(s: &Scratch) -> PathBuf {
     let dirs = s.result_dirs();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     s.path().join("results").join(&dirs[0])
@@ -54,7 +54,7 @@ fn reference() -> &'static Path {
     &REFERENCE.1
 }
 
-fn assert_same_as_reference(dir: &Path) {
+pub(crate) fn assert_same_as_reference(dir: &Path) {
     for file in COMPARED {
         let ours = fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(
@@ -102,7 +102,7 @@ fn killed_inside_a_checkpoint_write_ends_identical() {
     killed_at("checkpoint:2");
 }
 
-fn log(dir: &Path) -> String {
+pub(crate) fn log(dir: &Path) -> String {
     fs::read_to_string(dir.join("train.log")).unwrap_or_default()
 }
 
@@ -145,7 +145,7 @@ fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
     assert!(runs.contains("\"exit_status\":75"), "{runs}");
 }
 
-fn send_signal(pid: u32, signal: &str) {
+pub(crate) fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
     assert!(status.success());
 }
@@ -200,23 +200,42 @@ fn a_corrupt_newest_checkpoint_is_reported_and_the_one_before_used() {
 fn a_failed_fold_is_recorded_skipped_and_retried_on_request() {
     let s = Scratch::new();
     s.write("e.toml", VALID);
-    // Fold 1 cannot write its best model: a directory stands where the file goes.
+    // Fold 1 resumes from a checkpoint whose checksum holds but whose model record does not
+    // fit the model: a failure of the experiment (an I/O error would be one of the machine).
     let first = run(&s, &["--fold", "0"], &[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     let dir = result_dir(&s);
-    fs::create_dir_all(dir.join("fold-1/best.safetensors/blocker")).unwrap();
+    let bad = dir.join("fold-1/checkpoints/e00001-b0000000");
+    fs::create_dir_all(&bad).unwrap();
+    let newest = fs::read_dir(dir.join("fold-0/checkpoints")).unwrap().map(|e| e.unwrap().path());
+    let newest = newest.max().unwrap();
+    let state = fs::read(newest.join("state.json")).unwrap();
+    let (model, optimizer) = (b"not a model record".to_vec(), b"nor an optimizer's".to_vec());
+    let mut sum = blake3::Hasher::new();
+    for part in [&state, &model, &optimizer] {
+        sum.update(&(part.len() as u64).to_le_bytes());
+        sum.update(part);
+    }
+    for (name, bytes) in [
+        ("state.json", state.clone()),
+        ("model.mpk", model),
+        ("optimizer.mpk", optimizer),
+        ("checksum", sum.finalize().to_hex().as_bytes().to_vec()),
+    ] {
+        fs::write(bad.join(name), bytes).unwrap();
+    }
 
     let failed = run(&s, &[], &[]);
-    assert_eq!(failed.code, 1);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
     assert!(
-        failed.stderr.contains("fold 1 failed:") && failed.stderr.contains("best.safetensors"),
+        failed.stderr.contains("fold 1 failed:") && failed.stderr.contains("e00001-b0000000"),
         "{}",
         failed.stderr
     );
     assert!(failed.stderr.contains("--retry-failed"), "{}", failed.stderr);
-    assert!(fs::read_to_string(dir.join("fold-1/FAILED")).unwrap().contains("best.safetensors"));
+    assert!(fs::read_to_string(dir.join("fold-1/FAILED")).unwrap().contains("e00001-b0000000"));
 
-    fs::remove_dir_all(dir.join("fold-1/best.safetensors")).unwrap();
+    fs::remove_dir_all(dir.join("fold-1/checkpoints")).unwrap();
     let skipped = run(&s, &[], &[]);
     assert_eq!(skipped.code, 1, "a failed fold is not retried unasked");
     assert!(log(&dir).contains("fold-1: failed earlier, skipped"));

@@ -7,7 +7,9 @@
 //! three, written last. It is built in a temporary folder and renamed into place, so a crash
 //! leaves a whole checkpoint or none. The random streams need no saved state: each is a pure
 //! function of (seed, fold, epoch, batch or sample), so the position is the state. f16's loss
-//! scale is state of its own, and `state.json` carries it.
+//! scale is state of its own, and `state.json` carries it. A write that fails with a
+//! transient I/O error is tried again whole (`io_retry`); one that fails for good leaves the
+//! checkpoints before it as they were.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -19,6 +21,7 @@ use super::loss_scale::LossScale;
 use super::metrics::Metrics;
 use crate::atomic;
 use crate::data::labels::Class;
+use crate::io_retry::{self, MaybeTransient};
 
 /// How a checkpoint's model and optimizer records are written: full precision, named
 /// MessagePack, in memory (then written atomically with the rest).
@@ -121,6 +124,13 @@ pub enum CheckpointError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+impl MaybeTransient for CheckpointError {
+    fn transient(&self) -> bool {
+        let CheckpointError::Io { source, .. } = self;
+        source.transient()
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io { path: path.to_path_buf(), source }
 }
@@ -137,6 +147,16 @@ fn digest(parts: [&[u8]; 3]) -> String {
 /// Writes a checkpoint of `state` into `fold_dir/checkpoints/` and drops all but the last
 /// two. Returns its path.
 pub fn save(
+    fold_dir: &Path,
+    state: &LoopState,
+    model: &[u8],
+    optimizer: &[u8],
+) -> Result<PathBuf, CheckpointError> {
+    let root = fold_dir.join(CHECKPOINTS);
+    io_retry::retry(&root, || save_once(fold_dir, state, model, optimizer))
+}
+
+fn save_once(
     fold_dir: &Path,
     state: &LoopState,
     model: &[u8],
@@ -202,7 +222,10 @@ fn prune(root: &Path) -> Result<(), CheckpointError> {
 }
 
 fn read(path: &Path) -> Result<Restored, String> {
-    let get = |name: &str| fs::read(path.join(name)).map_err(|e| format!("{name}: {e}"));
+    let get = |name: &str| {
+        let file = path.join(name);
+        io_retry::retry(&file, || fs::read(&file)).map_err(|e| format!("{name}: {e}"))
+    };
     let (json, model, optimizer, sum) = (get(STATE)?, get(MODEL)?, get(OPTIMIZER)?, get(CHECKSUM)?);
     let expected = String::from_utf8_lossy(&sum);
     if digest([&json, &model, &optimizer]) != expected.trim() {

@@ -1,8 +1,12 @@
-//! What can stop training: the error every part of the train stage returns.
+//! What can stop training: the error every part of the train stage returns. Most variants
+//! are failures of the experiment (a fold gets `FAILED`); [`TrainError::fault`] picks out
+//! the faults of the machine, which never do.
 
 use std::path::{Path, PathBuf};
 
+use super::checkpoint::CheckpointError;
 use crate::data::cache::CacheError;
+use crate::io_retry::Fault;
 use crate::lock::LockError;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +29,29 @@ pub enum TrainError {
     Overflowed { epoch: u32, batch: usize, scale: f64 },
     #[error(transparent)]
     Lock(#[from] LockError),
+}
+
+impl TrainError {
+    /// The fault of the machine this error is: an I/O error on the result directory, a
+    /// checkpoint, the clip cache or a lock. `None` for a failure of the experiment.
+    pub fn fault(&self) -> Option<Fault<'_>> {
+        match self {
+            TrainError::Io { path, source } => Some(Fault { path, source: Some(source) }),
+            TrainError::Cache(e) => e.fault(),
+            TrainError::Lock(e) => e.fault(),
+            TrainError::Plan(_)
+            | TrainError::Model(_)
+            | TrainError::Diverged { .. }
+            | TrainError::Overflowed { .. } => None,
+        }
+    }
+}
+
+impl From<CheckpointError> for TrainError {
+    fn from(e: CheckpointError) -> Self {
+        let CheckpointError::Io { path, source } = e;
+        TrainError::Io { path, source }
+    }
 }
 
 pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {

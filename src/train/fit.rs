@@ -8,6 +8,11 @@
 //! A fold is done exactly when `fold-<k>/DONE` exists, and failed when `fold-<k>/FAILED`
 //! does (it holds the error); a rerun skips both, and `--retry-failed` takes failed folds up
 //! again from their last checkpoint.
+//!
+//! A fault of the machine (an I/O error on the result directory, a checkpoint, the cache or
+//! a lock; `TrainError::fault`) is not a failure of the fold: it stops the run at once, the
+//! fold keeps its last checkpoint and gets no `FAILED`, only `fold-<k>/ENVIRONMENT-ERROR`
+//! (when, and what) for `runner status`; the same command resumes it.
 
 use std::fs;
 use std::path::Path;
@@ -25,6 +30,7 @@ use super::stop::{StopFlag, StopReason};
 use crate::atomic;
 use crate::data::cache::ClipCache;
 use crate::data::labels::{Class, LabelledVideo};
+use crate::io_retry;
 use crate::lock::DirLock;
 
 /// Caches up to this size are decompressed into memory for the run.
@@ -32,6 +38,8 @@ const IN_MEMORY_BYTES: usize = 4 << 30;
 
 pub const DONE: &str = "DONE";
 pub const FAILED: &str = "FAILED";
+/// The last fault of the machine that stopped a fold: its time (RFC 3339) and message.
+pub const ENVIRONMENT_ERROR: &str = "ENVIRONMENT-ERROR";
 pub const METRICS: &str = "metrics.json";
 pub const SUMMARY: &str = "summary.json";
 
@@ -82,7 +90,6 @@ pub fn fit(
     stop: &StopFlag,
     progress: &mut Progress,
 ) -> Result<FitOutcome, TrainError> {
-    let log = dir.join("train.log");
     // The labelled videos that made it into the cache (a skipped video is in neither list).
     let (videos, splits): (Vec<Video>, Vec<_>) = labelled
         .iter()
@@ -118,52 +125,17 @@ pub fn fit(
     let mut failed = vec![];
     for k in (0..folds).filter(|&k| options.only.is_none_or(|o| o == k)) {
         let fold_dir = dir.join(format!("fold-{k}"));
-        fs::create_dir_all(&fold_dir).map_err(io(&fold_dir))?;
-        let _lock = DirLock::acquire(&fold_dir, options.wait)?;
-        let failed_path = fold_dir.join(FAILED);
-        if fold_dir.join(DONE).exists() {
-            progress.note(&format!("fold-{k}: done earlier, skipped")).map_err(io(&log))?;
-            continue;
-        }
-        if let Ok(why) = fs::read_to_string(&failed_path) {
-            if !options.retry_failed {
-                progress
-                    .note(&format!(
-                        "fold-{k}: failed earlier, skipped (--retry-failed takes it up again): {}",
-                        why.trim()
-                    ))
-                    .map_err(io(&log))?;
-                failed.push((k, why.trim().to_owned()));
-                continue;
-            }
-            fs::remove_file(&failed_path).map_err(io(&failed_path))?;
-        }
-        progress.fold_started(k, folds).map_err(io(&log))?;
-        match fit_fold(&inputs, k, &fold_dir, progress) {
-            Ok(FoldEnd::Done(result)) => {
-                let path = fold_dir.join(METRICS);
-                let text = serde_json::to_string_pretty(&result).expect("JSON") + "\n";
-                atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;
-                let done = fold_dir.join(DONE);
-                atomic::write_file(&done, b"").map_err(io(&done))?;
-                let line = format!(
-                    "best epoch {} ({:?} {:.4})",
-                    result.best_epoch + 1,
-                    exp.cv.select_by,
-                    result.val.select(exp.cv.select_by).unwrap_or(f64::NAN)
-                );
-                progress.fold_finished(k, &line).map_err(io(&log))?;
-            }
-            Ok(FoldEnd::Stopped(reason)) => {
-                progress.note(&format!("fold-{k}: stopped ({reason}); checkpoint written, rerun the same command to resume")).map_err(io(&log))?;
+        match fit_one(&inputs, k, &fold_dir, options, progress) {
+            Ok(Turn::Trained) => {}
+            Ok(Turn::Failed(why)) => failed.push((k, why)),
+            Ok(Turn::Stopped(reason)) => {
                 return Ok(FitOutcome { summary: None, stopped: Some(reason), failed });
             }
             Err(e) => {
-                let why = e.to_string();
-                atomic::write_file(&failed_path, format!("{why}\n").as_bytes())
-                    .map_err(io(&failed_path))?;
-                progress.note(&format!("fold-{k}: failed: {why}")).map_err(io(&log))?;
-                failed.push((k, why));
+                if let Some(fault) = e.fault() {
+                    note_fault(&fold_dir, k, &e.to_string(), &fault.hint(), progress);
+                }
+                return Err(e);
             }
         }
     }
@@ -179,6 +151,91 @@ pub fn fit(
     let text = serde_json::to_string_pretty(&summary).expect("JSON") + "\n";
     atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;
     Ok(FitOutcome { summary: Some(summary), stopped: None, failed })
+}
+
+/// How one fold's turn ended (short of an error that stops the run).
+enum Turn {
+    /// Trained to the end now, or done earlier.
+    Trained,
+    /// Failed, now or earlier, with why.
+    Failed(String),
+    Stopped(StopReason),
+}
+
+/// Fold `k`: skipped when done (or failed, unless `retry_failed`), else trained from its last
+/// checkpoint. A failure of the experiment is recorded in `FAILED`; a fault of the machine is
+/// returned as it is, writing nothing.
+fn fit_one(
+    inputs: &FoldInputs,
+    k: usize,
+    fold_dir: &Path,
+    options: &FitOptions,
+    progress: &mut Progress,
+) -> Result<Turn, TrainError> {
+    let exp = inputs.exp;
+    let folds = inputs.plan.folds.len();
+    let log = fold_dir.parent().unwrap_or(fold_dir).join("train.log");
+    io_retry::retry(fold_dir, || fs::create_dir_all(fold_dir)).map_err(io(fold_dir))?;
+    let _lock = DirLock::acquire(fold_dir, options.wait)?;
+    let failed_path = fold_dir.join(FAILED);
+    if fold_dir.join(DONE).exists() {
+        progress.note(&format!("fold-{k}: done earlier, skipped")).map_err(io(&log))?;
+        return Ok(Turn::Trained);
+    }
+    if let Ok(why) = fs::read_to_string(&failed_path) {
+        if !options.retry_failed {
+            progress
+                .note(&format!(
+                    "fold-{k}: failed earlier, skipped (--retry-failed takes it up again): {}",
+                    why.trim()
+                ))
+                .map_err(io(&log))?;
+            return Ok(Turn::Failed(why.trim().to_owned()));
+        }
+        fs::remove_file(&failed_path).map_err(io(&failed_path))?;
+    }
+    progress.fold_started(k, folds).map_err(io(&log))?;
+    match fit_fold(inputs, k, fold_dir, progress) {
+        Ok(FoldEnd::Done(result)) => {
+            let path = fold_dir.join(METRICS);
+            let text = serde_json::to_string_pretty(&result).expect("JSON") + "\n";
+            atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;
+            let done = fold_dir.join(DONE);
+            atomic::write_file(&done, b"").map_err(io(&done))?;
+            // A fault the fold came through is history now (runs.jsonl keeps it).
+            let _ = fs::remove_file(fold_dir.join(ENVIRONMENT_ERROR));
+            let line = format!(
+                "best epoch {} ({:?} {:.4})",
+                result.best_epoch + 1,
+                exp.cv.select_by,
+                result.val.select(exp.cv.select_by).unwrap_or(f64::NAN)
+            );
+            progress.fold_finished(k, &line).map_err(io(&log))?;
+            Ok(Turn::Trained)
+        }
+        Ok(FoldEnd::Stopped(reason)) => {
+            progress.note(&format!("fold-{k}: stopped ({reason}); checkpoint written, rerun the same command to resume")).map_err(io(&log))?;
+            Ok(Turn::Stopped(reason))
+        }
+        Err(e) if e.fault().is_some() => Err(e),
+        Err(e) => {
+            let why = e.to_string();
+            atomic::write_file(&failed_path, format!("{why}\n").as_bytes())
+                .map_err(io(&failed_path))?;
+            progress.note(&format!("fold-{k}: failed: {why}")).map_err(io(&log))?;
+            Ok(Turn::Failed(why))
+        }
+    }
+}
+
+/// Records a fault of the machine that stopped fold `k`, where the filesystem still takes
+/// it: `ENVIRONMENT-ERROR` and a line in `train.log`. Best effort, and a plain write (no
+/// fsync, no rename): the run is stopping for a fault of this very filesystem, the note is
+/// for `runner status` alone, and the error itself is reported either way.
+fn note_fault(fold_dir: &Path, k: usize, why: &str, hint: &str, progress: &mut Progress) {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let _ = fs::write(fold_dir.join(ENVIRONMENT_ERROR), format!("{now} {why}\n"));
+    let _ = progress.note(&format!("fold-{k}: stopped by a fault of the machine: {why}; {hint}"));
 }
 
 fn read_result(fold_dir: &Path) -> Result<FoldResult, TrainError> {

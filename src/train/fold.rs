@@ -182,8 +182,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             RecordBytes::new().record(model.clone().into_record(), ()).map_err(Self::model_err)?;
         let optim_bytes =
             RecordBytes::new().record(optim.to_record(), ()).map_err(Self::model_err)?;
-        checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes)
-            .map_err(|e| TrainError::Plan(e.to_string()))?;
+        checkpoint::save(self.fold_dir, state, &model_bytes, &optim_bytes)?;
         Ok(())
     }
 
@@ -422,17 +421,13 @@ fn save_weights<B: crate::ops::Backend>(
     model: &Classifier<B>,
     path: &Path,
 ) -> Result<String, TrainError> {
-    let tmp = path.with_file_name(atomic::tmp_name(BEST));
-    let _ = std::fs::remove_file(&tmp);
     // No metadata: Burn's default metadata is a hash map, written in a random order.
-    let mut store = SafetensorsStore::from_file(&tmp).clear_metadata();
-    model
-        .save_into(&mut store)
-        .map_err(|e| TrainError::Model(format!("{}: {e}", path.display())))?;
-    let bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    atomic::sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(io(path))?;
+    let mut store = SafetensorsStore::from_bytes(None).clear_metadata();
+    let model_err =
+        |e: &dyn std::fmt::Display| TrainError::Model(format!("{}: {e}", path.display()));
+    model.save_into(&mut store).map_err(|e| model_err(&e))?;
+    let bytes = store.get_bytes().map_err(|e| model_err(&e))?;
+    atomic::write_file(path, &bytes).map_err(io(path))?;
     Ok(blake3::hash(&bytes).to_hex().to_string())
 }
 

@@ -8,12 +8,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::runtime::Progress as Mode;
+use crate::{atomic, io_retry};
 
 /// Longest gap between two batch lines (besides the tenth-of-an-epoch lines).
 pub const LINE_INTERVAL: Duration = Duration::from_secs(60);
@@ -22,6 +23,7 @@ pub const LINE_INTERVAL: Duration = Duration::from_secs(60);
 /// 1-based (`fold 1/5`).
 pub struct Progress {
     log: File,
+    log_path: PathBuf,
     display: Display,
     folds: usize,
     epochs: usize,
@@ -101,10 +103,13 @@ impl Progress {
     }
 
     fn open(display: Display, log_path: &Path) -> io::Result<Self> {
-        let log = OpenOptions::new().create(true).append(true).open(log_path)?;
+        let log = io_retry::retry(log_path, || {
+            OpenOptions::new().create(true).append(true).open(log_path)
+        })?;
         let now = Instant::now();
         Ok(Self {
             log,
+            log_path: log_path.to_path_buf(),
             display,
             folds: 0,
             epochs: 0,
@@ -228,7 +233,7 @@ impl Progress {
         let stamped = format!("{} {text}\n", humantime::format_rfc3339_seconds(SystemTime::now()));
         // One write per line, so a crash leaves whole lines and concurrent appends interleave
         // by line; File is unbuffered, so flush is only for form.
-        self.log.write_all(stamped.as_bytes())?;
+        atomic::append_all(&mut self.log, &self.log_path, stamped.as_bytes())?;
         self.log.flush()?;
         if to_terminal {
             let _ = match &mut self.display {
