@@ -98,7 +98,10 @@ impl CliError {
             CliError::View(e) => format!("error: {e}\n"),
             CliError::Slurm(e) => format!("error: {e}\n"),
             CliError::Reported(_) => return,
-            CliError::Stdout(e) => format!("error: cannot write to standard output: {e}\n"),
+            CliError::Stdout(e) => format!(
+                "error: cannot write to standard output: {e} (a fault of the machine: what \
+                 was written to files stands, and the same command resumes)\n"
+            ),
         };
         let mut err = io::stderr();
         for _ in 0..REPORT_TRIES {
