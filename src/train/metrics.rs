@@ -274,7 +274,8 @@ pub struct Summary {
     pub macro_f1: Option<MeanStd>,
 }
 
-fn mean_std(values: impl Iterator<Item = Option<f64>>) -> Option<MeanStd> {
+/// Mean ± sample std of the defined values; `None` when there are none.
+pub fn mean_std(values: impl Iterator<Item = Option<f64>>) -> Option<MeanStd> {
     let v: Vec<f64> = values.flatten().collect();
     if v.is_empty() {
         return None;

@@ -11,6 +11,7 @@ use super::compare::Compare;
 use super::evidence::within_unit;
 use super::{METRICS, Row};
 use crate::stats::t_interval;
+use crate::train::metrics::{MeanStd, mean_std};
 
 const SEED: &str = "experiment.seed";
 
@@ -25,15 +26,9 @@ pub struct Spread {
 }
 
 fn spread(values: &[f64]) -> Option<Spread> {
-    if values.is_empty() {
-        return None;
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let std = (values.len() > 1)
-        .then(|| (values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    let MeanStd { mean, std, n } = mean_std(values.iter().copied().map(Some))?;
     let ci = t_interval(values).ok().map(within_unit);
-    Some(Spread { mean, std, n: values.len(), ci })
+    Some(Spread { mean, std, n, ci })
 }
 
 /// One experiment repeated over seeds.
