@@ -41,9 +41,14 @@ pub fn checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
 /// them is `data-check`'s business, and the run's).
 fn dataset_check(source: &DataSource) -> Option<Violation> {
     let DataSource::Echonet { root } = source else { return None };
-    let missing = [root.join("FileList.csv"), root.join("Videos")]
-        .into_iter()
-        .find(|p| if p.ends_with("Videos") { !p.is_dir() } else { !p.is_file() })?;
+    let (list, videos) = (root.join("FileList.csv"), root.join("Videos"));
+    let missing = if !list.is_file() {
+        list
+    } else if !videos.is_dir() {
+        videos
+    } else {
+        return None;
+    };
     let what = if root.is_dir() {
         format!("{} is not there", missing.display())
     } else {
