@@ -417,6 +417,12 @@ impl InMemoryClips {
         let frame = self.side * self.side;
         self.videos.get(name)?.get(start * frame..end * frame)
     }
+
+    /// Frames given directly, `[frames, side, side]` per video: for tests of what reads them.
+    #[cfg(test)]
+    pub fn from_frames(side: usize, videos: std::collections::HashMap<String, Vec<u8>>) -> Self {
+        InMemoryClips { side, videos }
+    }
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub const EVAL_EPOCH: u32 = u32::MAX;
 /// A batch of clips `[B, T, 3, S, S]`, built in parallel; `train`: random windows and
 /// augmentation, else the evaluation sampling.
 #[allow(clippy::too_many_arguments)]
-pub fn clips_tensor<B: Backend>(
+fn clips_tensor<B: Backend>(
     exp: &Sections,
     videos: &[Video],
     frames: &Frames,
@@ -86,6 +86,29 @@ pub fn clips_tensor<B: Backend>(
         .collect::<Result<_, _>>()?;
     let shape = [members.len(), data.clip.frames as usize, 3, size, size];
     Ok(Tensor::from_data(TensorData::new(built.concat(), shape), device))
+}
+
+/// A training batch: its clips `[B, T, 3, S, S]` and, row for row, their videos' class
+/// indices.
+pub struct TrainBatch<B: Backend> {
+    pub clips: Tensor<B, 5>,
+    pub labels: Vec<usize>,
+}
+
+/// The training batch of `members` (random windows, augmentation), the clip of `members[j]`
+/// at row `j` with its class at `labels[j]`.
+pub fn train_batch<B: Backend>(
+    exp: &Sections,
+    videos: &[Video],
+    frames: &Frames,
+    members: &[usize],
+    keys: &[u64],
+    at: DrawKey,
+    device: &B::Device,
+) -> Result<TrainBatch<B>, TrainError> {
+    let clips = clips_tensor::<B>(exp, videos, frames, members, keys, at, true, device)?;
+    let labels = members.iter().map(|&i| videos[i].class.index()).collect();
+    Ok(TrainBatch { clips, labels })
 }
 
 /// P(abnormal) per row of logits `[B, 2]`.
@@ -132,4 +155,88 @@ pub fn predict<B: crate::ops::Backend>(
         ))?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use burn::backend::Flex;
+
+    use super::*;
+    use crate::data::DataConfig;
+    use crate::model::ModelConfig;
+    use crate::train::runtime::RuntimeConfig;
+    use crate::train::{CvConfig, LossConfig, SamplerConfig, TrainConfig};
+
+    const SIZE: usize = 16;
+    const T: usize = 4;
+
+    /// Video `i`'s grey level: every pixel of every frame, so a clip names its video.
+    fn grey(i: usize) -> u8 {
+        (10 + 20 * i) as u8
+    }
+
+    #[test]
+    fn every_clip_of_a_batch_carries_its_own_videos_label() {
+        // No augmentation, so that a clip's pixels are its video's grey level, normalised.
+        let data: DataConfig = serde_json::from_value(serde_json::json!({
+            "source": {"kind": "synthetic"}, "resize": SIZE,
+            "clip": {"frames": T, "period": 2, "train_sampling": "random_window"},
+            "augment": {"hflip": 0.0, "rotation": 0.0, "brightness": 0.0, "contrast": 0.0}
+        }))
+        .unwrap();
+        let model: ModelConfig =
+            serde_json::from_value(serde_json::json!({"kind": "swin_global"})).unwrap();
+        let (sampler, loss, cv) =
+            (SamplerConfig::default(), LossConfig::default(), CvConfig::default());
+        let (train, runtime) = (TrainConfig::default(), RuntimeConfig::default());
+        let exp = Sections {
+            seed: 5,
+            data: &data,
+            model: &model,
+            sampler: &sampler,
+            loss: &loss,
+            cv: &cv,
+            train: &train,
+            runtime: &runtime,
+        };
+        // Eleven videos of different lengths; the classes in no pattern the order follows.
+        let abnormal = [1, 4, 5, 9];
+        let videos: Vec<Video> = (0..11)
+            .map(|i| Video {
+                name: format!("v{i}"),
+                class: if abnormal.contains(&i) { Class::Abnormal } else { Class::Normal },
+                frames: 9 + 3 * i,
+            })
+            .collect();
+        let stored: HashMap<String, Vec<u8>> = videos
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.clone(), vec![grey(i); v.frames * SIZE * SIZE]))
+            .collect();
+        let frames = Frames::Memory(InMemoryClips::from_frames(SIZE, stored));
+        let members = [7, 1, 10, 4, 0, 9, 3];
+        let keys: Vec<u64> = (0..members.len() as u64).map(|j| 40 + j).collect();
+        let at = DrawKey { fold: 1, epoch: 2 };
+        let device = Default::default();
+        let batch = train_batch::<Flex>(&exp, &videos, &frames, &members, &keys, at, &device)
+            .expect("a batch");
+        assert_eq!(batch.clips.dims(), [members.len(), T, 3, SIZE, SIZE]);
+        let values = batch.clips.into_data().to_vec::<f32>().unwrap();
+        let per_clip = T * 3 * SIZE * SIZE;
+        let (mean, std) = (data.normalize.mean, data.normalize.std);
+        for (j, &i) in members.iter().enumerate() {
+            assert_eq!(batch.labels[j], videos[i].class.index(), "row {j}: label of video {i}");
+            let clip = &values[j * per_clip..(j + 1) * per_clip];
+            for (c, channel) in clip.chunks_exact(SIZE * SIZE).enumerate() {
+                let want = ((f64::from(grey(i)) / 255.0 - mean[c % 3]) / std[c % 3]) as f32;
+                assert!(
+                    channel.iter().all(|v| (v - want).abs() < 1e-5),
+                    "row {j} (video {i}), plane {c}: {} where its video gives {want}",
+                    channel[0]
+                );
+            }
+        }
+    }
 }

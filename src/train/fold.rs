@@ -15,7 +15,7 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use super::adamw;
-use super::batches::{DrawKey, Frames, Video, clips_tensor, predict};
+use super::batches::{DrawKey, Frames, TrainBatch, Video, predict, train_batch};
 use super::checkpoint::{self, Best, EpochRecord, EpochScaling, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
 use super::error::{TrainError, io};
@@ -256,17 +256,15 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 let batch_started = Instant::now();
                 let members: Vec<usize> = batches[b].iter().map(|&p| fold.train[p]).collect();
                 let keys: Vec<u64> = (0..members.len()).map(|j| (b * batch + j) as u64).collect();
-                let x = clips_tensor::<B>(
+                let TrainBatch { clips: x, labels } = train_batch::<B>(
                     exp,
                     videos,
                     frames,
                     &members,
                     &keys,
                     DrawKey { fold: k, epoch },
-                    true,
                     device,
                 )?;
-                let labels: Vec<usize> = members.iter().map(|&i| videos[i].class.index()).collect();
                 let loss_scale = state.loss_scale.as_ref().map_or(1.0, |s| s.scale);
                 let step = self.step.forward_backward(
                     &model,
