@@ -17,7 +17,7 @@ use crate::config::{self, HASH_SCHEME, Overrides};
 use crate::data::echonet::read_file_list;
 use crate::data::labels::{Class, LabelRule};
 use crate::train::SelectionMetric;
-use crate::train::metrics::Metrics;
+use crate::train::metrics::{Metrics, best_by};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -266,12 +266,8 @@ impl RunView {
     /// The finished fold with the best validation score by `cv.select_by` (the first of
     /// equals, as the training loop picks it).
     pub fn best_fold(&self) -> Option<&FoldFile> {
-        let metric = self.select_by();
-        let score = |r: &FoldFile| r.val.select(metric).unwrap_or(f64::NEG_INFINITY);
-        self.done().into_iter().fold(None, |best: Option<&FoldFile>, r| match best {
-            Some(b) if score(b) >= score(r) => Some(b),
-            _ => Some(r),
-        })
+        let done = self.done();
+        best_by(self.select_by(), done.iter().map(|f| &f.val)).map(|i| done[i])
     }
 
     /// The classes of `fold`'s test videos: as the fold recorded them, or looked up in the

@@ -23,7 +23,7 @@ use super::Sections;
 use super::batches::{Frames, Video};
 use super::error::{TrainError, io};
 use super::fold::{FoldEnd, FoldInputs, FoldResult, fit_fold};
-use super::metrics::{Metrics, Summary, summarize};
+use super::metrics::{Metrics, Summary, best_by, summarize};
 use super::progress::Progress;
 use super::split::{CvPlan, assign_splits, plan_cv};
 use super::stop::{StopFlag, StopReason};
@@ -262,11 +262,7 @@ fn summarize_run(
             Metrics::compute(&test_labels, &mean, 0.5).ok()
         })
         .flatten();
-    let score = |r: &FoldResult| r.val.select(exp.cv.select_by).unwrap_or(f64::NEG_INFINITY);
-    let best = results.iter().fold(None::<&FoldResult>, |b, r| match b {
-        Some(b) if score(b) >= score(r) => Some(b),
-        _ => Some(r),
-    });
+    let best = best_by(exp.cv.select_by, results.iter().map(|r| &r.val)).map(|i| &results[i]);
     RunSummary {
         folds: results.len(),
         validation,

@@ -250,6 +250,22 @@ impl Metrics {
     }
 }
 
+/// The position of the best of `candidates` by `metric`: the first of equals, as the
+/// training loop keeps its first best epoch; an undefined value ranks below every defined one.
+pub fn best_by<'a>(
+    metric: SelectionMetric,
+    candidates: impl IntoIterator<Item = &'a Metrics>,
+) -> Option<usize> {
+    let score = |m: &Metrics| m.select(metric).unwrap_or(f64::NEG_INFINITY);
+    let mut best: Option<(usize, f64)> = None;
+    for (i, m) in candidates.into_iter().enumerate() {
+        if best.is_none_or(|(_, b)| score(m) > b) {
+            best = Some((i, score(m)));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
 /// Mean and sample standard deviation (ddof = 1) of the defined values of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MeanStd {
@@ -428,5 +444,34 @@ mod tests {
         let one = summarize(&[Metrics::compute(&[N, A], &[0.2, 0.7], 0.5).expect("one")]);
         assert_eq!(one.accuracy.map(|m| m.std), Some(None));
         assert_eq!(summarize(&[]).accuracy, None);
+    }
+
+    #[test]
+    fn the_best_by_each_selection_metric_is_its_first_largest_value() {
+        let labels = [N, N, N, N, A, A];
+        let at = |p: [f64; 6]| Metrics::compute(&labels, &p, 0.5).expect("metrics");
+        let folds = [
+            // accuracy 5/6, balanced ¾, abnormal recall ½, AUROC ¾
+            at([0.1, 0.1, 0.1, 0.1, 0.9, 0.1]),
+            // accuracy 4/6, balanced ¾, abnormal recall 1, AUROC ¾
+            at([0.9, 0.9, 0.1, 0.1, 0.9, 0.9]),
+            // accuracy 5/6 (a tie with the first), balanced ⅞, abnormal recall 1, AUROC ⅞
+            at([0.9, 0.1, 0.1, 0.1, 0.9, 0.9]),
+            // accuracy 2/6, balanced ½, abnormal recall 1, AUROC 1
+            at([0.6, 0.6, 0.6, 0.6, 0.9, 0.9]),
+        ];
+        for (metric, want) in [
+            (SelectionMetric::Accuracy, 0),
+            (SelectionMetric::BalancedAccuracy, 2),
+            (SelectionMetric::AbnormalRecall, 1),
+            (SelectionMetric::Auroc, 3),
+        ] {
+            assert_eq!(best_by(metric, &folds), Some(want), "{metric:?}");
+        }
+        // An undefined AUROC (one class only) ranks below any defined one.
+        let one_class = Metrics::compute(&[N, N], &[0.1, 0.2], 0.5).expect("one class");
+        assert_eq!(best_by(SelectionMetric::Auroc, [&one_class, &folds[0]]), Some(1));
+        assert_eq!(best_by(SelectionMetric::Auroc, [&one_class]), Some(0));
+        assert_eq!(best_by(SelectionMetric::Accuracy, []), None);
     }
 }
