@@ -446,6 +446,134 @@ pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::synth::{SynthConfig, generate};
+
+    const EXPERIMENT: &str = r#"
+[experiment]
+name = "occlusion"
+seed = 3
+
+[data]
+resize = 32
+
+[data.source]
+kind = "synthetic"
+
+[data.clip]
+frames = 6
+period = 2
+eval_sampling = "center_window"
+
+[model]
+kind = "swin_hybrid"
+freeze = "none"
+
+[model.backbone]
+preset = "micro"
+
+[model.temporal]
+heads = 4
+
+[train]
+batch_size = 4
+"#;
+
+    /// P(abnormal) of one clip `[T, 3, S, S]` (flat), as a batch of one.
+    fn prob_of(model: &Classifier<Cpu>, clip: &[f32], t: usize, size: usize) -> f64 {
+        let device = Default::default();
+        let x = Tensor::<Cpu, 5>::from_data(
+            TensorData::new(clip.to_vec(), [1, t, 3, size, size]),
+            &device,
+        );
+        let p = softmax(model.forward(x), 1).into_data().to_vec::<f32>().unwrap();
+        f64::from(p[1])
+    }
+
+    #[test]
+    fn contributions_are_the_drops_of_a_hand_made_occlusion() {
+        let dir = tempfile::tempdir().unwrap();
+        let synth = SynthConfig {
+            videos: 1,
+            seed: 4,
+            frame_size: 32,
+            min_frames: 20,
+            max_frames: 30,
+            ..SynthConfig::default()
+        };
+        generate(&synth, &dir.path().join("data")).unwrap();
+        let video =
+            fs::read_dir(dir.path().join("data/Videos")).unwrap().next().unwrap().unwrap().path();
+        let file = dir.path().join("e.toml");
+        fs::write(&file, EXPERIMENT).unwrap();
+        let exp = config::load(&file, &Overrides::default()).expect("experiment").experiment;
+        let (size, t) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+        let device = Default::default();
+        // Two differently drawn models: an ensemble of folds 0 and 2.
+        let models: Vec<(usize, Classifier<Cpu>)> = [(0, 11), (2, 12)]
+            .into_iter()
+            .map(|(k, seed)| {
+                <Cpu as Backend>::seed(&device, seed);
+                (k, exp.model.init::<Cpu>(size, t, &device))
+            })
+            .collect();
+        let predictor = Predictor {
+            exp: exp.clone(),
+            models,
+            threshold: 0.5,
+            description: String::new(),
+            device,
+        };
+        let got = predictor.predict(&video, true).expect("a prediction");
+        let contributions = got.contributions.clone().expect("contributions");
+        assert_eq!(contributions.len(), t);
+
+        // By hand: each fold's clip, each of its frames in turn replaced by the clip's mean
+        // frame, each occluded clip through the model alone.
+        let avi = AviFile::open(&video).unwrap();
+        let frames: Vec<u8> = avi
+            .read_all_frames()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f.resize_square(size as u32).pixels().to_vec())
+            .collect();
+        let n = frames.len() / (size * size);
+        let plane = 3 * size * size;
+        let (mut prob, mut want) = (0.0, vec![0.0; t]);
+        for (k, model) in &predictor.models {
+            let mut rng = sample_rng(exp.experiment.seed, *k as u64, EVAL_EPOCH, 0);
+            let plan =
+                ClipPlan::new(n, &exp.data.clip, exp.data.clip.eval_sampling, &mut rng).unwrap();
+            let read = plan.read();
+            let clip = render_clip(
+                &plan,
+                &frames[read.start * size * size..read.end * size * size],
+                size,
+                &exp.data.normalize,
+                None,
+                &mut rng,
+            )
+            .unwrap();
+            let p = prob_of(model, &clip, t, size);
+            prob += p / 2.0;
+            let mean: Vec<f32> = (0..plane)
+                .map(|j| (0..t).map(|i| clip[i * plane + j]).sum::<f32>() / t as f32)
+                .collect();
+            for (i, w) in want.iter_mut().enumerate() {
+                let mut occluded = clip.clone();
+                occluded[i * plane..(i + 1) * plane].copy_from_slice(&mean);
+                *w += (p - prob_of(model, &occluded, t, size)) / 2.0;
+            }
+        }
+        assert!((got.prob - prob).abs() < 1e-6, "P(abnormal) {} against {prob} by hand", got.prob);
+        let largest = want.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+        assert!(largest > 1e-4, "the hand-made occlusion moves P by {largest} only: no test");
+        for (i, (c, w)) in contributions.iter().zip(&want).enumerate() {
+            assert!(
+                (c - w).abs() < 1e-6 + 1e-3 * w.abs(),
+                "frame {i}: contribution {c}, by hand {w}"
+            );
+        }
+    }
 
     #[test]
     fn sparkline_scales_by_magnitude() {
