@@ -1,6 +1,7 @@
 //! End-to-end tests of the `runner` binary: what a user types, what they see, what is
 //! written.
 
+mod aggregation;
 mod bad_configs;
 mod bench;
 mod browser;
@@ -10,6 +11,7 @@ mod editor_schema;
 mod faults;
 mod fetch;
 mod layering;
+mod learning;
 mod preflight;
 mod reports;
 mod result_dirs;
