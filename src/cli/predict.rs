@@ -33,7 +33,7 @@ pub struct PredictArgs {
     #[arg(long)]
     ensemble: bool,
     /// Decision threshold on P(abnormal) (default: the validation Youden threshold).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = parse_probability)]
     threshold: Option<f64>,
     /// Skip the per-frame contributions (one forward pass per clip frame) and their plots.
     #[arg(long)]
@@ -108,5 +108,14 @@ fn default_plots_dir(args: &PredictArgs, dir: &Path) -> PathBuf {
             "predict-{}",
             dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         )),
+    }
+}
+
+/// A probability in [0, 1].
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        Ok(p) => Err(format!("{p} is no probability: give a threshold in [0, 1]")),
+        Err(e) => Err(format!("{e}: give a threshold in [0, 1]")),
     }
 }

@@ -246,3 +246,42 @@ fn plots_are_real_images_with_titles_axes_and_legends() {
         ],
     );
 }
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn plot_given_an_experiment_file_redraws_its_result_directory() {
+    let t = trained();
+    // A copy of the full run under another output root, its figures deleted.
+    let name = t.full.file_name().unwrap();
+    let copy = t.path().join("elsewhere").join(name);
+    copy_dir(&t.full, &copy);
+    let figures: Vec<String> =
+        files_under(&copy).into_iter().filter(|f| f.contains("plots/")).collect();
+    assert!(figures.len() >= 20, "{figures:?}");
+    for f in &figures {
+        fs::remove_file(copy.join(f)).unwrap();
+    }
+    let run = t.runner(&["plot", "e.toml", "--set", "runtime.output_root=elsewhere"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let redrawn: Vec<String> =
+        files_under(&copy).into_iter().filter(|f| f.contains("plots/")).collect();
+    assert_eq!(redrawn, figures);
+    assert!(run.stdout.contains(&format!("{} files written", figures.len())), "{}", run.stdout);
+    assert_figure(&copy.join("plots/roc-pr"), &["fold ensemble (AUROC"]);
+}

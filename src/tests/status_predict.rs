@@ -225,3 +225,52 @@ fn predict_names_an_unreadable_video_and_predicts_the_others() {
     assert_eq!(none.code, 1);
     assert!(none.stderr.contains("fold 1 is not finished"), "{}", none.stderr);
 }
+
+#[test]
+fn predict_threshold_replaces_the_tuned_one() {
+    let t = trained();
+    let fold: serde_json::Value = read_json(&t.full.join("fold-0/metrics.json"));
+    let names: Vec<&str> =
+        fold["test_videos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let videos: Vec<String> =
+        names.iter().map(|n| t.videos().join(format!("{n}.avi")).display().to_string()).collect();
+    let mut probs: Vec<f64> =
+        fold["test_prob"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
+    probs.sort_by(f64::total_cmp);
+    // Halfway between the two middle probabilities: some videos on either side.
+    let mid = probs.len() / 2;
+    let threshold = (probs[mid - 1] + probs[mid]) / 2.0;
+    assert!(probs[mid - 1] < probs[mid], "distinct middle probabilities {probs:?}");
+    let given = format!("{threshold:.6}");
+    let mut args = vec!["predict", t.full.to_str().unwrap()];
+    args.extend(videos.iter().map(String::as_str));
+    args.extend(["--fold", "0", "--no-explain", "--threshold", &given, "--csv", "pred/t.csv"]);
+    let run = t.runner(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("threshold {threshold:.4}")), "{}", run.stdout);
+    let rows = csv_rows(&t.path().join("pred/t.csv"));
+    let given: f64 = given.parse().unwrap();
+    let abnormal = rows.iter().filter(|r| &r[4] == "abnormal").count();
+    assert_eq!(abnormal, probs.iter().filter(|&&p| p >= given).count());
+    assert!(abnormal > 0 && abnormal < rows.len());
+    for row in &rows {
+        let p: f64 = row[2].parse().unwrap();
+        assert_eq!(row[3].parse::<f64>().unwrap(), given);
+        assert_eq!(&row[4], if p >= given { "abnormal" } else { "normal" }, "P {p}");
+    }
+}
+
+#[test]
+fn predict_refuses_a_threshold_that_is_no_probability() {
+    let t = trained();
+    for bad in ["1.5", "-0.1", "NaN", "half"] {
+        let flag = format!("--threshold={bad}");
+        let run = t.runner(&["predict", t.full.to_str().unwrap(), "x.avi", &flag]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--threshold") && run.stderr.contains("[0, 1]"),
+            "{}",
+            run.stderr
+        );
+    }
+}
