@@ -19,4 +19,5 @@ mod statistics;
 mod status_predict;
 mod support;
 mod sweeps;
+mod tracking;
 mod trained;
