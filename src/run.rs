@@ -285,8 +285,7 @@ fn stages(
         &dir.path,
         &fit_options,
         stop,
-        &mut progress,
-        &mut trackers,
+        (&mut progress, &mut trackers),
     )?;
     draw_figures(dir, fitted.summary.is_some(), &mut progress).map_err(io)?;
     for line in trackers.finish() {

@@ -273,7 +273,9 @@ fn assert_server_has(server: &Mlflow, dir: &Path, folds: usize) {
     for k in 0..folds {
         let run = runs
             .iter()
-            .find(|r| r["tags"]["echo_runner.fold"] == k.to_string())
+            .find(|r| {
+                r["tags"]["echo_runner.fold"].as_str().and_then(|f| f.parse().ok()) == Some(k)
+            })
             .unwrap_or_else(|| panic!("no run of fold {k}"));
         assert_eq!(run["tags"]["echo_runner.hash"], digest.as_str());
         assert_eq!(run["status"], "FINISHED");

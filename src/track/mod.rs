@@ -82,7 +82,7 @@ impl Tracker for Trackers {
     }
 
     fn step(&mut self, step: u64, loss: f64, lr: f64) -> Result<(), TrainError> {
-        if step % self.every != 0 {
+        if !step.is_multiple_of(self.every) {
             return Ok(());
         }
         let events = self.events()?;

@@ -81,7 +81,8 @@ pub struct FitOutcome {
     pub failed: Vec<(usize, String)>,
 }
 
-/// Trains every fold (or only `options.only`) not yet done into `dir`.
+/// Trains every fold (or only `options.only`) not yet done into `dir`, reporting to the
+/// progress display and the trackers.
 pub fn fit(
     exp: &Sections,
     labelled: &[LabelledVideo],
@@ -89,8 +90,7 @@ pub fn fit(
     dir: &Path,
     options: &FitOptions,
     stop: &StopFlag,
-    progress: &mut Progress,
-    tracker: &mut dyn Tracker,
+    (progress, tracker): (&mut Progress, &mut dyn Tracker),
 ) -> Result<FitOutcome, TrainError> {
     // The labelled videos that made it into the cache (a skipped video is in neither list).
     let (videos, splits): (Vec<Video>, Vec<_>) = labelled
