@@ -9,6 +9,8 @@
 //! - `run` (`runner run`: the stages in order into one result directory, under its lock) and
 //!   `hpc` (the folds as a SLURM array job) drive the others; `bench` times data loading,
 //!   models and training steps.
+//! - `track`: the run in TensorBoard event files and in MLflow, fed by `train` (through its
+//!   `tracking::Tracker`) and read back from a result directory (`runner track`).
 //! - `results`: the result directory and its run records, and what is read back from it
 //!   (reports, plots, status, predictions) — it reads what `train` wrote.
 //! - `config`: an experiment file → one resolved `Experiment` and its hash. The experiment is
@@ -40,6 +42,7 @@ pub mod results;
 pub mod run;
 pub mod stats;
 pub mod sweep;
+pub mod track;
 pub mod train;
 
 mod atomic;

@@ -13,6 +13,7 @@ use crate::io_retry::{EXIT_ENVIRONMENT, Fault};
 use crate::lock::{DirLock, LockError};
 use crate::results::plots::{self, PLOTS};
 use crate::results::{ResultDir, ResultsError, RunRecord};
+use crate::track::Trackers;
 use crate::train::fit::{DONE, FitOptions, RunSummary, SUMMARY, fit};
 use crate::train::progress::Progress;
 use crate::train::stop::{EXIT_RESUMABLE, StopFlag, StopReason};
@@ -276,6 +277,7 @@ fn stages(
         retry_failed: options.retry_failed,
         wait: options.wait,
     };
+    let mut trackers = Trackers::new(loaded, &dir.path);
     let fitted = fit(
         &exp.train_sections(),
         &dataset.labelled,
@@ -283,9 +285,12 @@ fn stages(
         &dir.path,
         &fit_options,
         stop,
-        &mut progress,
+        (&mut progress, &mut trackers),
     )?;
     draw_figures(dir, fitted.summary.is_some(), &mut progress).map_err(io)?;
+    for line in trackers.finish() {
+        progress.note(&line).map_err(io)?;
+    }
     drop(progress);
     if !fitted.failed.is_empty() {
         return Err(RunError::FoldsFailed(fitted.failed));

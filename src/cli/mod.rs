@@ -16,6 +16,7 @@ mod schema;
 mod slurm;
 mod status;
 mod synth;
+mod track;
 mod validate;
 
 use std::ffi::OsString;
@@ -81,6 +82,10 @@ enum Command {
     /// per fold (checkpoint and requeue near the time limit), then a summary job. Prints
     /// them, or submits them with --submit.
     Slurm(slurm::SlurmArgs),
+    /// (Re)send result directories to an MLflow server: each fold a run, with the resolved
+    /// config as params, its epochs and test figures as metrics, its files as artifacts.
+    /// Sends only what the server lacks.
+    Track(track::TrackArgs),
 }
 
 /// The subcommands' names: any other first argument is an experiment file for `run`.
@@ -98,6 +103,7 @@ const SUBCOMMANDS: &[&str] = &[
     "predict",
     "plot",
     "slurm",
+    "track",
     "help",
 ];
 
@@ -128,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => predict::predict(args),
         Command::Plot(args) => plot::plot(args),
         Command::Slurm(args) => slurm::slurm(args),
+        Command::Track(args) => track::track(args),
     };
     error::exit(result)
 }

@@ -14,7 +14,7 @@ pub mod status;
 pub mod view;
 
 pub use attempt::SlurmAttempt;
-pub use dir::{ResultDir, SLURM, dir_path};
+pub use dir::{DIGEST, RESOLVED, ResultDir, SLURM, dir_path};
 pub use error::ResultsError;
 pub use plots::{write_fold_plots, write_run_plots};
 pub use runs::RunRecord;

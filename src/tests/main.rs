@@ -21,4 +21,5 @@ mod statistics;
 mod status_predict;
 mod support;
 mod sweeps;
+mod tracking;
 mod trained;

@@ -27,6 +27,7 @@ use super::metrics::{Metrics, Summary, best_by, summarize};
 use super::progress::Progress;
 use super::split::{CvPlan, assign_splits, plan_cv};
 use super::stop::{StopFlag, StopReason};
+use super::tracking::Tracker;
 use crate::atomic;
 use crate::data::cache::ClipCache;
 use crate::data::labels::{Class, LabelledVideo};
@@ -80,7 +81,8 @@ pub struct FitOutcome {
     pub failed: Vec<(usize, String)>,
 }
 
-/// Trains every fold (or only `options.only`) not yet done into `dir`.
+/// Trains every fold (or only `options.only`) not yet done into `dir`, reporting to the
+/// progress display and the trackers.
 pub fn fit(
     exp: &Sections,
     labelled: &[LabelledVideo],
@@ -88,7 +90,7 @@ pub fn fit(
     dir: &Path,
     options: &FitOptions,
     stop: &StopFlag,
-    progress: &mut Progress,
+    (progress, tracker): (&mut Progress, &mut dyn Tracker),
 ) -> Result<FitOutcome, TrainError> {
     // The labelled videos that made it into the cache (a skipped video is in neither list).
     let (videos, splits): (Vec<Video>, Vec<_>) = labelled
@@ -125,7 +127,12 @@ pub fn fit(
     let mut failed = vec![];
     for k in (0..folds).filter(|&k| options.only.is_none_or(|o| o == k)) {
         let fold_dir = dir.join(format!("fold-{k}"));
-        match fit_one(&inputs, k, &fold_dir, options, progress) {
+        let turn = fit_one(&inputs, k, &fold_dir, options, progress, tracker);
+        tracker.fold_ended(k);
+        for line in tracker.notes() {
+            progress.note(&line).map_err(io(&dir.join("train.log")))?;
+        }
+        match turn {
             Ok(Turn::Trained) => {}
             Ok(Turn::Failed(why)) => failed.push((k, why)),
             Ok(Turn::Stopped(reason)) => {
@@ -171,6 +178,7 @@ fn fit_one(
     fold_dir: &Path,
     options: &FitOptions,
     progress: &mut Progress,
+    tracker: &mut dyn Tracker,
 ) -> Result<Turn, TrainError> {
     let exp = inputs.exp;
     let folds = inputs.plan.folds.len();
@@ -195,8 +203,9 @@ fn fit_one(
         fs::remove_file(&failed_path).map_err(io(&failed_path))?;
     }
     progress.fold_started(k, folds).map_err(io(&log))?;
-    match fit_fold(inputs, k, fold_dir, progress) {
+    match fit_fold(inputs, k, fold_dir, progress, tracker) {
         Ok(FoldEnd::Done(result)) => {
+            tracker.fold_finished(result.best_epoch, result.test.as_ref())?;
             let path = fold_dir.join(METRICS);
             let text = serde_json::to_string_pretty(&result).expect("JSON") + "\n";
             atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;

@@ -28,6 +28,7 @@ use super::schedule::{batch_seed, fold_seed, learning_rate};
 use super::split::CvPlan;
 use super::step::DataParallel;
 use super::stop::{StopFlag, StopReason};
+use super::tracking::{Resume, Tracker};
 use super::{ClipNorm, OptimizerConfig, Sections};
 use crate::atomic;
 use crate::data::labels::Class;
@@ -78,9 +79,10 @@ pub fn fit_fold(
     k: usize,
     fold_dir: &Path,
     progress: &mut Progress,
+    tracker: &mut dyn Tracker,
 ) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
-    let job = FoldJob { inputs, k, fold_dir, progress };
+    let job = FoldJob { inputs, k, fold_dir, progress, tracker };
     compute::dispatch(exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
 }
 
@@ -89,13 +91,15 @@ struct FoldJob<'a, 'p> {
     k: usize,
     fold_dir: &'a Path,
     progress: &'p mut Progress,
+    tracker: &'p mut dyn Tracker,
 }
 
 impl OnBackend for FoldJob<'_, '_> {
     type Output = Result<FoldEnd, TrainError>;
 
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, _: &'static str) -> Self::Output {
-        fit_fold_on::<B>(self.inputs, self.k, self.fold_dir, self.progress, devices)
+        let (progress, tracker) = (self.progress, self.tracker);
+        fit_fold_on::<B>(self.inputs, self.k, self.fold_dir, (progress, tracker), devices)
     }
 }
 
@@ -103,7 +107,7 @@ fn fit_fold_on<B: AutodiffBackend>(
     inputs: &FoldInputs,
     k: usize,
     fold_dir: &Path,
-    progress: &mut Progress,
+    report: (&mut Progress, &mut dyn Tracker),
     devices: Vec<B::Device>,
 ) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
@@ -137,7 +141,7 @@ fn fit_fold_on<B: AutodiffBackend>(
         OptimizerConfig::Adamw { lr, beta1, beta2, eps, weight_decay } => {
             let optim =
                 adamw::init(beta1 as f32, beta2 as f32, eps as f32, weight_decay as f32, clip);
-            fold.train(model, optim, lr, progress)
+            fold.train(model, optim, lr, report)
         }
         OptimizerConfig::Sgd { lr, momentum, weight_decay, nesterov } => {
             let momentum = (momentum > 0.0)
@@ -149,7 +153,7 @@ fn fit_fold_on<B: AutodiffBackend>(
                 )
                 .with_gradient_clipping(clip)
                 .init();
-            fold.train(model, optim, lr, progress)
+            fold.train(model, optim, lr, report)
         }
     }
 }
@@ -191,7 +195,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         mut model: Classifier<B>,
         mut optim: O,
         base_lr: f64,
-        progress: &mut Progress,
+        (progress, tracker): (&mut Progress, &mut dyn Tracker),
     ) -> Result<FoldEnd, TrainError> {
         let FoldInputs { exp, videos, plan, frames, stop } = *self.inputs;
         let (k, fold_dir, device) = (self.k, self.fold_dir, self.step.main());
@@ -234,6 +238,14 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         }
         // The position of the last checkpoint written or read: a stop there writes none.
         let mut saved = (state.epoch, state.batch);
+        // Every epoch has as many batches: the sampler draws as many clips as there are
+        // training videos.
+        let steps_per_epoch = fold.train.len().div_ceil(batch) as u64;
+        let at = Resume {
+            epoch: state.epoch,
+            step: u64::from(state.epoch) * steps_per_epoch + state.batch as u64,
+        };
+        tracker.fold_started(k, fold_dir, at)?;
 
         while state.epoch < epochs {
             let epoch = state.epoch;
@@ -249,6 +261,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 if let Some(reason) = stop.should_stop() {
                     if saved != (state.epoch, state.batch) {
                         self.checkpoint(&state, &model, &optim)?;
+                        tracker.checkpointed()?;
                     }
                     return Ok(FoldEnd::Stopped(reason));
                 }
@@ -304,6 +317,8 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 so_far.labels.extend(members.iter().map(|&i| videos[i].class));
                 so_far.probs.extend(probs);
                 state.batch += 1;
+                let step = u64::from(epoch) * steps_per_epoch + state.batch as u64;
+                tracker.step(step, loss_value, lr)?;
                 let seen = so_far.labels.len() as f64;
                 let correct = so_far
                     .labels
@@ -353,10 +368,15 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             let path = fold_dir.join(HISTORY);
             let text = serde_json::to_string_pretty(&state.history).expect("JSON") + "\n";
             atomic::write_file(&path, text.as_bytes()).map_err(io(&path))?;
+            tracker.epoch(state.history.last().expect("just pushed"))?;
             state.epoch += 1;
             state.batch = 0;
             self.checkpoint(&state, &model, &optim)?;
+            tracker.checkpointed()?;
             saved = (state.epoch, state.batch);
+            for line in tracker.notes() {
+                note(progress, &log, &line)?;
+            }
             super::crash::point("epoch");
         }
         self.finish(state).map(|r| FoldEnd::Done(Box::new(r)))

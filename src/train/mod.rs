@@ -24,6 +24,7 @@ pub mod shards;
 pub mod split;
 pub mod step;
 pub mod stop;
+pub mod tracking;
 
 pub use config::*;
 pub use error::TrainError;

@@ -1,5 +1,5 @@
 //! The `runtime` section: where and how a run computes (backend, devices, data-loading
-//! workers, progress display) and where it writes. Train owns it: the backend, the devices
+//! workers, progress display) and where it writes (and tracks). Train owns it: the backend, the devices
 //! and the progress display are the training loop's; `run`, `results` and `hpc` read its
 //! folders and its requeue limit from the resolved experiment.
 
@@ -33,6 +33,30 @@ pub struct RuntimeConfig {
     /// checkpointed near its time limit, so that a job which never gets done stops requeueing.
     #[schemars(range(max = 1000))]
     pub max_requeues: u32,
+    /// Where the run is tracked besides its own files: TensorBoard event files (always) and
+    /// an MLflow server (on request).
+    pub tracking: TrackingConfig,
+}
+
+/// `runtime.tracking`: TensorBoard event files are written into every fold's
+/// `tensorboard/` folder; an MLflow server gets the run when one is named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// Write the training loss and learning rate to TensorBoard every this many steps.
+    #[schemars(range(min = 1))]
+    pub tensorboard_every: u32,
+    /// MLflow tracking server (`http://host:5000`) to send the run to; else the environment
+    /// variable MLFLOW_TRACKING_URI, if set. Its token comes from MLFLOW_TRACKING_TOKEN only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://[^@/]+(/.*)?$"))]
+    pub mlflow: Option<String>,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        Self { tensorboard_every: 10, mlflow: None }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -45,6 +69,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             progress: Progress::Auto,
             max_requeues: 10,
+            tracking: TrackingConfig::default(),
         }
     }
 }
