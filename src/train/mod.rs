@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod sampler;
 mod schedule;
 mod sections;
+mod sgd;
 pub mod shards;
 pub mod split;
 pub mod step;
