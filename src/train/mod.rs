@@ -25,6 +25,8 @@ pub mod shards;
 pub mod split;
 pub mod step;
 pub mod stop;
+#[cfg(test)]
+mod torch_parity;
 
 pub use config::*;
 pub use error::TrainError;
