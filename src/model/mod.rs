@@ -37,3 +37,6 @@ pub use temporal::{
 };
 pub use violation::ModelViolation;
 pub use weights::{LoadReport, WeightsError};
+/// For the training stage's PyTorch fixtures.
+#[cfg(test)]
+pub(crate) use weights::{apply_tensors, read_safetensors};

@@ -203,8 +203,9 @@ mod tests {
 
     use crate::ops::checks::assert_close;
 
-    /// Through autodiff, the hidden states and the gradients of the input and of every gate's
-    /// weights and biases agree with Burn's own layer (which this path replaces).
+    /// Through autodiff, the hidden states and the gradients of the input and of all four
+    /// gates' input weights, hidden weights and both biases agree with Burn's own layer
+    /// (which this path replaces).
     fn agrees_with_burn<C: CheckpointStrategy>() {
         type A<C> = Autodiff<Flex, C>;
         let device = Default::default();
@@ -212,6 +213,12 @@ mod tests {
         assert!(super::stacked(&lstm, 6).is_some(), "a layer the kernels compute");
         let x0 = Tensor::<Flex, 3>::random([2, 7, 6], Distribution::Default, &device);
         let weights = Tensor::<Flex, 3>::random([2, 7, 5], Distribution::Default, &device);
+        let gates = [
+            ("input", &lstm.input_gate),
+            ("forget", &lstm.forget_gate),
+            ("cell", &lstm.cell_gate),
+            ("output", &lstm.output_gate),
+        ];
         let run = |ours: bool| {
             let x = Tensor::<A<C>, 3>::from_inner(x0.clone()).require_grad();
             let h = if ours {
@@ -224,21 +231,30 @@ mod tests {
             let bias = |p: &Option<Param<Tensor<A<C>, 1>>>| {
                 p.as_ref().unwrap().val().grad(&grads).unwrap()
             };
-            let gate = &lstm.forget_gate;
-            (
-                h.inner(),
-                x.grad(&grads).unwrap(),
-                grad(&gate.input_transform.weight),
-                grad(&lstm.cell_gate.hidden_transform.weight),
-                bias(&gate.hidden_transform.bias),
-            )
+            let per_gate: Vec<_> = gates
+                .iter()
+                .map(|(_, g)| {
+                    let (input, hidden) = (&g.input_transform, &g.hidden_transform);
+                    (
+                        grad(&input.weight),
+                        grad(&hidden.weight),
+                        bias(&input.bias),
+                        bias(&hidden.bias),
+                    )
+                })
+                .collect();
+            (h.inner(), x.grad(&grads).unwrap(), per_gate)
         };
         let (ours, burn) = (run(true), run(false));
         assert_close(ours.0, burn.0, "hidden states");
         assert_close(ours.1, burn.1, "input gradient");
-        assert_close(ours.2, burn.2, "forget gate's input weight gradient");
-        assert_close(ours.3, burn.3, "cell gate's hidden weight gradient");
-        assert_close(ours.4, burn.4, "forget gate's hidden bias gradient");
+        assert_eq!(ours.2.len(), 4);
+        for (((name, _), o), b) in gates.iter().zip(ours.2).zip(burn.2) {
+            assert_close(o.0, b.0, &format!("{name} gate's input weight gradient"));
+            assert_close(o.1, b.1, &format!("{name} gate's hidden weight gradient"));
+            assert_close(o.2, b.2, &format!("{name} gate's input bias gradient"));
+            assert_close(o.3, b.3, &format!("{name} gate's hidden bias gradient"));
+        }
     }
 
     #[test]

@@ -7,14 +7,11 @@ use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{Optimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::Optimizer;
 use burn::record::Recorder;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use super::adamw;
 use super::batches::{DrawKey, Frames, TrainBatch, Video, predict, train_batch};
 use super::checkpoint::{self, Best, EpochRecord, EpochScaling, LoopState, RecordBytes};
 use super::compute::{self, OnBackend};
@@ -26,10 +23,11 @@ use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
 use super::schedule::{batch_seed, fold_seed, learning_rate};
 use super::split::CvPlan;
-use super::step::DataParallel;
+use super::step::{DataParallel, cross_entropy};
 use super::stop::{StopFlag, StopReason};
 use super::tracking::{Resume, Tracker};
 use super::{ClipNorm, OptimizerConfig, Sections};
+use super::{adamw, sgd};
 use crate::atomic;
 use crate::data::labels::Class;
 use crate::model::{Classifier, build};
@@ -120,10 +118,7 @@ fn fit_fold_on<B: AutodiffBackend>(
         inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
     let weights = loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
         .map_err(|e| TrainError::Plan(e.to_string()))?;
-    let mut ce = CrossEntropyLossConfig::new().with_weights(Some(weights.to_vec()));
-    if exp.loss.label_smoothing > 0.0 {
-        ce = ce.with_smoothing(Some(exp.loss.label_smoothing as f32));
-    }
+    let ce = cross_entropy(weights, exp.loss.label_smoothing);
     let fold = Fold {
         inputs,
         k,
@@ -144,15 +139,7 @@ fn fit_fold_on<B: AutodiffBackend>(
             fold.train(model, optim, lr, report)
         }
         OptimizerConfig::Sgd { lr, momentum, weight_decay, nesterov } => {
-            let momentum = (momentum > 0.0)
-                .then(|| MomentumConfig::new().with_momentum(momentum).with_nesterov(nesterov));
-            let optim = SgdConfig::new()
-                .with_momentum(momentum)
-                .with_weight_decay(
-                    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
-                )
-                .with_gradient_clipping(clip)
-                .init();
+            let optim = sgd::init(momentum, weight_decay, nesterov, clip);
             fold.train(model, optim, lr, report)
         }
     }

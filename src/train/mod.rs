@@ -20,10 +20,13 @@ pub mod runtime;
 pub mod sampler;
 mod schedule;
 mod sections;
+mod sgd;
 pub mod shards;
 pub mod split;
 pub mod step;
 pub mod stop;
+#[cfg(test)]
+mod torch_parity;
 pub mod tracking;
 
 pub use config::*;

@@ -22,6 +22,13 @@ use crate::model::{Classifier, random_streams};
 use crate::ops::AutodiffBackend;
 use crate::ops::{autocast, frozen_statistics};
 
+/// The cross-entropy of a fold: `F.cross_entropy(weight=class_weights,
+/// label_smoothing=label_smoothing)` (weights of ones for an unweighted loss).
+pub fn cross_entropy(class_weights: [f32; 2], label_smoothing: f64) -> CrossEntropyLossConfig {
+    let config = CrossEntropyLossConfig::new().with_weights(Some(class_weights.to_vec()));
+    if label_smoothing > 0.0 { config.with_smoothing(Some(label_smoothing as f32)) } else { config }
+}
+
 /// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
 /// gradients on the first device.
 pub struct StepOutput {

@@ -11,7 +11,8 @@
 //!
 //! Same module, same parameters and running statistics, same semantics as Burn's (batch
 //! statistics and a running-average update when training on an autodiff backend, the running
-//! statistics otherwise; biased variance in both, as Burn keeps it).
+//! statistics otherwise), but for the variance the running average takes in: the batch's
+//! unbiased one, as PyTorch's `BatchNorm` (Burn's takes the biased one it normalises with).
 
 use std::cell::Cell;
 
@@ -63,10 +64,11 @@ pub fn tracked<C: CheckpointStrategy, const D: usize>(
         return composed_with(bn, x, residual, relu);
     }
     let device = x.device();
+    let count = x.shape().num_elements() / x.dims()[1];
     let (z, (mean, var)) = fused::tracked(bn, x, residual, relu);
     let c = mean.len();
     let tensor = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [c]), &device);
-    update_running(bn, tensor(mean), tensor(var));
+    update_running(bn, tensor(mean), tensor(var), count);
     z
 }
 
@@ -106,7 +108,7 @@ fn composed<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> T
         let mean = x.clone().mean_dim(2).mean_dim(0); // [1, C, 1]
         let centered = x - mean.clone().repeat_dim(0, n);
         let var = centered.clone().square().mean_dim(2).mean_dim(0);
-        update_running(bn, mean.reshape([c]), var.clone().reshape([c]));
+        update_running(bn, mean.reshape([c]), var.clone().reshape([c]), n * l);
         let scale = bn.gamma.val().reshape([1, c, 1]) / var.add_scalar(bn.epsilon).sqrt();
         centered * scale.repeat_dim(0, n) + per_row(bn.beta.val())
     } else {
@@ -120,10 +122,18 @@ fn composed<B: Backend, const D: usize>(bn: &BatchNorm<B>, x: Tensor<B, D>) -> T
     y.reshape(dims)
 }
 
-fn update_running<B: Backend>(bn: &BatchNorm<B>, mean: Tensor<B, 1>, var: Tensor<B, 1>) {
+/// Blends a batch's `mean` and biased `var` over `count` values per channel into the
+/// running statistics, the variance made unbiased first (as PyTorch).
+fn update_running<B: Backend>(
+    bn: &BatchNorm<B>,
+    mean: Tensor<B, 1>,
+    var: Tensor<B, 1>,
+    count: usize,
+) {
     if FROZEN.with(Cell::get) {
         return;
     }
+    let var = if count > 1 { var.mul_scalar(count as f64 / (count - 1) as f64) } else { var };
     let device = mean.device();
     let m = bn.momentum;
     let blend = |running: Tensor<B, 1>, batch: Tensor<B, 1>| {
@@ -173,6 +183,12 @@ mod tests {
         (a - b).abs().max().into_scalar()
     }
 
+    /// Burn's running variance after one update from ones (momentum 0.1, `0.9 + 0.1·v` for
+    /// the biased batch variance `v`) as it is with `v` made unbiased over `count` values.
+    fn unbiased(burns: Tensor<Flex, 1>, count: usize) -> Tensor<Flex, 1> {
+        burns.clone() + burns.sub_scalar(0.9).div_scalar((count - 1) as f32)
+    }
+
     #[test]
     fn matches_burns_batch_norm_in_training_and_inference() {
         matches_burns_batch_norm(batch_norm, batch_norm);
@@ -212,10 +228,16 @@ mod tests {
         let moved = max_diff(stat(&ours.running_mean), Tensor::zeros([6], &device));
         assert!(moved > 0.05, "running mean updated ({moved})");
         assert!(max_diff(stat(&ours.running_mean), stat(&theirs.running_mean)) < 1e-5);
-        assert!(max_diff(stat(&ours.running_var), stat(&theirs.running_var)) < 1e-5);
+        let var = unbiased(stat(&theirs.running_var), 3 * 5 * 7);
+        assert!(max_diff(stat(&ours.running_var), var) < 1e-5, "unbiased running variance");
 
-        // Inference, on the running statistics, for a rank-3 input.
-        let (ours, theirs) = (ours.valid(), theirs.valid());
+        // Inference, on the running statistics (ours in both), for a rank-3 input.
+        let ours = ours.valid();
+        let theirs = BatchNorm {
+            running_mean: RunningState::new(ours.running_mean.value()),
+            running_var: RunningState::new(ours.running_var.value()),
+            ..theirs.valid()
+        };
         let x = Tensor::<Flex, 3>::random([2, 6, 9], Distribution::Normal(0.0, 3.0), &device);
         assert!(max_diff(infer(&ours, x.clone()), theirs.forward(x)) < 1e-5);
     }
@@ -287,9 +309,15 @@ mod tests {
         }
         let stat = |s: &RunningState<Tensor<A<C>, 1>>| s.value_sync().inner();
         assert!(max_diff(stat(&ours.running_mean), stat(&theirs.running_mean)) < 1e-6);
-        assert!(max_diff(stat(&ours.running_var), stat(&theirs.running_var)) < 1e-5);
+        let var = unbiased(stat(&theirs.running_var), 3 * 6 * 7);
+        assert!(max_diff(stat(&ours.running_var), var) < 1e-5, "unbiased running variance");
 
-        let (ours, theirs) = (ours.valid(), theirs.valid());
+        let ours = ours.valid();
+        let theirs = BatchNorm {
+            running_mean: RunningState::new(ours.running_mean.value()),
+            running_var: RunningState::new(ours.running_var.value()),
+            ..theirs.valid()
+        };
         let z = crate::ops::batch_norm_relu(&ours, x0.clone(), Some(r0.clone()));
         assert!(
             max_diff(z, burn::tensor::activation::relu(theirs.forward(x0) + r0)) < 1e-5,
