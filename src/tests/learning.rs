@@ -85,17 +85,10 @@ devices = [0, 1]
 
 /// The test AUROC of the run of `file` (with `sets`), after checking it finished.
 fn test_auroc(s: &Scratch, file: &str, sets: &[&str]) -> f64 {
-    let mut args = vec!["run", file];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    let run = s.runner(&args, &[]);
+    let flags: Vec<&str> = sets.iter().flat_map(|set| ["--set", set]).collect();
+    let run = s.runner(&[&["run", file][..], &flags].concat(), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let mut validate = vec!["validate", file, "--print-hash"];
-    for set in sets {
-        validate.extend(["--set", set]);
-    }
-    let hash = s.runner(&validate, &[]);
+    let hash = s.runner(&[&["validate", file, "--print-hash"][..], &flags].concat(), &[]);
     let dir = s.path().join(hash.stdout.split_whitespace().nth(1).expect("a directory"));
     read_json(&dir.join("fold-0/metrics.json"))["test"]["auroc"].as_f64().expect("an AUROC")
 }

@@ -1,7 +1,6 @@
 //! `runner run`: the content-addressed result directory, its lock and its run records.
 
 use std::fs::{self, OpenOptions};
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{Scratch, VALID, digest, finish};
@@ -82,13 +81,7 @@ fn a_busy_directory_makes_a_second_run_wait_or_exit() {
     assert_eq!(busy.code, 3, "{}", busy.stderr);
     assert!(busy.stderr.contains("is in use by"), "{}", busy.stderr);
 
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["run", "e.toml"])
-        .current_dir(s.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut waiting = s.spawn(&["run", "e.toml"]);
     std::thread::sleep(Duration::from_millis(500));
     assert!(waiting.try_wait().unwrap().is_none(), "the second run did not wait for the lock");
     lock.unlock().unwrap();

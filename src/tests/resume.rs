@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -112,13 +112,7 @@ fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
     s.write("e.toml", VALID);
     let mut args = vec!["run", "e.toml"];
     args.extend(SETS);
-    let child = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(&args)
-        .current_dir(s.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = s.spawn(&args);
     // Signal once the first fold's second epoch is under way.
     let started = Instant::now();
     while !s
@@ -255,16 +249,12 @@ fn folds_of_one_directory_run_in_parallel_and_the_last_run_summarises() {
     let spawn = |k: &str| {
         let mut args = vec!["run", "e.toml", "--fold", k, "--no-wait"];
         args.extend(SETS);
-        Command::new(env!("CARGO_BIN_EXE_runner"))
-            .args(&args)
-            .current_dir(s.path())
-            .output()
-            .unwrap()
+        s.runner(&args, &[])
     };
     let (a, b) = std::thread::scope(|t| {
         let a = t.spawn(|| spawn("0"));
         let b = t.spawn(|| spawn("1"));
-        (finish(a.join().unwrap()), finish(b.join().unwrap()))
+        (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
     let dir = result_dir(&s);

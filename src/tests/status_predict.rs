@@ -4,7 +4,7 @@
 use std::fs::{self, OpenOptions};
 
 use crate::support::VALID;
-use crate::trained::{copy_dir, read_json, trained};
+use crate::trained::{Trained, copy_dir, read_json, trained};
 use echo_runner::train::checkpoint::{self, Best, LoopState};
 
 #[test]
@@ -134,14 +134,24 @@ fn csv_rows(path: &std::path::Path) -> Vec<csv::StringRecord> {
     csv::Reader::from_path(path).unwrap().records().map(Result::unwrap).collect()
 }
 
+/// Fold 0's `metrics.json`, its test videos' names and their files.
+fn fold_0_test_set(t: &Trained) -> (serde_json::Value, Vec<String>, Vec<String>) {
+    let fold = read_json(&t.full.join("fold-0/metrics.json"));
+    let names: Vec<String> = fold["test_videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let videos =
+        names.iter().map(|n| t.videos().join(format!("{n}.avi")).display().to_string()).collect();
+    (fold, names, videos)
+}
+
 #[test]
 fn predict_reproduces_the_probabilities_training_wrote() {
     let t = trained();
-    let fold: serde_json::Value = read_json(&t.full.join("fold-0/metrics.json"));
-    let names: Vec<&str> =
-        fold["test_videos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let videos: Vec<String> =
-        names.iter().map(|n| t.videos().join(format!("{n}.avi")).display().to_string()).collect();
+    let (fold, names, videos) = fold_0_test_set(t);
     let mut args = vec!["predict", t.full.to_str().unwrap()];
     args.extend(videos.iter().map(String::as_str));
     args.extend(["--fold", "0", "--csv", "pred/fold0.csv"]);
@@ -151,7 +161,7 @@ fn predict_reproduces_the_probabilities_training_wrote() {
     let rows = csv_rows(&t.path().join("pred/fold0.csv"));
     assert_eq!(rows.len(), names.len());
     for (i, row) in rows.iter().enumerate() {
-        assert_eq!(&row[0], names[i]);
+        assert_eq!(&row[0], names[i].as_str());
         let p: f64 = row[2].parse().unwrap();
         let trained = fold["test_prob"][i].as_f64().unwrap();
         assert!((p - trained).abs() < 1e-5, "{}: predict {p}, training {trained}", names[i]);
@@ -229,11 +239,7 @@ fn predict_names_an_unreadable_video_and_predicts_the_others() {
 #[test]
 fn predict_threshold_replaces_the_tuned_one() {
     let t = trained();
-    let fold: serde_json::Value = read_json(&t.full.join("fold-0/metrics.json"));
-    let names: Vec<&str> =
-        fold["test_videos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    let videos: Vec<String> =
-        names.iter().map(|n| t.videos().join(format!("{n}.avi")).display().to_string()).collect();
+    let (fold, _, videos) = fold_0_test_set(t);
     let mut probs: Vec<f64> =
         fold["test_prob"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
     probs.sort_by(f64::total_cmp);

@@ -1,7 +1,7 @@
 //! Running the binary on files in a scratch folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root (experiment files, schema).
 pub fn repo() -> PathBuf {
@@ -67,6 +67,15 @@ impl Scratch {
         let mut cmd = self.command(args);
         cmd.stdout(writer);
         finish(cmd.output().expect("runner starts"))
+    }
+
+    /// `runner ARGS` started in the background, its standard output and error piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runner starts")
     }
 
     /// `runner ARGS` in this folder, without the caller's ECHO_RUNNER__* variables.

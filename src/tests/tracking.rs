@@ -390,16 +390,11 @@ fn a_server_stopped_mid_run_stops_nothing_and_runner_track_completes_the_record(
     let mut server = Mlflow::start();
     let s = Scratch::new();
     s.write("e.toml", VALID);
-    let mut args = vec!["run".to_owned(), "e.toml".to_owned()];
-    args.extend(SETS.iter().map(|a| a.to_string()));
-    args.extend(["--set".to_owned(), format!("runtime.tracking.mlflow={}", server.url())]);
-    let child = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(&args)
-        .current_dir(s.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mlflow = format!("runtime.tracking.mlflow={}", server.url());
+    let mut args = vec!["run", "e.toml"];
+    args.extend(SETS);
+    args.extend(["--set", &mlflow]);
+    let child = s.spawn(&args);
     // Stop the server once fold 0's run exists on it.
     let started = Instant::now();
     let ledger = || {
