@@ -12,13 +12,14 @@
 # - fiu-utils (libfiu's fiu-run and fiu-ctrl), from Debian's packages: the fault-injection
 #   tests fail writes, fsyncs, renames and opens of a run (src/tests/faults.rs);
 # - TensorBoard and MLflow, from PyPI: the tracking tests read the event files back with
-#   TensorBoard's readers and run a real MLflow server (src/tests/tracking.rs).
+#   TensorBoard's readers and run a real MLflow server (src/tests/tracking.rs);
+# - h5py, from PyPI: the clip cache's test reads it as h5py users do (src/tests/data_stage.rs).
 # Debian's packages need root (or password-less sudo) and apt-get; where neither is at hand
 # this says so, and the test that needs the package fails naming what is missing.
 set -eu
 
 python3 -m pip install --quiet 'cmake>=3.26'
-python3 -m pip install --quiet 'tensorboard==2.21.0' 'mlflow==3.17.2'
+python3 -m pip install --quiet 'tensorboard==2.21.0' 'mlflow==3.17.2' 'h5py==3.16.0'
 
 has() { command -v "$1" >/dev/null 2>&1; }
 

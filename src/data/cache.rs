@@ -7,7 +7,7 @@
 //!                      fps, original_height, original_width, frame_count
 //! /manifest            uint8 bytes of a JSON list of the sources (name, bytes, mtime) that
 //!                      made the cache; a change in any source rebuilds it
-//! attributes of /      size, label_rule (JSON), runner_version
+//! attributes of /      size, label_rule (JSON; another rule rebuilds it), runner_version
 //! ```
 //!
 //! A cache is built into a temporary file and renamed into place, so an interrupted prepare
@@ -111,7 +111,7 @@ fn manifest(dataset: &EchoNetDataset) -> Result<String, DataError> {
     Ok(serde_json::to_string(&sources).expect("a manifest is JSON"))
 }
 
-/// Builds the cache at `path` unless a valid one (same sources, same size) is there.
+/// Builds the cache at `path` unless a valid one (same sources, size and label rule) is there.
 pub fn prepare(
     labelled: &[LabelledVideo],
     dataset: &EchoNetDataset,
@@ -121,9 +121,11 @@ pub fn prepare(
     path: &Path,
 ) -> Result<PrepareSummary, CacheError> {
     let manifest = manifest(dataset)?;
+    let rule_json = serde_json::to_string(rule).expect("a label rule is JSON");
     if let Ok(cache) = ClipCache::open(path)
         && cache.size == size
         && cache.manifest == manifest
+        && cache.label_rule == rule_json
     {
         let frames = cache.videos.iter().map(|v| v.frames).sum();
         return Ok(PrepareSummary {
@@ -294,6 +296,8 @@ pub struct ClipCache {
     pub videos: Vec<CachedVideo>,
     index: std::collections::HashMap<String, usize>,
     manifest: String,
+    /// The label rule (JSON) its `label` attributes follow.
+    label_rule: String,
 }
 
 impl ClipCache {
@@ -303,6 +307,12 @@ impl ClipCache {
         let manifest_bytes =
             file.dataset("manifest").and_then(|d| d.read_raw::<u8>()).map_err(h5(path))?;
         let manifest = String::from_utf8_lossy(&manifest_bytes).into_owned();
+        let label_rule = file
+            .attr("label_rule")
+            .and_then(|a| a.read_scalar::<VarLenUnicode>())
+            .map_err(h5(path))?
+            .as_str()
+            .to_owned();
         let group = file.group("videos").map_err(h5(path))?;
         let mut videos = Vec::new();
         for name in group.member_names().map_err(h5(path))? {
@@ -328,7 +338,16 @@ impl ClipCache {
         }
         let index = videos.iter().enumerate().map(|(i, v)| (v.name.clone(), i)).collect();
         let raw = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-        Ok(ClipCache { path: path.to_path_buf(), file, raw, size, videos, index, manifest })
+        Ok(ClipCache {
+            path: path.to_path_buf(),
+            file,
+            raw,
+            size,
+            videos,
+            index,
+            manifest,
+            label_rule,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -499,6 +518,12 @@ mod tests {
             .unwrap()
             .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3))
             .unwrap();
+        assert!(!build(&scan, &labelled, &path).reused);
+        // Another label rule rebuilds it, so that its `label` attributes follow the rule.
+        let below = LabelRule::Below { threshold: 40.0 };
+        let relabel = || prepare(&labelled, &scan, &below, SIZE, OnBadVideo::Error, &path).unwrap();
+        assert!(!relabel().reused);
+        assert!(relabel().reused);
         assert!(!build(&scan, &labelled, &path).reused);
         // A truncated cache (say, copied while it was written) is not taken as valid.
         let bytes = fs::read(&path).unwrap();

@@ -1,6 +1,7 @@
 //! The generated scripts: their `#SBATCH` lines from the options, and their bash run for real
 //! against a stand-in runner and a stand-in `scontrol`, so that the requeue logic is tested
-//! without SLURM.
+//! without SLURM. (`src/tests/slurm.rs` signals a task of the real runner; `.ci/slurm-test`
+//! runs the jobs on a real SLURM.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -341,7 +342,7 @@ fn signalled_task(signal: &str) -> (Sandbox, i32, String) {
 }
 
 #[test]
-fn usr1_to_the_shell_reaches_the_runner_which_checkpoints_and_requeues() {
+fn usr1_to_the_shell_reaches_the_runner_and_its_exit_75_requeues() {
     let (sandbox, code, log) = signalled_task("USR1");
     assert_eq!(code, 75, "{log}");
     assert_eq!(sandbox.read("signals"), "USR1\n", "{log}");

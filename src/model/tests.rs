@@ -147,7 +147,9 @@ fn parameter_counts_equal_timm() {
     let swin = |preset| {
         count_params(&SwinConfig { preset, ..SwinConfig::default() }.init::<B>(224, &device))
     };
+    // timm's swin_{tiny,small,base}_patch4_window7_224 less their 1000-class heads.
     assert_eq!(swin(SwinPreset::Tiny), 27_519_354);
+    assert_eq!(swin(SwinPreset::Small), 48_837_258);
     assert_eq!(swin(SwinPreset::Base), 86_743_224);
     let resnet =
         |depth| count_params(&ResNetConfig { depth, ..ResNetConfig::default() }.init::<B>(&device));
@@ -348,7 +350,15 @@ fn summary_counts_parameters_and_flops() {
     assert!((one.gflops_per_clip / 2.0 - 4.5).abs() < 0.15, "{}", one.gflops_per_clip);
     let s = summary(&tiny, 224, 60).expect("valid");
     assert!(s.gflops_per_clip > 59.0 * one.gflops_per_clip);
-    assert!(s.total_params > 27_519_354 && s.trainable_params < s.total_params);
+    let temporal = phase_2_temporal_params(768, 512, 2, 60);
+    let head = 768 * 512 + 512 + 512 * 2 + 2;
+    assert_eq!(s.total_params, 27_519_354 + temporal + head);
+    // all_but_last_stage: timm's layers.3 (patch merging 384 → 768: LayerNorm(1536) and a
+    // bias-free Linear(1536, 768); 2 blocks at 768 with 24 heads, window 7) and norm train.
+    let merging = 2 * 1536 + 1536 * 768;
+    let block = 2 * 768 + (768 * 2304 + 2304) + (768 * 768 + 768) + 169 * 24 + 2 * 768;
+    let last_stage = merging + 2 * (block + (768 * 3072 + 3072) + (3072 * 768 + 768)) + 2 * 768;
+    assert_eq!(s.trainable_params, last_stage + temporal + head);
 
     let lstm = ModelConfig::CnnLstm(CnnLstmConfig {
         lstm: LstmConfig::default(),
@@ -363,4 +373,100 @@ fn summary_counts_parameters_and_flops() {
     assert_eq!(one.total_params, 11_176_512 + lstm_params + head_params);
     assert_eq!(one.trainable_params, one.total_params);
     assert!(summary(&micro_global(), 30, 4).is_err());
+}
+
+/// PyTorch's counts: `nn.MultiheadAttention(d)` 4d² + 4d, `nn.LayerNorm(d)` 2d,
+/// `nn.Linear(a, b)` ab + b, `nn.BatchNorm1d(d)` 2d, a depth-wise `nn.Conv1d(d, d, k)` dk + d.
+fn attention(d: usize) -> usize {
+    4 * d * d + 4 * d
+}
+
+fn ffn(d: usize, f: usize) -> usize {
+    (d * f + f) + (f * d + d)
+}
+
+/// Positions `[1, T, d]`, `layers` × `TransformerEncoderLayer(norm_first=True)`, final LayerNorm.
+fn phase_2_temporal_params(d: usize, f: usize, layers: usize, frames: usize) -> usize {
+    frames * d + layers * (2 * d + attention(d) + 2 * d + ffn(d, f)) + 2 * d
+}
+
+#[test]
+fn phase_3_parameter_count_is_swin_base_plus_the_seed_layers_in_pytorch() {
+    let (d, f, k, frames) = (1024, 512, 3, 16);
+    let config = ModelConfig::SwinHybrid(SwinHybridConfig {
+        backbone: SwinConfig { preset: SwinPreset::Base, ..SwinConfig::default() },
+        temporal: HybridTemporalConfig::default(),
+        pooling: Pooling::Mean,
+        head: HeadConfig::default(),
+        freeze: Freeze::None,
+        pretrained: None,
+    });
+    let s = summary(&config, 224, frames).expect("valid");
+    // x + MHSA(LN1(x)) + DWConv(x), DWConv = Conv1d_dw(BN1d(GELU(x))); then x + FFN(LN2(x)).
+    let hybrid = 2 * d + attention(d) + (2 * d + d * k + d) + 2 * d + ffn(d, f);
+    let temporal = frames * d + 2 * hybrid + 2 * d;
+    let head = d * 512 + 512 + 512 * 2 + 2;
+    assert_eq!(s.total_params, 86_743_224 + temporal + head);
+    assert_eq!(s.trainable_params, s.total_params);
+}
+
+/// `tensors` as a safetensors file of `dtype` ("F32", "F16" or "BF16"), written by hand.
+fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>, dtype: &str) {
+    use burn::tensor::{bf16, f16};
+    let (mut header, mut data) = (serde_json::Map::new(), Vec::new());
+    for (name, t) in tensors {
+        let values = t.to_vec::<f32>().expect("f32");
+        let start = data.len();
+        for v in values {
+            match dtype {
+                "F32" => data.extend(v.to_le_bytes()),
+                "F16" => data.extend(f16::from_f32(v).to_le_bytes()),
+                _ => data.extend(bf16::from_f32(v).to_le_bytes()),
+            }
+        }
+        let shape = t.shape.as_slice();
+        let entry = serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]});
+        header.insert(name.clone(), entry);
+    }
+    let mut json = serde_json::to_vec(&header).expect("json");
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(json);
+    bytes.extend(data);
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn half_precision_weight_files_load_as_their_values_in_f32() {
+    use burn::tensor::{bf16, f16};
+    // The bit patterns of 1.0 and -2.5 in each format, as IEEE 754 and bfloat16 define them.
+    assert_eq!(f16::from_f32(1.0).to_bits(), 0x3C00);
+    assert_eq!(bf16::from_f32(-2.5).to_bits(), 0xC020);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = Default::default();
+    let (weights, input, expected) = load_fixture::<4>("resnet.safetensors");
+    let resnet = || ResNetConfig::default().init_with_widths::<B>(64, [8, 16, 32, 64], &device);
+    let mut outputs = BTreeMap::new();
+    for (dtype, round) in [
+        ("F32", (|v| v) as fn(f32) -> f32),
+        ("F16", |v| f16::from_f32(v).to_f32()),
+        ("BF16", |v| bf16::from_f32(v).to_f32()),
+    ] {
+        let file = dir.path().join(format!("resnet-{dtype}.safetensors"));
+        write_safetensors(&file, &weights, dtype);
+        let read = read_safetensors(&file).expect("read");
+        for (name, t) in &weights {
+            let want: Vec<f32> = t.to_vec::<f32>().unwrap().into_iter().map(round).collect();
+            assert_eq!(read[name].to_vec::<f32>().unwrap(), want, "{dtype} {name}");
+        }
+        let mut model = resnet();
+        let report = model.load_pretrained(&file).expect("load");
+        assert!(report.unused.is_empty() && report.applied > 0, "{dtype}: {report:?}");
+        outputs.insert(dtype, max_abs_diff(model.forward(input.clone()), expected.clone()));
+    }
+    // fp32 is the parity result; halves round the weights (f16 to 11 bits, bf16 to 8).
+    assert!(outputs["F32"] < 1e-4, "{outputs:?}");
+    assert!(outputs["F32"] <= outputs["F16"] && outputs["F16"] < outputs["BF16"], "{outputs:?}");
+    let scale = expected.abs().max().into_scalar();
+    assert!(outputs["BF16"] < 0.05 * scale, "{outputs:?} against max |y| {scale}");
 }

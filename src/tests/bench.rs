@@ -1,6 +1,6 @@
-//! `runner bench models` and `runner bench steps` on workloads small enough for a test: the
-//! lines' shape (the PyTorch reference's keys), what they measure, and the CPU build's answer
-//! to a CUDA request.
+//! `runner bench models`, `steps` and `data` on workloads small enough for a test: the lines'
+//! shape (the PyTorch reference's keys), what they measure, and the CPU build's answer to a
+//! CUDA request.
 
 use serde_json::Value;
 
@@ -148,13 +148,13 @@ fn steps_at(precision: &str) -> Vec<(Value, Vec<f64>, Vec<f64>)> {
         .collect()
 }
 
-/// bf16 products round to 8 bits of mantissa: the steps drift apart from fp32's slowly
-/// (ResNet's BatchNorm on four 32-px frames the most).
+/// bf16 products round to 8 bits of mantissa: the steps drift apart from fp32's slowly, and
+/// stay within the 1–6 % BENCHMARKS.md gives (3.0, 1.3 and 3.3 % here when measured).
 #[test]
 fn bench_steps_in_bf16_track_the_fp32_steps_closely_but_not_exactly() {
     for (l, losses, _) in steps_at("bf16") {
         let diff = l["max_rel_diff"].as_f64().unwrap();
-        assert!(diff < 0.15, "{}: max relative difference {diff}", l["model"]);
+        assert!(diff > 0.0 && diff < 0.06, "{}: max relative difference {diff}", l["model"]);
         assert!(losses.windows(2).all(|w| w[1] < w[0]), "{}: {losses:?}", l["model"]);
     }
 }
@@ -173,6 +173,49 @@ fn bench_steps_in_f16_skip_overflowing_steps_and_otherwise_track_fp32() {
     }
     // ResNet's first gradients overflow f16 at 2¹⁶ here: the scaler has work to do.
     assert!(skipped_in_all > 0);
+}
+
+#[test]
+fn bench_data_measures_each_stage_on_videos_it_generates_then_removes() {
+    let s = Scratch::new();
+    let tmp = s.path().to_str().unwrap();
+    let args = ["bench", "data", "--videos", "3", "--size", "32", "--frames", "4", "--reads", "25"];
+    let run = s.runner(&args, &[("TMPDIR", tmp)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = lines(&run.stdout);
+    let metrics: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["metric"].as_str().unwrap(), l["unit"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            ("avi_decode_one_core", "frames/s"),
+            ("avi_decode_all_cores", "frames/s"),
+            ("prepare", "videos/s"),
+            ("cache_read_hdf5_one_thread", "clips/s"),
+            ("cache_read_hdf5_all_threads", "clips/s"),
+            ("cache_read_in_memory_all_threads", "clips/s"),
+        ]
+    );
+    for l in &lines {
+        assert_eq!((l["bench"].as_str(), l["videos"].as_u64()), (Some("data"), Some(3)), "{l}");
+        assert_eq!((l["size"].as_u64(), l["clip_frames"].as_u64()), (Some(32), Some(4)), "{l}");
+        let value = l["value"].as_f64().unwrap();
+        assert!(value.is_finite() && value > 0.0, "{l}");
+    }
+    let left: Vec<_> =
+        std::fs::read_dir(s.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(
+        !left.iter().any(|n| n.to_string_lossy().starts_with("echo-runner-bench-")),
+        "its scratch folder is left: {left:?}"
+    );
+
+    for (flag, value) in [("--videos", "0"), ("--reads", "0"), ("--frames", "29")] {
+        let run = s.runner(&["bench", "data", flag, value], &[("TMPDIR", tmp)]);
+        assert_eq!(run.code, 2, "{flag} {value}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("'{flag} ")), "{}", run.stderr);
+    }
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -3,7 +3,9 @@
 
 use std::fs;
 
-use crate::support::{Scratch, VALID, line_of};
+use serde_json::Value;
+
+use crate::support::{Scratch, VALID, line_of, python_json, require_python_module};
 
 /// VALID reading an EchoNet-layout folder `data/` instead of generating one.
 fn echonet_config() -> String {
@@ -117,6 +119,71 @@ fn prepare_builds_the_cache_once() {
     f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
     let third = s.runner(&["prepare", "e.toml"], &[]);
     assert!(third.stdout.contains("clip cache written"), "{}", third.stdout);
+}
+
+/// `runner prepare` with `sets`: whether it wrote the cache, and the cache as h5py reads it.
+fn prepare_and_read(s: &Scratch, sets: &[&str]) -> (bool, Value) {
+    let mut args = vec!["prepare", "e.toml"];
+    args.extend(sets);
+    let run = s.runner(&args, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run.stdout.lines().find(|l| l.starts_with("clip cache ")).unwrap_or_default();
+    let path = line.split_once(": ").and_then(|(_, rest)| rest.split(" (").next()).unwrap();
+    let path = s.path().join(path);
+    (
+        line.starts_with("clip cache written"),
+        python_json("cache/read_with_h5py.py", &[path.to_str().unwrap()]),
+    )
+}
+
+#[test]
+fn the_cache_is_what_h5py_users_read_and_follows_resize_and_the_label_rule() {
+    require_python_module(
+        "h5py",
+        "run scripts/test-setup.sh (python3 -m pip install h5py==3.16.0)",
+    );
+    let s = Scratch::new();
+    synth(&s, "6");
+    s.write("e.toml", &echonet_config().replace("folds = 3", "mode = \"single\""));
+    let list = fs::read_to_string(s.path().join("data/FileList.csv")).unwrap();
+    let header: Vec<&str> = list.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> =
+        list.lines().skip(1).map(|l| l.split(',').map(str::to_owned).collect()).collect();
+
+    let check = |cache: &Value, size: u64, abnormal: &dyn Fn(f64) -> bool| {
+        assert_eq!(cache["attrs"]["size"], size.to_string(), "{cache}");
+        let videos = cache["videos"].as_object().unwrap();
+        assert_eq!(videos.len(), rows.len());
+        for row in &rows {
+            let v = &videos[&row[col("FileName")]];
+            let ef: f64 = row[col("EF")].parse().unwrap();
+            let frames: u64 = row[col("NumberOfFrames")].parse().unwrap();
+            assert_eq!(v["dtype"], "uint8");
+            assert_eq!(v["shape"], serde_json::json!([frames, size, size]), "{v}");
+            assert!((v["attrs"]["ef"].as_f64().unwrap() - ef).abs() < 1e-4, "{v}");
+            assert_eq!(v["attrs"]["label"], u64::from(abnormal(ef)), "{} at EF {ef}", row[0]);
+            assert_eq!(v["attrs"]["split"].as_str().unwrap(), row[col("Split")].to_uppercase());
+            assert!(v["max"].as_u64().unwrap() > v["min"].as_u64().unwrap() + 50, "{v}");
+            assert_eq!(v["frames_differ"], true, "the heart moves: {v}");
+        }
+    };
+    let band = |ef: f64| !(50.0..=70.0).contains(&ef);
+    let (written, cache) = prepare_and_read(&s, &[]);
+    assert!(written);
+    check(&cache, 64, &band);
+    assert!(cache["attrs"]["label_rule"].as_str().unwrap().contains("band"), "{cache}");
+
+    let (written, cache) = prepare_and_read(&s, &["--set", "data.resize=40"]);
+    assert!(written, "another size is another cache");
+    check(&cache, 40, &band);
+
+    let below = ["--set", "data.labels.rule=below", "--set", "data.labels.threshold=45"];
+    let (written, cache) = prepare_and_read(&s, &below);
+    assert!(written, "another label rule rebuilds the cache");
+    check(&cache, 64, &|ef| ef < 45.0);
+    let (written, _) = prepare_and_read(&s, &below);
+    assert!(!written);
 }
 
 #[test]

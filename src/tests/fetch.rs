@@ -36,8 +36,9 @@ struct Seen {
     range: Option<String>,
 }
 
-/// Serves `body` at any path; the first response is cut after a third of the body.
-fn serve(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Seen>>>) {
+/// Serves `body` at any path; the first response is cut after a third of the body. Ranged
+/// responses announce a total `grown` bytes larger, as when the file changed on the server.
+fn serve(body: Vec<u8>, grown: usize) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -50,7 +51,7 @@ fn serve(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Seen>>>) {
             match listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).unwrap();
-                    respond(stream, &body, served == 0, &log);
+                    respond(stream, &body, served == 0, grown, &log);
                     served += 1;
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -60,7 +61,7 @@ fn serve(body: Vec<u8>) -> (String, Arc<Mutex<Vec<Seen>>>) {
     (format!("http://{addr}/echonet/EchoNet-Dynamic.zip"), seen)
 }
 
-fn respond(mut stream: TcpStream, body: &[u8], cut: bool, log: &Mutex<Vec<Seen>>) {
+fn respond(mut stream: TcpStream, body: &[u8], cut: bool, grown: usize, log: &Mutex<Vec<Seen>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     reader.read_line(&mut request_line).unwrap();
@@ -86,9 +87,10 @@ fn respond(mut stream: TcpStream, body: &[u8], cut: bool, log: &Mutex<Vec<Seen>>
         .unwrap_or(0);
     let head = if start > 0 {
         format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{total}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nConnection: close\r\n\r\n",
             total - start,
-            total - 1
+            total - 1,
+            total + grown
         )
     } else {
         format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n")
@@ -107,7 +109,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn downloads_resume_after_a_dropped_connection_and_the_token_stays_secret() {
     let (zip, video) = make_zip();
-    let (url, seen) = serve(zip.clone());
+    let (url, seen) = serve(zip.clone(), 0);
     let s = Scratch::new();
     let run = s.runner(
         &["fetch-echonet", "--url", &url, "--out", "data"],
@@ -136,6 +138,23 @@ fn downloads_resume_after_a_dropped_connection_and_the_token_stays_secret() {
         std::fs::File::open(&entry).unwrap().read_to_end(&mut bytes).unwrap();
         assert!(!contains(&bytes, "S3cReT"), "{} holds the token", entry.display());
     }
+}
+
+#[test]
+fn a_download_whose_size_is_not_the_announced_one_is_refused_and_not_extracted() {
+    let (zip, _) = make_zip();
+    let (url, _) = serve(zip.clone(), 1000);
+    let s = Scratch::new();
+    let run = s.runner(&["fetch-echonet", "--url", &url, "--out", "data"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let want = format!(
+        "data/EchoNet-Dynamic.zip.part: downloaded {} bytes, the server announced {}",
+        zip.len(),
+        zip.len() + 1000
+    );
+    assert!(run.stderr.contains(&want), "{}", run.stderr);
+    assert!(!s.path().join("data/EchoNet-Dynamic.zip").exists(), "an incomplete zip is not final");
+    assert!(!s.path().join("data/EchoNet-Dynamic").exists(), "nothing was extracted");
 }
 
 #[test]

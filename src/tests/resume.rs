@@ -50,7 +50,7 @@ static REFERENCE: LazyLock<(Scratch, PathBuf)> = LazyLock::new(|| {
     (s, dir)
 });
 
-fn reference() -> &'static Path {
+pub(crate) fn reference() -> &'static Path {
     &REFERENCE.1
 }
 
@@ -106,14 +106,12 @@ pub(crate) fn log(dir: &Path) -> String {
     fs::read_to_string(dir.join("train.log")).unwrap_or_default()
 }
 
-#[test]
-fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
-    let s = Scratch::new();
+/// Starts a run of `SETS` and waits until the first fold's second epoch is under way.
+fn spawn_until_epoch_2(s: &Scratch) -> std::process::Child {
     s.write("e.toml", VALID);
     let mut args = vec!["run", "e.toml"];
     args.extend(SETS);
     let child = s.spawn(&args);
-    // Signal once the first fold's second epoch is under way.
     let started = Instant::now();
     while !s
         .result_dirs()
@@ -123,12 +121,18 @@ fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
         assert!(started.elapsed() < Duration::from_secs(120), "training never reached epoch 2");
         std::thread::sleep(Duration::from_millis(20));
     }
-    send_signal(child.id(), "TERM");
+    child
+}
+
+fn stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical(signal: &str) {
+    let s = Scratch::new();
+    let child = spawn_until_epoch_2(&s);
+    send_signal(child.id(), signal);
     let stopped = finish(child.wait_with_output().unwrap());
     assert_eq!(stopped.code, 75, "{}", stopped.stderr);
-    assert!(stopped.stdout.contains("stopped early (SIGTERM)"), "{}", stopped.stdout);
+    assert!(stopped.stdout.contains(&format!("stopped early (SIG{signal})")), "{}", stopped.stdout);
     let dir = result_dir(&s);
-    assert!(log(&dir).contains("stopped (SIGTERM); checkpoint written"));
+    assert!(log(&dir).contains(&format!("stopped (SIG{signal}); checkpoint written")));
     assert!(!dir.join("summary.json").exists());
 
     let resumed = run(&s, &[], &[]);
@@ -137,6 +141,51 @@ fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
     assert_same_as_reference(&dir);
     let runs = fs::read_to_string(dir.join("runs.jsonl")).unwrap();
     assert!(runs.contains("\"exit_status\":75"), "{runs}");
+}
+
+#[test]
+fn sigterm_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
+    stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical("TERM");
+}
+
+#[test]
+fn ctrl_c_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
+    stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical("INT");
+}
+
+#[test]
+fn a_second_ctrl_c_kills_at_once_and_the_rerun_resumes_from_the_last_checkpoint() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    // Batches of about a second, so that the second Ctrl-C lands well inside the one the
+    // first asked to finish.
+    let sets = ["--set", "cv.folds=2", "--set", "train.epochs=2", "--set", "train.batch_size=8"];
+    let slow = ["--set", "data.clip.frames=16", "--set", "data.source.videos=40"];
+    let args = [&["run", "e.toml"][..], &sets, &slow].concat();
+    let child = s.spawn(&args);
+    let started = Instant::now();
+    while !s
+        .result_dirs()
+        .first()
+        .is_some_and(|d| log(&s.path().join("results").join(d)).contains("epoch 2/2 batch 1/"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(120), "training never reached epoch 2");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Two signals sent together would merge into one pending signal: let the first land.
+    send_signal(child.id(), "INT");
+    std::thread::sleep(Duration::from_millis(150));
+    send_signal(child.id(), "INT");
+    let killed = child.wait_with_output().unwrap();
+    assert_eq!(killed.status.signal(), Some(2), "killed by SIGINT: {:?}", killed.status);
+    let dir = result_dir(&s);
+    assert!(!log(&dir).contains("checkpoint written"), "{}", log(&dir));
+
+    let resumed = s.runner(&args, &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(log(&dir).contains("resuming at epoch 2"), "{}", log(&dir));
+    assert!(dir.join("summary.json").exists());
 }
 
 pub(crate) fn send_signal(pid: u32, signal: &str) {
@@ -238,6 +287,37 @@ fn a_failed_fold_is_recorded_skipped_and_retried_on_request() {
     assert_eq!(retried.code, 0, "{}", retried.stderr);
     assert!(!dir.join("fold-1/FAILED").exists());
     assert_same_as_reference(&dir);
+}
+
+#[test]
+fn a_diverged_fold_is_marked_failed_and_the_other_folds_go_on() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    // SGD at lr 10 with heavy momentum in f16 overflows fold 0 into a NaN loss in epoch 3.
+    let wild = [
+        "--set",
+        "train.precision=f16",
+        "--set",
+        "train.optimizer.kind=sgd",
+        "--set",
+        "train.optimizer.lr=10",
+        "--set",
+        "train.optimizer.momentum=0.99",
+    ];
+    let failed = run(&s, &wild, &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("fold 0 failed: the loss is NaN")
+            && failed.stderr.contains("training diverged (lower the learning rate"),
+        "{}",
+        failed.stderr
+    );
+    let dir = result_dir(&s);
+    assert!(fs::read_to_string(dir.join("fold-0/FAILED")).unwrap().contains("diverged"));
+    assert!(dir.join("fold-1/DONE").exists(), "the other fold went on");
+    assert!(!dir.join("summary.json").exists());
+    let status = s.runner(&[&["status", "e.toml"][..], &SETS, &wild].concat(), &[]);
+    assert!(status.stdout.contains("fold 0       FAILED: the loss is NaN"), "{}", status.stdout);
 }
 
 #[test]

@@ -42,6 +42,97 @@ fn slurm_writes_the_jobs_into_the_result_directory_and_prints_them() {
     );
 }
 
+/// `bash slurm/summary.sbatch` as SLURM starts it once the array has ended.
+fn summary_job(s: &Scratch) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg(slurm_dir(s).join("summary.sbatch"))
+        .current_dir(s.path())
+        .env("SLURM_JOB_ID", "52")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_summary_job_fails_naming_the_folds_left_then_summarises_when_all_are_done() {
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let sets = ["--set", "train.epochs=1"];
+    let wrote = s.runner(&[&["slurm", "e.toml"][..], &sets].concat(), &[]);
+    assert_eq!(wrote.code, 0, "{}", wrote.stderr);
+    let fold = |k: &str| {
+        let run = s.runner(&[&["run", "e.toml", "--fold", k][..], &sets].concat(), &[]);
+        assert_eq!(run.code, 0, "fold {k}: {}", run.stderr);
+    };
+    fold("1");
+    let (code, log) = summary_job(&s);
+    assert_eq!(code, 1, "folds are left: {log}");
+    assert!(log.contains("not every fold is done (left: 0,2;"), "{log}");
+    assert!(log.contains("submit.sh --retry-failed --array=0,2"), "{log}");
+    let result = slurm_dir(&s).parent().unwrap().to_path_buf();
+    assert!(!result.join("summary.json").exists());
+
+    fold("0");
+    fold("2");
+    let (code, log) = summary_job(&s);
+    assert_eq!(code, 0, "{log}");
+    assert!(result.join("summary.json").exists() && result.join("report.md").exists(), "{log}");
+}
+
+#[test]
+fn usr1_to_a_fold_task_checkpoints_the_runner_and_the_requeued_task_ends_identical() {
+    use crate::resume::{SETS, log, reference};
+    let s = Scratch::new();
+    s.write("e.toml", VALID);
+    let wrote = s.runner(&[&["slurm", "e.toml"][..], &SETS].concat(), &[]);
+    assert_eq!(wrote.code, 0, "{}", wrote.stderr);
+    let bin = s.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = s.path().join("scontrol-calls");
+    let scontrol = bin.join("scontrol");
+    fs::write(&scontrol, format!("#!/bin/bash\necho \"$*\" >>{}\n", calls.display())).unwrap();
+    fs::set_permissions(&scontrol, fs::Permissions::from_mode(0o755)).unwrap();
+    let slurm = slurm_dir(&s);
+    let result = slurm.parent().unwrap().to_path_buf();
+    // Array task 1 of job 40, as SLURM starts it after `restarts` requeues.
+    let task = |restarts: &str| {
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new("bash");
+        cmd.arg(slurm.join("folds.sbatch"))
+            .current_dir(s.path())
+            .env("PATH", path)
+            .env("SLURM_JOB_ID", "41")
+            .env("SLURM_ARRAY_JOB_ID", "40")
+            .env("SLURM_ARRAY_TASK_ID", "1")
+            .env("SLURM_RESTART_COUNT", restarts)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let shell = task("0").spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !log(&result).contains("epoch 2/3 batch") {
+        assert!(started.elapsed().as_secs() < 120, "fold 1 never reached epoch 2");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // What `--signal=B:USR1@…` does near the time limit: USR1 to the batch shell.
+    crate::resume::send_signal(shell.id(), "USR1");
+    let out = shell.wait_with_output().unwrap();
+    let task_log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(75), "{task_log}");
+    assert!(log(&result).contains("stopped (SIGUSR1); checkpoint written"), "{}", log(&result));
+    assert_eq!(fs::read_to_string(&calls).unwrap(), "requeue 40_1\n", "{task_log}");
+
+    let out = task("1").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(log(&result).contains("resuming at epoch"), "{}", log(&result));
+    for file in ["fold-1/metrics.json", "fold-1/history.json", "fold-1/best.safetensors"] {
+        let ours = fs::read(result.join(file)).unwrap();
+        assert!(ours == fs::read(reference().join(file)).unwrap(), "{file} differs");
+    }
+    assert_eq!(fs::read_to_string(&calls).unwrap(), "requeue 40_1\n", "requeued once only");
+}
+
 #[test]
 fn bad_slurm_options_are_refused_naming_the_flag_and_write_nothing() {
     let s = Scratch::new();

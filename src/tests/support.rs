@@ -171,3 +171,23 @@ pub fn digest(run: &Run) -> String {
     assert_eq!(run.code, 0, "validate failed: {}", run.stderr);
     run.stdout.split_whitespace().next().expect("a digest").to_owned()
 }
+
+/// Fails, saying how to install it, when Python 3 lacks `module`.
+pub(crate) fn require_python_module(module: &str, install: &str) {
+    let found = Command::new("python3").args(["-c", &format!("import {module}")]).output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "the Python package {module} is not installed: {install}"
+    );
+}
+
+/// Runs `src/tests/<script>` with `args` and parses what it prints as JSON.
+pub(crate) fn python_json(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(repo().join("src/tests").join(script))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}

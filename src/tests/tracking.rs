@@ -14,30 +14,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::resume::{SETS, log, result_dir, run};
-use crate::support::{Scratch, VALID, finish, repo};
+use crate::support::{Scratch, VALID, finish, python_json, require_python_module};
 
 /// The test setup's pins (`scripts/test-setup.sh`).
 const INSTALL: &str =
     "run scripts/test-setup.sh (python3 -m pip install tensorboard==2.21.0 mlflow==3.17.2)";
 const EVERY_STEP: [&str; 2] = ["--set", "runtime.tracking.tensorboard_every=1"];
-
-fn require_python_module(module: &str) {
-    let found = Command::new("python3").args(["-c", &format!("import {module}")]).output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "the Python package {module} is not installed: {INSTALL}"
-    );
-}
-
-fn python_json(script: &str, args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(repo().join("src/tests/tracking").join(script))
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON from the script")
-}
 
 fn json_file(path: &Path) -> Value {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -79,7 +61,7 @@ fn series(tags: &Value, tag: &str) -> Vec<(i64, f64)> {
 /// epochs' figures as `history.json` has them, the test figures of `metrics.json`, and an
 /// HParams session listing the changed keys; TensorBoard's multiplexer serves all of it.
 fn assert_events_match(dir: &Path, folds: usize, epochs: usize) {
-    let read = python_json("tb_events.py", &[dir.to_str().unwrap()]);
+    let read = python_json("tracking/tb_events.py", &[dir.to_str().unwrap()]);
     let folds_json = json_file(&dir.join("folds.json"));
     for k in 0..folds {
         let run = format!("fold-{k}/tensorboard");
@@ -159,7 +141,7 @@ fn assert_events_match(dir: &Path, folds: usize, epochs: usize) {
 
 #[test]
 fn tensorboard_event_files_hold_the_history_even_after_kills_and_resumes() {
-    require_python_module("tensorboard");
+    require_python_module("tensorboard", INSTALL);
     let s = Scratch::new();
     s.write("e.toml", VALID);
     // Killed at the 5th batch of each attempt (mid-epoch, events written after the last
@@ -190,7 +172,7 @@ struct Mlflow {
 
 impl Mlflow {
     fn start() -> Self {
-        require_python_module("mlflow");
+        require_python_module("mlflow", INSTALL);
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut server = Mlflow { dir: tempfile::tempdir().unwrap(), port, child: None };
         server.restart();
@@ -252,7 +234,7 @@ impl Mlflow {
     }
 
     fn runs(&self, experiment: &str) -> Vec<Value> {
-        let got = python_json("mlflow_runs.py", &[&self.url(), experiment]);
+        let got = python_json("tracking/mlflow_runs.py", &[&self.url(), experiment]);
         got["runs"].as_array().unwrap().clone()
     }
 }

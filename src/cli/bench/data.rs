@@ -9,16 +9,16 @@ use crate::cli::output::Stdout;
 
 #[derive(Args)]
 pub struct DataArgs {
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     videos: u32,
-    #[arg(long, default_value_t = 112)]
+    #[arg(long, default_value_t = 112, value_parser = clap::value_parser!(u32).range(16..=1024))]
     size: u32,
-    /// Frames per clip read from the cache.
-    #[arg(long, default_value_t = 16)]
-    frames: usize,
+    /// Frames per clip read from the cache (at most the generated videos' 28).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=28))]
+    frames: u64,
     /// Clips read per measurement.
-    #[arg(long, default_value_t = 4000)]
-    reads: usize,
+    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u64).range(1..))]
+    reads: u64,
 }
 
 pub fn data(args: DataArgs) -> Result<(), CliError> {
@@ -26,8 +26,8 @@ pub fn data(args: DataArgs) -> Result<(), CliError> {
     let options = DataBench {
         videos: args.videos,
         size: args.size,
-        clip_frames: args.frames,
-        reads: args.reads,
+        clip_frames: args.frames as usize,
+        reads: args.reads as usize,
         scratch,
     };
     for line in bench::data(&options).map_err(CliError::failed)? {
