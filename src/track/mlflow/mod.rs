@@ -9,6 +9,7 @@ mod sync;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -59,6 +60,8 @@ pub struct Mlflow {
     jobs: Option<Sender<usize>>,
     worker: Option<JoinHandle<()>>,
     notes: Arc<Mutex<Vec<String>>>,
+    /// Whether the server answers: it has answered a call, and the last call reached it.
+    answering: Arc<AtomicBool>,
     touched: BTreeSet<usize>,
 }
 
@@ -66,14 +69,16 @@ impl Mlflow {
     pub fn start(url: String, dir: &Path) -> Self {
         let (jobs, queue) = channel();
         let notes = Arc::new(Mutex::new(vec![]));
+        let answering = Arc::new(AtomicBool::new(false));
         let worker = {
-            let (url, dir, notes) = (url.clone(), dir.to_path_buf(), Arc::clone(&notes));
+            let (url, dir) = (url.clone(), dir.to_path_buf());
+            let (notes, answering) = (Arc::clone(&notes), Arc::clone(&answering));
             std::thread::Builder::new()
                 .name("mlflow".into())
-                .spawn(move || work(&url, &dir, &queue, &notes))
+                .spawn(move || work(&url, &dir, &queue, &notes, &answering))
                 .ok()
         };
-        Mlflow { url, jobs: Some(jobs), worker, notes, touched: BTreeSet::new() }
+        Mlflow { url, jobs: Some(jobs), worker, notes, answering, touched: BTreeSet::new() }
     }
 
     /// Fold `k` has news: send it when the thread is free.
@@ -89,8 +94,17 @@ impl Mlflow {
     }
 
     /// Sends every fold this run touched once more (its figures and summary are written
-    /// now), waiting for the thread at most `wait`; then what there is to say.
+    /// now), waiting for the thread at most `wait`; then what there is to say. A server that
+    /// has not answered (down, or silent so far) is not waited for: the run ends as fast as
+    /// one without MLflow, and what it did not get stays in the result directory.
     pub fn finish(mut self, wait: Duration) -> Vec<String> {
+        if !self.answering.load(Ordering::SeqCst) {
+            self.notes.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+                "mlflow {}: the server has not answered; what it did not get stays in the result directory (fold-<k>/{LEDGER}): `runner track RESULT_DIR --mlflow URL` sends it",
+                self.url
+            ));
+            return self.notes();
+        }
         for k in std::mem::take(&mut self.touched) {
             self.fold(k);
         }
@@ -114,7 +128,13 @@ impl Mlflow {
     }
 }
 
-fn work(url: &str, dir: &Path, queue: &Receiver<usize>, notes: &Mutex<Vec<String>>) {
+fn work(
+    url: &str,
+    dir: &Path,
+    queue: &Receiver<usize>,
+    notes: &Mutex<Vec<String>>,
+    answering: &AtomicBool,
+) {
     let note = |line: String| notes.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     let source = match Source::read(dir) {
         Ok(s) => s,
@@ -126,7 +146,9 @@ fn work(url: &str, dir: &Path, queue: &Receiver<usize>, notes: &Mutex<Vec<String
         let mut folds = BTreeSet::from([first]);
         folds.extend(queue.try_iter());
         for k in folds {
-            match sync::sync_fold(&client, url, &source, k) {
+            let result = sync::sync_fold(&client, url, &source, k);
+            answering.store(!matches!(result, Err(CallError::Unreachable(_))), Ordering::SeqCst);
+            match result {
                 Ok(sent) => {
                     if down {
                         note(format!("mlflow {url}: reached again"));
