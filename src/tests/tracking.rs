@@ -97,6 +97,9 @@ fn assert_events_match(dir: &Path, folds: usize, epochs: usize) {
         let loss: Vec<(i64, f64)> =
             history.iter().map(|r| (epoch_of(r), r["train_loss"].as_f64().unwrap())).collect();
         assert!(pairs_close(&series(tags, "train/loss"), &loss), "{run}: train/loss");
+        let val_loss: Vec<(i64, f64)> =
+            history.iter().map(|r| (epoch_of(r), r["val_loss"].as_f64().unwrap())).collect();
+        assert!(pairs_close(&series(tags, "val/loss"), &val_loss), "{run}: val/loss");
         for set in ["train", "val"] {
             for name in ["accuracy", "balanced_accuracy", "abnormal_recall", "auroc", "auprc"] {
                 // AUROC and AUPRC are left out of an epoch whose set lacks a class.
@@ -290,6 +293,13 @@ fn assert_server_has(server: &Mlflow, dir: &Path, folds: usize) {
             .map(|r| (r["epoch"].as_i64().unwrap(), r["val"]["accuracy"].as_f64().unwrap()))
             .collect();
         assert_eq!(by_step("val/accuracy"), val_acc);
+        let val_loss: Vec<(i64, f64)> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["epoch"].as_i64().unwrap(), r["val_loss"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(by_step("val/loss"), val_loss);
         let result = json_file(&dir.join(format!("fold-{k}/metrics.json")));
         let best = result["best_epoch"].as_i64().unwrap();
         for (name, value) in figures(&result["test"]) {

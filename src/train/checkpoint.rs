@@ -42,6 +42,9 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// On the epoch's sampled training clips (with their augmentation), at threshold 0.5.
     pub train: Metrics,
+    /// Mean cross-entropy of the validation videos' probabilities (`metrics::log_loss`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
     pub val: Metrics,
     /// f16's loss scaling over the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]

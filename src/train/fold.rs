@@ -18,7 +18,7 @@ use super::compute::{self, OnBackend};
 use super::error::{TrainError, io};
 use super::grads::optimizer_step;
 use super::loss_scale::LossScale;
-use super::metrics::{Metrics, youden_threshold};
+use super::metrics::{Metrics, log_loss, youden_threshold};
 use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
 use super::schedule::{batch_seed, fold_seed, learning_rate};
@@ -332,7 +332,8 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 .as_ref()
                 .map(|s| EpochScaling { scale: s.scale, skipped_steps: so_far.skipped_steps });
             let train_loss = so_far.loss_sum / so_far.labels.len().max(1) as f64;
-            let record = EpochRecord { epoch, lr, train_loss, train, val, loss_scale };
+            let val_loss = Some(log_loss(&val_labels, &probs));
+            let record = EpochRecord { epoch, lr, train_loss, train, val_loss, val, loss_scale };
             let score = record.val.select(exp.cv.select_by).unwrap_or(f64::NEG_INFINITY);
             if state.best.as_ref().is_none_or(|b| score > b.score) {
                 let weights_blake3 = save_weights(&valid, &fold_dir.join(BEST))?;

@@ -188,6 +188,22 @@ pub fn auprc(labels: &[Class], prob: &[f64]) -> Option<f64> {
     Some(ap)
 }
 
+/// Mean cross-entropy of the true classes' probabilities (sklearn's `log_loss`, natural
+/// log), each probability kept within [1e-15, 1 − 1e-15] so that a sure mistake costs a
+/// finite 34.5. No class weights nor label smoothing: the loss of the predictions alone.
+pub fn log_loss(labels: &[Class], prob: &[f64]) -> f64 {
+    let eps = 1e-15;
+    let total: f64 = labels
+        .iter()
+        .zip(prob)
+        .map(|(c, &p)| {
+            let p = p.clamp(eps, 1.0 - eps);
+            -(if *c == Class::Abnormal { p } else { 1.0 - p }).ln()
+        })
+        .sum();
+    total / labels.len().max(1) as f64
+}
+
 /// The threshold maximising Youden's J = sensitivity + specificity − 1, among the distinct
 /// probabilities (each used as `p ≥ t`); on a tie the highest such threshold. Meant for
 /// validation data, then applied to test data. `None` without both classes.
@@ -328,6 +344,15 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn log_loss_is_the_mean_negative_log_of_the_true_class_probability() {
+        let loss = log_loss(&[A, N, A], &[0.8, 0.3, 0.5]);
+        assert!(close(loss, -(0.8f64.ln() + 0.7f64.ln() + 0.5f64.ln()) / 3.0), "{loss}");
+        // A sure mistake is bounded, a sure hit costs (almost) nothing.
+        assert!(close(log_loss(&[A], &[0.0]), -(1e-15f64).ln()));
+        assert!(log_loss(&[N], &[0.0]) < 1e-14);
     }
 
     #[test]

@@ -122,6 +122,9 @@ fn epoch_metrics(r: &EpochRecord) -> Vec<Metric> {
         Metric { key: "train/lr".into(), value: r.lr, step },
     ];
     figures("train", &r.train, step, &mut out);
+    if let Some(value) = r.val_loss {
+        out.push(Metric { key: "val/loss".into(), value, step });
+    }
     figures("val", &r.val, step, &mut out);
     out
 }
@@ -270,12 +273,14 @@ mod tests {
             lr: 0.1,
             train_loss: 0.3,
             train: m.clone(),
+            val_loss: Some(0.4),
             val: m,
             loss_scale: None,
         };
         let keys: Vec<String> = epoch_metrics(&r).into_iter().rev().map(|m| m.key).collect();
         assert_eq!(keys.last().map(String::as_str), Some(EPOCH_MARKER));
-        assert_eq!(keys.len(), 12, "{keys:?}");
+        assert_eq!(keys.len(), 13, "{keys:?}");
+        assert!(keys.iter().any(|k| k == "val/loss"), "{keys:?}");
         assert!(epoch_metrics(&r).iter().all(|m| m.step == 4));
     }
 }

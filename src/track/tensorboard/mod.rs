@@ -147,6 +147,9 @@ impl EventFile {
         self.scalar("train/loss", step, r.train_loss)?;
         self.scalar("train/lr", step, r.lr)?;
         self.metrics("train", step, &r.train)?;
+        if let Some(loss) = r.val_loss {
+            self.scalar("val/loss", step, loss)?;
+        }
         self.metrics("val", step, &r.val)
     }
 }
