@@ -106,27 +106,27 @@ pub(crate) fn log(dir: &Path) -> String {
     fs::read_to_string(dir.join("train.log")).unwrap_or_default()
 }
 
-/// Starts a run of `SETS` and waits until the first fold's second epoch is under way.
-fn spawn_until_epoch_2(s: &Scratch) -> std::process::Child {
+/// Starts `runner` with `args` on VALID and waits until its log says `needle`, looking every
+/// `poll`.
+fn spawn_until(s: &Scratch, args: &[&str], needle: &str, poll: Duration) -> std::process::Child {
     s.write("e.toml", VALID);
-    let mut args = vec!["run", "e.toml"];
-    args.extend(SETS);
-    let child = s.spawn(&args);
+    let child = s.spawn(args);
     let started = Instant::now();
     while !s
         .result_dirs()
         .first()
-        .is_some_and(|d| log(&s.path().join("results").join(d)).contains("epoch 2/3 batch"))
+        .is_some_and(|d| log(&s.path().join("results").join(d)).contains(needle))
     {
-        assert!(started.elapsed() < Duration::from_secs(120), "training never reached epoch 2");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(started.elapsed() < Duration::from_secs(120), "training never got to {needle:?}");
+        std::thread::sleep(poll);
     }
     child
 }
 
 fn stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical(signal: &str) {
     let s = Scratch::new();
-    let child = spawn_until_epoch_2(&s);
+    let args = [&["run", "e.toml"][..], &SETS].concat();
+    let child = spawn_until(&s, &args, "epoch 2/3 batch", Duration::from_millis(20));
     send_signal(child.id(), signal);
     let stopped = finish(child.wait_with_output().unwrap());
     assert_eq!(stopped.code, 75, "{}", stopped.stderr);
@@ -157,22 +157,12 @@ fn ctrl_c_stops_at_a_batch_with_exit_75_and_the_rerun_resumes_identical() {
 fn a_second_ctrl_c_kills_at_once_and_the_rerun_resumes_from_the_last_checkpoint() {
     use std::os::unix::process::ExitStatusExt;
     let s = Scratch::new();
-    s.write("e.toml", VALID);
     // Batches of about a second, so that the second Ctrl-C lands well inside the one the
     // first asked to finish.
     let sets = ["--set", "cv.folds=2", "--set", "train.epochs=2", "--set", "train.batch_size=8"];
     let slow = ["--set", "data.clip.frames=16", "--set", "data.source.videos=40"];
     let args = [&["run", "e.toml"][..], &sets, &slow].concat();
-    let child = s.spawn(&args);
-    let started = Instant::now();
-    while !s
-        .result_dirs()
-        .first()
-        .is_some_and(|d| log(&s.path().join("results").join(d)).contains("epoch 2/2 batch 1/"))
-    {
-        assert!(started.elapsed() < Duration::from_secs(120), "training never reached epoch 2");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = spawn_until(&s, &args, "epoch 2/2 batch 1/", Duration::from_millis(5));
     // Two signals sent together would merge into one pending signal: let the first land.
     send_signal(child.id(), "INT");
     std::thread::sleep(Duration::from_millis(150));

@@ -279,27 +279,14 @@ fn assert_server_has(server: &Mlflow, dir: &Path, folds: usize) {
             v.sort_by_key(|p| p.0);
             v
         };
-        let want: Vec<(i64, f64)> = history
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["epoch"].as_i64().unwrap(), r["train_loss"].as_f64().unwrap()))
-            .collect();
+        let per_epoch = |value: &dyn Fn(&Value) -> f64| -> Vec<(i64, f64)> {
+            let records = history.as_array().unwrap().iter();
+            records.map(|r| (r["epoch"].as_i64().unwrap(), value(r))).collect()
+        };
+        let want = per_epoch(&|r| r["train_loss"].as_f64().unwrap());
         assert_eq!(by_step("train/loss"), want, "fold {k}: each epoch once");
-        let val_acc: Vec<(i64, f64)> = history
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["epoch"].as_i64().unwrap(), r["val"]["accuracy"].as_f64().unwrap()))
-            .collect();
-        assert_eq!(by_step("val/accuracy"), val_acc);
-        let val_loss: Vec<(i64, f64)> = history
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["epoch"].as_i64().unwrap(), r["val_loss"].as_f64().unwrap()))
-            .collect();
-        assert_eq!(by_step("val/loss"), val_loss);
+        assert_eq!(by_step("val/accuracy"), per_epoch(&|r| r["val"]["accuracy"].as_f64().unwrap()));
+        assert_eq!(by_step("val/loss"), per_epoch(&|r| r["val_loss"].as_f64().unwrap()));
         let result = json_file(&dir.join(format!("fold-{k}/metrics.json")));
         let best = result["best_epoch"].as_i64().unwrap();
         for (name, value) in figures(&result["test"]) {
