@@ -5,7 +5,6 @@ use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::r2plus1d::VideoResNet;
 use super::resnet::ResNet;
 use super::swin::Swin;
 use crate::ops::Backend;
@@ -141,36 +140,6 @@ impl<B: Backend> ResNet<B> {
             Freeze::AllButLastStage => {
                 count_params(&self.conv1)
                     + count_params(&self.bn1)
-                    + count_params(&self.layer1)
-                    + count_params(&self.layer2)
-                    + count_params(&self.layer3)
-            }
-        }
-    }
-}
-
-impl<B: Backend> VideoResNet<B> {
-    /// `all_but_last_stage`: only `layer4` trains.
-    pub fn freeze(mut self, freeze: Freeze) -> Self {
-        match freeze {
-            Freeze::None => self,
-            Freeze::Backbone => self.no_grad(),
-            Freeze::AllButLastStage => {
-                self.stem = self.stem.no_grad();
-                self.layer1 = self.layer1.no_grad();
-                self.layer2 = self.layer2.no_grad();
-                self.layer3 = self.layer3.no_grad();
-                self
-            }
-        }
-    }
-
-    pub(super) fn frozen_params(&self, freeze: Freeze) -> usize {
-        match freeze {
-            Freeze::None => 0,
-            Freeze::Backbone => count_params(self),
-            Freeze::AllButLastStage => {
-                count_params(&self.stem)
                     + count_params(&self.layer1)
                     + count_params(&self.layer2)
                     + count_params(&self.layer3)

@@ -16,7 +16,7 @@ use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::freeze::Freeze;
+use super::freeze::{Freeze, count_params};
 use super::head::{Head, HeadConfig};
 use crate::ops::{self, Backend};
 
@@ -262,5 +262,35 @@ impl<B: Backend> VideoBlock<B> {
         };
         let y = bn(&self.bn1, self.conv1.forward(x), true, None);
         bn(&self.bn2, self.conv2.forward(y), true, Some(shortcut))
+    }
+}
+
+impl<B: Backend> VideoResNet<B> {
+    /// `all_but_last_stage`: only `layer4` trains.
+    pub fn freeze(mut self, freeze: Freeze) -> Self {
+        match freeze {
+            Freeze::None => self,
+            Freeze::Backbone => self.no_grad(),
+            Freeze::AllButLastStage => {
+                self.stem = self.stem.no_grad();
+                self.layer1 = self.layer1.no_grad();
+                self.layer2 = self.layer2.no_grad();
+                self.layer3 = self.layer3.no_grad();
+                self
+            }
+        }
+    }
+
+    pub(super) fn frozen_params(&self, freeze: Freeze) -> usize {
+        match freeze {
+            Freeze::None => 0,
+            Freeze::Backbone => count_params(self),
+            Freeze::AllButLastStage => {
+                count_params(&self.stem)
+                    + count_params(&self.layer1)
+                    + count_params(&self.layer2)
+                    + count_params(&self.layer3)
+            }
+        }
     }
 }
