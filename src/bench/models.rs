@@ -5,7 +5,8 @@
 //!
 //! The models are the phases' own (`model::build`) with the reference's dimensions: ResNet-18
 //! with LSTM(512) for phase 1, a Swin preset (Tiny by default) with 2 temporal layers (8 heads,
-//! FFN 512) for phases 2–3, head 512; every parameter trains. The step is the training loop's
+//! FFN 512) for phases 2–3, torchvision's R(2+1)D-18 for `r2plus1d` (no PyTorch reference
+//! line), head 512; every parameter trains. The step is the training loop's
 //! own (`train::step::DataParallel`), on the backend and devices the options name.
 
 use std::time::Instant;
@@ -28,13 +29,14 @@ use crate::train::loss_scale::{LossScale, LossScaleConfig};
 use crate::train::shards;
 use crate::train::step::DataParallel;
 
-/// The three phases, by the names the PyTorch reference uses.
+/// The three phases, by the names the PyTorch reference uses, and R(2+1)D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum BenchModel {
     CnnLstm,
     SwinGlobal,
     SwinHybrid,
+    R2plus1d,
 }
 
 impl BenchModel {
@@ -43,6 +45,7 @@ impl BenchModel {
             BenchModel::CnnLstm => "cnn_lstm",
             BenchModel::SwinGlobal => "swin_global",
             BenchModel::SwinHybrid => "swin_hybrid",
+            BenchModel::R2plus1d => "r2plus1d",
         }
     }
 
@@ -55,7 +58,8 @@ impl BenchModel {
                 json!({"kind": "cnn_lstm", "freeze": "none", "backbone": {"depth": "18"},
                                           "lstm": {"hidden": 512, "layers": 1}, "head": head})
             }
-            _ => {
+            BenchModel::R2plus1d => json!({"kind": "r2plus1d", "freeze": "none", "head": head}),
+            BenchModel::SwinGlobal | BenchModel::SwinHybrid => {
                 json!({"kind": self.name(), "freeze": "none", "pooling": "mean", "backbone": {"preset": swin},
                         "temporal": temporal, "head": head})
             }
@@ -64,7 +68,7 @@ impl BenchModel {
         match &mut config {
             ModelConfig::SwinGlobal(m) => m.backbone.resolve(),
             ModelConfig::SwinHybrid(m) => m.backbone.resolve(),
-            ModelConfig::CnnLstm(_) => {}
+            ModelConfig::CnnLstm(_) | ModelConfig::R2plus1d(_) => {}
         }
         config
     }
@@ -262,6 +266,8 @@ mod tests {
         assert_eq!(params(BenchModel::SwinHybrid), 34_237_692);
         // The seed's phase-1 head has a 512-wide hidden layer; the reference's is one Linear(512, 2).
         assert_eq!(params(BenchModel::CnnLstm), 13_278_786 + 512 * 512 + 512);
+        // torchvision's r2plus1d_18 with this head (make_r2plus1d_fixture.py).
+        assert_eq!(params(BenchModel::R2plus1d), 31_563_807);
     }
 
     #[test]

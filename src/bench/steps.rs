@@ -63,6 +63,7 @@ pub fn steps(
 fn deterministic(mut config: ModelConfig) -> ModelConfig {
     match &mut config {
         ModelConfig::CnnLstm(m) => m.head.dropout = 0.0,
+        ModelConfig::R2plus1d(m) => m.head.dropout = 0.0,
         ModelConfig::SwinGlobal(m) => {
             (m.backbone.drop_path, m.temporal.dropout, m.head.dropout) = (Some(0.0), 0.0, 0.0);
         }

@@ -14,7 +14,7 @@ use super::schema::Violation;
 pub fn resolve(exp: &mut Experiment) {
     let frames = exp.data.clip.frames;
     match &mut exp.model {
-        ModelConfig::CnnLstm(_) => {}
+        ModelConfig::CnnLstm(_) | ModelConfig::R2plus1d(_) => {}
         ModelConfig::SwinGlobal(m) => {
             m.backbone.resolve();
             m.temporal.positions.get_or_insert(frames);

@@ -5,7 +5,7 @@ use super::classifier::ModelConfig;
 use super::freeze::Freeze;
 use super::swin::SwinConfig;
 use super::violation::ModelViolation;
-use super::weights::check_file;
+use super::weights::{Architecture, check_file};
 
 fn violation(pointer: &str, message: String) -> ModelViolation {
     ModelViolation { pointer: pointer.to_string(), message }
@@ -59,6 +59,15 @@ impl ModelConfig {
                     out.push(violation("/model/temporal/dwconv_kernel", message));
                 }
             }
+            ModelConfig::R2plus1d(c) => {
+                if c.pretrained.is_some() && c.width != 64 {
+                    let message = format!(
+                        "pretrained R(2+1)D weights have width 64, not {}; drop `pretrained` or use width 64",
+                        c.width
+                    );
+                    out.push(violation("/model/width", message));
+                }
+            }
         }
         out
     }
@@ -66,9 +75,13 @@ impl ModelConfig {
     /// The `pretrained` file, when one is named: readable, safetensors, for this backbone
     /// (only its header is read).
     pub fn check_pretrained(&self) -> Option<ModelViolation> {
-        let swin = !matches!(self, ModelConfig::CnnLstm(_));
+        let architecture = match self {
+            ModelConfig::CnnLstm(_) => Architecture::ResNet,
+            ModelConfig::SwinGlobal(_) | ModelConfig::SwinHybrid(_) => Architecture::Swin,
+            ModelConfig::R2plus1d(_) => Architecture::R2plus1d,
+        };
         let file = self.pretrained()?;
-        check_file(file, swin).err().map(|e| violation("/model/pretrained", e.to_string()))
+        check_file(file, architecture).err().map(|e| violation("/model/pretrained", e.to_string()))
     }
 
     /// Which parameters the model freezes.
@@ -77,6 +90,7 @@ impl ModelConfig {
             ModelConfig::CnnLstm(c) => c.freeze,
             ModelConfig::SwinGlobal(c) => c.freeze,
             ModelConfig::SwinHybrid(c) => c.freeze,
+            ModelConfig::R2plus1d(c) => c.freeze,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The clip classifiers, one per phase, behind one enum: `[B, T, 3, H, W]` clips → logits
-//! `[B, 2]`. Frames go through the backbone as one `[B·T, 3, H, W]` batch.
+//! `[B, 2]`. Frames go through the 2-D backbones as one `[B·T, 3, H, W]` batch; R(2+1)D
+//! takes the whole clip.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::freeze::{Freeze, ParamCounts, count_params};
 use super::head::{Head, HeadConfig};
+use super::r2plus1d::{R2plus1d, R2plus1dConfig};
 use super::resnet::{ResNet, ResNetConfig};
 use super::swin::{Swin, SwinConfig};
 use super::temporal::{HybridTemporalConfig, Pooling, TemporalConfig, TemporalEncoder};
@@ -27,6 +29,8 @@ pub enum ModelConfig {
     /// Phase 3: per-frame Swin features → hybrid (MHSA ‖ depth-wise temporal conv) layers →
     /// pooling → head.
     SwinHybrid(SwinHybridConfig),
+    /// Whole clips through R(2+1)D-18 (factored 3-D convolutions) → head.
+    R2plus1d(R2plus1dConfig),
 }
 
 impl ModelConfig {
@@ -36,6 +40,7 @@ impl ModelConfig {
             ModelConfig::CnnLstm(c) => c.backbone.num_features(),
             ModelConfig::SwinGlobal(c) => c.backbone.num_features(),
             ModelConfig::SwinHybrid(c) => c.backbone.num_features(),
+            ModelConfig::R2plus1d(c) => c.num_features(),
         }
     }
 }
@@ -127,6 +132,7 @@ pub enum Classifier<B: Backend> {
     CnnLstm(CnnLstm<B>),
     /// Phases 2 and 3 (the temporal encoder holds global or hybrid layers).
     SwinTemporal(SwinTemporal<B>),
+    R2plus1d(R2plus1d<B>),
 }
 
 impl<B: Backend> Classifier<B> {
@@ -135,6 +141,7 @@ impl<B: Backend> Classifier<B> {
         match self {
             Classifier::CnnLstm(m) => m.forward(clips),
             Classifier::SwinTemporal(m) => m.forward(clips),
+            Classifier::R2plus1d(m) => m.forward(clips),
         }
     }
 }
@@ -149,6 +156,7 @@ impl ModelConfig {
             ModelConfig::CnnLstm(c) => Classifier::CnnLstm(c.init(device)),
             ModelConfig::SwinGlobal(c) => Classifier::SwinTemporal(c.init(img, frames, device)),
             ModelConfig::SwinHybrid(c) => Classifier::SwinTemporal(c.init(img, frames, device)),
+            ModelConfig::R2plus1d(c) => Classifier::R2plus1d(c.init(device)),
         }
     }
 }
@@ -278,6 +286,7 @@ pub fn build<B: Backend>(
         (_, None) => None,
         (Classifier::CnnLstm(m), Some(file)) => Some(m.backbone.load_pretrained(file)?),
         (Classifier::SwinTemporal(m), Some(file)) => Some(m.backbone.load_pretrained(file)?),
+        (Classifier::R2plus1d(m), Some(file)) => Some(m.backbone.load_pretrained(file)?),
     };
     Ok((model.freeze(config.freeze()), report))
 }
@@ -289,6 +298,7 @@ impl ModelConfig {
             ModelConfig::CnnLstm(c) => c.pretrained.as_deref(),
             ModelConfig::SwinGlobal(c) => c.pretrained.as_deref(),
             ModelConfig::SwinHybrid(c) => c.pretrained.as_deref(),
+            ModelConfig::R2plus1d(c) => c.pretrained.as_deref(),
         }
     }
 }
@@ -305,6 +315,10 @@ impl<B: Backend> Classifier<B> {
                 m.backbone = m.backbone.freeze(freeze);
                 Classifier::SwinTemporal(m)
             }
+            Classifier::R2plus1d(mut m) => {
+                m.backbone = m.backbone.freeze(freeze);
+                Classifier::R2plus1d(m)
+            }
         }
     }
 
@@ -314,6 +328,7 @@ impl<B: Backend> Classifier<B> {
         let frozen = match self {
             Classifier::CnnLstm(m) => m.backbone.frozen_params(freeze),
             Classifier::SwinTemporal(m) => m.backbone.frozen_params(freeze),
+            Classifier::R2plus1d(m) => m.backbone.frozen_params(freeze),
         };
         ParamCounts { total, trainable: total - frozen }
     }

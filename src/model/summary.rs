@@ -6,6 +6,7 @@ use burn::backend::Flex;
 
 use super::classifier::ModelConfig;
 use super::head::HeadConfig;
+use super::r2plus1d::{R2plus1dConfig, midplanes};
 use super::swin::StagePlan;
 use super::swin::SwinConfig;
 use super::temporal::{HybridPaths, Pooling};
@@ -82,6 +83,7 @@ fn flops(config: &ModelConfig, img: usize, t: usize) -> f64 {
                 + pool_flops(c.pooling, t_f, d)
                 + head_flops(&c.head, d)
         }
+        ModelConfig::R2plus1d(c) => r2plus1d_flops(c, img, t) + head_flops(&c.head, d),
     }
 }
 
@@ -118,6 +120,38 @@ fn swin_flops(stages: &[StagePlan], c: &SwinConfig, img: usize) -> f64 {
         let mlp = 4.0 * tokens * dim * (dim * dims.mlp_ratio).floor();
         total += s.depth as f64 * (attn + mlp);
         prev_dim = Some(dim);
+    }
+    total
+}
+
+/// Output size of a convolution along one axis.
+fn conv_out(size: usize, k: usize, stride: usize, pad: usize) -> usize {
+    (size + 2 * pad - k) / stride + 1
+}
+
+/// The whole clip: each convolution at its output's `t × h × w` positions.
+fn r2plus1d_flops(c: &R2plus1dConfig, img: usize, t: usize) -> f64 {
+    let conv = |positions: usize, c_in: usize, c_out: usize, taps: usize| {
+        2.0 * positions as f64 * (c_in * c_out * taps) as f64
+    };
+    let (stem, widths) = c.widths();
+    let mut size = conv_out(img, 7, 2, 3);
+    let mut t = t;
+    let mut total = conv(t * size * size, 3, stem, 49) + conv(t * size * size, stem, widths[0], 3);
+    let mut c_in = widths[0];
+    for (i, &c_out) in widths.iter().enumerate() {
+        for j in 0..2 {
+            let stride = if i > 0 && j == 0 { 2 } else { 1 };
+            let mid = midplanes(c_in, c_out);
+            let (s_out, t_out) = (conv_out(size, 3, stride, 1), conv_out(t, 3, stride, 1));
+            let plane = s_out * s_out;
+            total += conv(t * plane, c_in, mid, 9) + conv(t_out * plane, mid, c_out, 3);
+            total += conv(t_out * plane, c_out, mid, 9) + conv(t_out * plane, mid, c_out, 3);
+            if stride != 1 || c_in != c_out {
+                total += conv(t_out * plane, c_in, c_out, 1);
+            }
+            (size, t, c_in) = (s_out, t_out, c_out);
+        }
     }
     total
 }

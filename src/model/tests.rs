@@ -13,12 +13,12 @@ use super::*;
 type B = Flex;
 type AD = Autodiff<Flex>;
 
-fn fixture(name: &str) -> PathBuf {
+pub(super) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/fixtures").join(name)
 }
 
 /// The fixture's weights, and its `input` / `expected` tensors.
-fn load_fixture<const D: usize>(
+pub(super) fn load_fixture<const D: usize>(
     name: &str,
 ) -> (BTreeMap<String, TensorData>, Tensor<B, D>, Tensor<B, 2>) {
     let mut tensors = read_safetensors(&fixture(name)).expect("fixture");
@@ -28,7 +28,7 @@ fn load_fixture<const D: usize>(
     (tensors, Tensor::from_data(input, &device), Tensor::from_data(expected, &device))
 }
 
-fn max_abs_diff(a: Tensor<B, 2>, b: Tensor<B, 2>) -> f32 {
+pub(super) fn max_abs_diff(a: Tensor<B, 2>, b: Tensor<B, 2>) -> f32 {
     assert_eq!(a.dims(), b.dims());
     println!("  reference max |y| {}", b.clone().abs().max().into_scalar());
     (a - b).abs().max().into_scalar()

@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
 use burn::tensor::DType;
 
+use super::r2plus1d::VideoResNet;
 use super::resnet::ResNet;
 use super::swin::Swin;
 use crate::ops::Backend;
@@ -22,9 +23,42 @@ pub struct LoadReport {
     pub file: PathBuf,
     /// Parameters set from the file.
     pub applied: usize,
-    /// Keys of the file nothing in the model took (classifier heads and buffers that are
+    /// Keys of the file nothing in the model took (its classifier and buffers that are
     /// recomputed here are not listed).
     pub unused: Vec<String>,
+    /// The file's classifier (`fc.*`, `head.*`, e.g. Kinetics-400's 400 classes), left out:
+    /// the model's head is its own and starts fresh.
+    pub left_out: Vec<String>,
+}
+
+impl LoadReport {
+    /// Splits the keys the model did not take into the file's classifier and the rest.
+    fn new(file: &Path, applied: usize, unused: Vec<String>) -> Self {
+        let (left_out, unused): (Vec<String>, Vec<String>) = unused
+            .into_iter()
+            .filter(|k| !k.ends_with(".attn_mask"))
+            .partition(|k| k.starts_with("head.") || k.starts_with("fc."));
+        Self { file: file.to_path_buf(), applied, unused, left_out }
+    }
+}
+
+/// The backbone a pretrained file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Architecture {
+    Swin,
+    ResNet,
+    R2plus1d,
+}
+
+impl Architecture {
+    /// A key only this architecture's checkpoints have, and its name.
+    fn marker(self) -> (&'static str, &'static str) {
+        match self {
+            Architecture::Swin => ("patch_embed.proj.weight", "Swin"),
+            Architecture::ResNet => ("layer1.0.conv1.weight", "ResNet"),
+            Architecture::R2plus1d => ("layer1.0.conv1.0.0.weight", "R(2+1)D"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,19 +181,14 @@ pub(crate) fn apply_tensors<B: Backend, M: Module<B>>(
     Ok((result.applied.len(), unused))
 }
 
-/// Keys a backbone checkpoint may carry that the backbone has no use for.
-fn expected_extra(key: &str) -> bool {
-    key.starts_with("head.") || key.starts_with("fc.") || key.ends_with(".attn_mask")
-}
-
 fn architecture<V>(tensors: &BTreeMap<String, V>) -> String {
-    if tensors.contains_key("patch_embed.proj.weight") {
-        "it holds a Swin Transformer (patch_embed.proj.weight)".into()
-    } else if tensors.contains_key("layer1.0.conv1.weight") {
-        "it holds a ResNet (layer1.0.conv1.weight)".into()
-    } else {
-        let some: Vec<&str> = tensors.keys().take(3).map(String::as_str).collect();
-        format!("it holds neither a timm Swin nor a ResNet (first keys: {some:?})")
+    let known = [Architecture::Swin, Architecture::ResNet, Architecture::R2plus1d];
+    match known.iter().map(|a| a.marker()).find(|(key, _)| tensors.contains_key(*key)) {
+        Some((key, name)) => format!("it holds a {name} ({key})"),
+        None => {
+            let some: Vec<&str> = tensors.keys().take(3).map(String::as_str).collect();
+            format!("it holds none of Swin, ResNet, R(2+1)D (first keys: {some:?})")
+        }
     }
 }
 
@@ -169,7 +198,7 @@ impl<B: Backend> Swin<B> {
     /// window than the file's (stages clamped at small inputs) are centre-cropped to the
     /// offsets that window uses; timm instead resamples them.
     pub fn load_pretrained(&mut self, file: &Path) -> Result<LoadReport, WeightsError> {
-        check_file(file, true)?;
+        check_file(file, Architecture::Swin)?;
         let mut tensors = read_safetensors(file)?;
         if tensors.keys().any(|k| k.starts_with("layers.0.downsample.")) {
             tensors = tensors
@@ -187,8 +216,7 @@ impl<B: Backend> Swin<B> {
             }
         }
         let (applied, unused) = apply_tensors(self, tensors, file)?;
-        let unused = unused.into_iter().filter(|k| !expected_extra(k)).collect();
-        Ok(LoadReport { file: file.to_path_buf(), applied, unused })
+        Ok(LoadReport::new(file, applied, unused))
     }
 }
 
@@ -233,7 +261,7 @@ pub(crate) fn crop_bias_table(table: TensorData, want: [usize; 2]) -> TensorData
 impl<B: Backend> ResNet<B> {
     /// Loads timm or torchvision ResNet weights (`downsample.0/1` → `downsample.conv/bn`).
     pub fn load_pretrained(&mut self, file: &Path) -> Result<LoadReport, WeightsError> {
-        check_file(file, false)?;
+        check_file(file, Architecture::ResNet)?;
         let tensors = read_safetensors(file)?;
         let tensors = tensors
             .into_iter()
@@ -246,20 +274,57 @@ impl<B: Backend> ResNet<B> {
             })
             .collect();
         let (applied, unused) = apply_tensors(self, tensors, file)?;
-        let unused = unused.into_iter().filter(|k| !expected_extra(k)).collect();
-        Ok(LoadReport { file: file.to_path_buf(), applied, unused })
+        Ok(LoadReport::new(file, applied, unused))
+    }
+}
+
+/// torchvision's `nn.Sequential` indices of R(2+1)D → the fields here (stem: conv, BN, ReLU,
+/// conv, BN; block `convN`: (`Conv2Plus1D`: conv, BN, ReLU, conv), BN; `downsample`: conv, BN).
+const R2PLUS1D_KEYS: [(&str, &str); 12] = [
+    ("stem.0.", "stem.spatial."),
+    ("stem.1.", "stem.bn_spatial."),
+    ("stem.3.", "stem.temporal."),
+    ("stem.4.", "stem.bn."),
+    (".conv1.0.0.", ".conv1.spatial."),
+    (".conv1.0.1.", ".conv1.bn."),
+    (".conv1.0.3.", ".conv1.temporal."),
+    (".conv1.1.", ".bn1."),
+    (".conv2.0.0.", ".conv2.spatial."),
+    (".conv2.0.1.", ".conv2.bn."),
+    (".conv2.0.3.", ".conv2.temporal."),
+    (".conv2.1.", ".bn2."),
+];
+
+/// A torchvision `r2plus1d_18` state-dict key under the Burn module path.
+pub(crate) fn r2plus1d_key(key: &str) -> String {
+    let mut key = key.replace(".downsample.0.", ".downsample.conv.");
+    key = key.replace(".downsample.1.", ".downsample.bn.");
+    for (from, to) in R2PLUS1D_KEYS {
+        if from.starts_with('.') {
+            key = key.replace(from, to);
+        } else if let Some(rest) = key.strip_prefix(from) {
+            key = format!("{to}{rest}");
+        }
+    }
+    key
+}
+
+impl<B: Backend> VideoResNet<B> {
+    /// Loads torchvision `r2plus1d_18` weights (e.g. Kinetics-400's); its `fc` is left out.
+    pub fn load_pretrained(&mut self, file: &Path) -> Result<LoadReport, WeightsError> {
+        check_file(file, Architecture::R2plus1d)?;
+        let tensors = read_safetensors(file)?;
+        let tensors = tensors.into_iter().map(|(k, v)| (r2plus1d_key(&k), v)).collect();
+        let (applied, unused) = apply_tensors(self, tensors, file)?;
+        Ok(LoadReport::new(file, applied, unused))
     }
 }
 
 /// Reads only the header of `file` and checks it is a safetensors file holding the expected
-/// backbone (`swin`: Swin, else ResNet).
-pub(crate) fn check_file(file: &Path, swin: bool) -> Result<(), WeightsError> {
+/// backbone.
+pub(crate) fn check_file(file: &Path, expected: Architecture) -> Result<(), WeightsError> {
     let (entries, _) = read_header(file)?;
-    let (key, expected) = if swin {
-        ("patch_embed.proj.weight", "Swin")
-    } else {
-        ("layer1.0.conv1.weight", "ResNet")
-    };
+    let (key, expected) = expected.marker();
     if entries.contains_key(key) {
         Ok(())
     } else {

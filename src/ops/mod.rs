@@ -12,6 +12,7 @@ pub mod autocast;
 mod backend;
 mod batch_norm;
 mod conv;
+mod conv3d;
 mod flex;
 mod gelu;
 mod layer_norm;
@@ -24,7 +25,7 @@ mod weighted;
 #[cfg(test)]
 mod checks;
 
-use burn::nn::conv::{Conv1d, Conv2d};
+use burn::nn::conv::{Conv1d, Conv2d, Conv3d};
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, LayerNorm, Linear, Lstm, PaddingConfig2d};
 use burn::prelude::Tensor;
@@ -72,6 +73,12 @@ pub fn conv2d<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     );
     let params = (layer.weight.val(), layer.bias.as_ref().map(|b| b.val()));
     autocast::cast_around(x, params, |x, (w, b)| <B as Backend>::conv2d(x, w, b, options))
+}
+
+/// `layer` on `[B, C_in, T, H, W]` → `[B, C_out, T', H', W']`, in the autocast dtype if any;
+/// R(2+1)D's spatial-only and temporal-only kernels as 2-D convolutions (see `conv3d.rs`).
+pub fn conv3d<B: Backend>(layer: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    conv3d::forward(layer, x)
 }
 
 /// `layer` on `[n, c_in, l]` → `[n, c_out, l']`, in the autocast dtype if any.
