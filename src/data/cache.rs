@@ -141,7 +141,7 @@ pub fn prepare(
     let tmp = dir.join(crate::atomic::tmp_name(
         &path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
     ));
-    let result = build(labelled, rule, size, policy, &manifest, &tmp);
+    let result = build(labelled, &rule_json, size, policy, &manifest, &tmp);
     match result {
         Ok((videos, frames, skipped)) => {
             // The file is closed (and flushed) by now; make it durable, then publish it.
@@ -167,7 +167,7 @@ type Built = (usize, usize, Vec<(String, String)>);
 
 fn build(
     labelled: &[LabelledVideo],
-    rule: &LabelRule,
+    rule_json: &str,
     size: u32,
     policy: OnBadVideo,
     manifest: &str,
@@ -252,9 +252,7 @@ fn build(
         .and_then(|d| d.write_raw(bytes))
         .map_err(h5(tmp))?;
     file.new_attr::<u32>().create("size").and_then(|a| a.write_scalar(&size)).map_err(h5(tmp))?;
-    let rule_json = serde_json::to_string(rule).expect("a label rule is JSON");
-    for (name, value) in
-        [("label_rule", rule_json.as_str()), ("runner_version", env!("CARGO_PKG_VERSION"))]
+    for (name, value) in [("label_rule", rule_json), ("runner_version", env!("CARGO_PKG_VERSION"))]
     {
         let value = value
             .parse::<VarLenUnicode>()
