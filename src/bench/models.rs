@@ -27,7 +27,7 @@ use crate::train::compute::{self, ComputeError, OnBackend};
 use crate::train::grads::optimizer_step;
 use crate::train::loss_scale::{LossScale, LossScaleConfig};
 use crate::train::shards;
-use crate::train::step::DataParallel;
+use crate::train::step::{Criterion, DataParallel, Targets};
 
 /// The three phases, by the names the PyTorch reference uses, and R(2+1)D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -122,7 +122,11 @@ pub(super) fn trainer<B: AutodiffBackend>(
     precision: Precision,
 ) -> Trainer<B, impl Optimizer<Classifier<B>, B>> {
     Trainer {
-        step: DataParallel::new(devices, &CrossEntropyLossConfig::new(), precision.autocast()),
+        step: DataParallel::new(
+            devices,
+            &Criterion::CrossEntropy(CrossEntropyLossConfig::new()),
+            precision.autocast(),
+        ),
         optim: adamw::init(0.9, 0.999, 1e-8, 0.01, None),
         scaling: (precision == Precision::F16).then(|| LossScale::new(&LossScaleConfig::default())),
         skipped: 0,
@@ -140,8 +144,10 @@ impl<B: AutodiffBackend, O: Optimizer<Classifier<B>, B>> Trainer<B, O> {
         lr: f64,
     ) -> (Classifier<B>, f64) {
         let loss_scale = self.scaling.as_ref().map_or(1.0, |s| s.scale);
-        let out =
-            self.step.forward_backward(&model, x, labels, 0, loss_scale).expect("a bench step");
+        let out = self
+            .step
+            .forward_backward(&model, x, Targets::classes(labels), 0, loss_scale)
+            .expect("a bench step");
         let config = LossScaleConfig::default();
         let scaling = self.scaling.as_mut().map(|s| (s, &config));
         let (model, stepped) = optimizer_step(&mut self.optim, lr, model, out.grads, scaling, None);

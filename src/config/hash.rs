@@ -24,6 +24,8 @@ pub type AddedKey = (&'static str, fn() -> Value);
 pub const ADDED_LATER: &[AddedKey] = &[
     ("/data/source/ef_margin", || Value::from(0.0)),
     ("/model/backbone/width", || Value::from(64)),
+    ("/model/head/task", || Value::from("classify")),
+    ("/data/clip/eval_stride", || Value::from(1)),
     // What `grad_clip` did before the key: each parameter's own norm. Absent, it now resolves
     // to "global", a new experiment.
     ("/train/grad_clip_norm", || Value::from("per_parameter")),

@@ -1,8 +1,8 @@
 //! Resolution (every default and preset made explicit) and the semantic checks that a schema
 //! cannot express.
 
-use crate::data::{DataSource, SplitConfig};
-use crate::model::ModelConfig;
+use crate::data::{DataSource, FrameSampling, SplitConfig};
+use crate::model::{HeadTask, ModelConfig};
 use crate::train::{ClipNorm, CvMode, Precision, ScheduleConfig};
 
 use super::experiment::Experiment;
@@ -33,6 +33,28 @@ pub fn resolve(exp: &mut Experiment) {
     if exp.train.grad_clip.is_some() {
         exp.train.grad_clip_norm.get_or_insert(ClipNorm::Global);
     }
+}
+
+/// A regression head learns the EF with a squared error: the cross-entropy's keys mean
+/// nothing to it, and its predicted EF is classified by an EF rule.
+fn regression_rules(exp: &Experiment) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if exp.model.head().task != HeadTask::RegressEf {
+        return out;
+    }
+    if exp.loss.class_weights.is_some() {
+        out.push(Violation::value(
+            "/loss/class_weights",
+            "weights the cross-entropy; model.head.task = \"regress_ef\" trains on the EF's squared error (balance classes with the sampler instead)",
+        ));
+    }
+    if exp.loss.label_smoothing > 0.0 {
+        out.push(Violation::value(
+            "/loss/label_smoothing",
+            "smooths the cross-entropy's targets; model.head.task = \"regress_ef\" has none",
+        ));
+    }
+    out
 }
 
 /// Rules across keys, on a resolved experiment.
@@ -81,9 +103,17 @@ pub fn check(exp: &Experiment) -> Vec<Violation> {
     for v in exp.model.check_dims(img, frames) {
         out.push(Violation::value(v.pointer, v.message));
     }
+    out.extend(regression_rules(exp));
+    if exp.data.clip.train_sampling == FrameSampling::AllClips {
+        out.push(Violation::value(
+            "/data/clip/train_sampling",
+            "\"all_clips\" is for evaluation (data.clip.eval_sampling); a training clip is one window: use \"random_window\"",
+        ));
+    }
     let warmup = match exp.train.schedule {
         ScheduleConfig::Cosine { warmup_epochs, .. }
-        | ScheduleConfig::Constant { warmup_epochs } => warmup_epochs,
+        | ScheduleConfig::Constant { warmup_epochs }
+        | ScheduleConfig::Step { warmup_epochs, .. } => warmup_epochs,
     };
     if warmup >= exp.train.epochs && warmup > 0 {
         out.push(Violation::value(

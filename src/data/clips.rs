@@ -95,7 +95,9 @@ pub fn frame_indices<R: Rng + ?Sized>(
     let frames = cfg.frames as usize;
     let period = match sampling {
         FrameSampling::Uniform => 1,
-        FrameSampling::RandomWindow | FrameSampling::CenterWindow => cfg.period.max(1) as usize,
+        FrameSampling::RandomWindow | FrameSampling::CenterWindow | FrameSampling::AllClips => {
+            cfg.period.max(1) as usize
+        }
     };
     let span = frames.saturating_sub(1) * period + 1;
     let looped = |start: usize| (0..frames).map(|k| (start + k * period) % n).collect();
@@ -106,7 +108,34 @@ pub fn frame_indices<R: Rng + ?Sized>(
         FrameSampling::Uniform => linspace_indices(n, frames),
         FrameSampling::RandomWindow => looped(rng.random_range(0..=n - span)),
         FrameSampling::CenterWindow => looped((n - span) / 2),
+        // The first of them; [`all_clip_plans`] gives them all.
+        FrameSampling::AllClips => looped(0),
     })
+}
+
+/// Every clip of `all_clips` sampling from a video of `n` frames: windows of `cfg.frames`
+/// frames `cfg.period` apart, starting at 0, `eval_stride`, … while they fit
+/// (echonet/dynamic's `start = np.arange(f - (length - 1) * period)` at stride 1). A video
+/// shorter than one window gives one clip of its frames `0, period, …`, padded at the end
+/// with zero frames after normalisation (echonet/dynamic's padding) rather than looped.
+pub fn all_clip_plans(n: usize, cfg: &ClipConfig) -> Result<Vec<ClipPlan>, ClipError> {
+    if n == 0 {
+        return Err(ClipError::EmptyVideo);
+    }
+    let (frames, period) = (cfg.frames as usize, cfg.period.max(1) as usize);
+    let span = frames.saturating_sub(1) * period + 1;
+    let plan =
+        |indices: Vec<usize>, pad: usize| ClipPlan { read: covering_range(&indices), indices, pad };
+    if n < span {
+        let indices: Vec<usize> = (0..frames).map(|k| k * period).filter(|&i| i < n).collect();
+        let pad = frames - indices.len();
+        return Ok(vec![plan(indices, pad)]);
+    }
+    let stride = cfg.eval_stride.max(1) as usize;
+    Ok((0..=n - span)
+        .step_by(stride)
+        .map(|start| plan((0..frames).map(|k| start + k * period).collect(), 0))
+        .collect())
 }
 
 /// The smallest range of frames holding every index (empty for no indices): what to read from
@@ -130,6 +159,8 @@ pub fn contiguous_range(indices: &[usize]) -> Option<Range<usize>> {
 pub struct ClipPlan {
     indices: Vec<usize>,
     read: Range<usize>,
+    /// Zero frames after the indexed ones (only [`all_clip_plans`] pads).
+    pad: usize,
 }
 
 impl ClipPlan {
@@ -143,7 +174,7 @@ impl ClipPlan {
     ) -> Result<ClipPlan, ClipError> {
         let indices = frame_indices(n, cfg, sampling, rng)?;
         let read = covering_range(&indices);
-        Ok(ClipPlan { indices, read })
+        Ok(ClipPlan { indices, read, pad: 0 })
     }
 
     /// The video frame of each clip frame, in clip order.
@@ -185,7 +216,8 @@ pub fn render_clip<R: Rng + ?Sized>(
     let channels = Channels::new(norm);
     let augmentation = aug.map(|cfg| Augmentation::draw(cfg, rng));
     let warp = augmentation.as_ref().map(|a| Warp::new(size, a.flip, a.angle_deg));
-    let mut out = vec![0.0f32; plan.indices.len() * 3 * pixels];
+    // Padding frames stay zero: the normalised mean, as echonet/dynamic pads.
+    let mut out = vec![0.0f32; (plan.indices.len() + plan.pad) * 3 * pixels];
     let mut work = vec![0.0f32; pixels];
     for (&index, dst) in plan.indices.iter().zip(out.chunks_exact_mut(3 * pixels)) {
         // Every index lies in `plan.read` and the byte count was checked above.
@@ -378,6 +410,42 @@ mod tests {
 
     fn rng() -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn all_clips_are_every_window_at_the_stride_and_a_short_video_is_padded() {
+        // echonet/dynamic at stride 1: starts np.arange(f - (length - 1) * period).
+        let cfg = ClipConfig { eval_stride: 1, ..clip_cfg(4, 2) };
+        let plans = all_clip_plans(12, &cfg).unwrap();
+        assert_eq!(plans.len(), 12 - 3 * 2);
+        assert_eq!(plans[0].indices(), [0, 2, 4, 6]);
+        assert_eq!(plans[5].indices(), [5, 7, 9, 11]);
+        let strided = all_clip_plans(12, &ClipConfig { eval_stride: 4, ..cfg.clone() }).unwrap();
+        let starts: Vec<usize> = strided.iter().map(|p| p.indices()[0]).collect();
+        assert_eq!(starts, [0, 4]);
+        // 5 frames for a 7-frame window: frames 0, 2, 4, then one zero frame.
+        let short = all_clip_plans(5, &cfg).unwrap();
+        assert_eq!(short.len(), 1);
+        assert_eq!(short[0].indices(), [0, 2, 4]);
+        let size = 2;
+        let video: Vec<u8> = (0..5 * size * size).map(|i| 10 + i as u8).collect();
+        let read = short[0].read();
+        let norm = NormalizeConfig { mean: [0.5; 3], std: [0.25; 3] };
+        let clip = render_clip(
+            &short[0],
+            &video[read.start * 4..read.end * 4],
+            size,
+            &norm,
+            None,
+            &mut rng(),
+        )
+        .unwrap();
+        let plane = 3 * size * size;
+        assert_eq!(clip.len(), 4 * plane);
+        assert!(clip[3 * plane..].iter().all(|&v| v == 0.0), "the padding frame is zero");
+        let first = (f64::from(video[0]) / 255.0 - 0.5) / 0.25;
+        assert!((f64::from(clip[0]) - first).abs() < 1e-5, "{} vs {first}", clip[0]);
+        assert_eq!(all_clip_plans(0, &cfg), Err(ClipError::EmptyVideo));
     }
 
     /// A video whose pixels differ in every frame, row and column.

@@ -101,6 +101,10 @@ pub struct ClipConfig {
     pub train_sampling: FrameSampling,
     /// How validation and test clips are taken from a video.
     pub eval_sampling: FrameSampling,
+    /// Under `eval_sampling = "all_clips"`: frames between the starts of consecutive clips
+    /// (echonet/dynamic: 1, every start).
+    #[schemars(range(min = 1, max = 10000))]
+    pub eval_stride: u32,
 }
 
 impl Default for ClipConfig {
@@ -110,6 +114,7 @@ impl Default for ClipConfig {
             period: 1,
             train_sampling: FrameSampling::RandomWindow,
             eval_sampling: FrameSampling::Uniform,
+            eval_stride: 1,
         }
     }
 }
@@ -124,6 +129,11 @@ pub enum FrameSampling {
     /// Frames spread evenly over the whole video, `linspace(0, n-1, frames)` (the seed's
     /// evaluation clips).
     Uniform,
+    /// Evaluation only: every window (`period` apart) starting `eval_stride` frames after the
+    /// last, the video's output the mean over them (echonet/dynamic's test-time averaging). A
+    /// video shorter than one window gives one clip, padded at its end with zeros after
+    /// normalisation, as echonet/dynamic pads.
+    AllClips,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -1,6 +1,6 @@
 //! The clip classifiers, one per phase, behind one enum: `[B, T, 3, H, W]` clips → logits
-//! `[B, 2]`. Frames go through the 2-D backbones as one `[B·T, 3, H, W]` batch; R(2+1)D
-//! takes the whole clip.
+//! `[B, 2]` (or the predicted EF `[B, 1]` with a regression head). Frames go through the 2-D
+//! backbones as one `[B·T, 3, H, W]` batch; R(2+1)D takes the whole clip.
 
 use std::path::{Path, PathBuf};
 
@@ -136,7 +136,7 @@ pub enum Classifier<B: Backend> {
 }
 
 impl<B: Backend> Classifier<B> {
-    /// `[B, T, 3, H, W]` → `[B, 2]`.
+    /// `[B, T, 3, H, W]` → `[B, outputs]` (2 logits, or the EF).
     pub fn forward(&self, clips: Tensor<B, 5>) -> Tensor<B, 2> {
         match self {
             Classifier::CnnLstm(m) => m.forward(clips),
@@ -223,7 +223,7 @@ impl<B: Backend> CnnLstm<B> {
         }
     }
 
-    /// `[B, T, 3, H, W]` → `[B, 2]`.
+    /// `[B, T, 3, H, W]` → `[B, outputs]` (2 logits, or the EF).
     pub fn forward(&self, clips: Tensor<B, 5>) -> Tensor<B, 2> {
         let [b, t, c, h, w] = clips.dims();
         let features = self.backbone.forward(clips.reshape([b * t, c, h, w]));
@@ -250,7 +250,7 @@ pub struct SwinTemporal<B: Backend> {
 }
 
 impl<B: Backend> SwinTemporal<B> {
-    /// `[B, T, 3, H, W]` → `[B, 2]`.
+    /// `[B, T, 3, H, W]` → `[B, outputs]` (2 logits, or the EF).
     pub fn forward(&self, clips: Tensor<B, 5>) -> Tensor<B, 2> {
         let [b, t, c, h, w] = clips.dims();
         let features = self.backbone.forward(clips.reshape([b * t, c, h, w]));
@@ -292,6 +292,16 @@ pub fn build<B: Backend>(
 }
 
 impl ModelConfig {
+    /// The head's section.
+    pub fn head(&self) -> &HeadConfig {
+        match self {
+            ModelConfig::CnnLstm(c) => &c.head,
+            ModelConfig::SwinGlobal(c) => &c.head,
+            ModelConfig::SwinHybrid(c) => &c.head,
+            ModelConfig::R2plus1d(c) => &c.head,
+        }
+    }
+
     /// The local pretrained-weights file, if any.
     pub fn pretrained(&self) -> Option<&Path> {
         match self {
@@ -317,6 +327,24 @@ impl<B: Backend> Classifier<B> {
             }
             Classifier::R2plus1d(mut m) => {
                 m.backbone = m.backbone.freeze(freeze);
+                Classifier::R2plus1d(m)
+            }
+        }
+    }
+
+    /// The same model with its output bias set to `value` (see [`Head::with_output_bias`]).
+    pub fn with_output_bias(self, value: f32) -> Self {
+        match self {
+            Classifier::CnnLstm(mut m) => {
+                m.head = m.head.with_output_bias(value);
+                Classifier::CnnLstm(m)
+            }
+            Classifier::SwinTemporal(mut m) => {
+                m.head = m.head.with_output_bias(value);
+                Classifier::SwinTemporal(m)
+            }
+            Classifier::R2plus1d(mut m) => {
+                m.head = m.head.with_output_bias(value);
                 Classifier::R2plus1d(m)
             }
         }

@@ -30,7 +30,7 @@ pub use classifier::{
     SwinGlobalConfig, SwinHybridConfig, SwinTemporal, build,
 };
 pub use freeze::{Freeze, ParamCounts, count_params};
-pub use head::{Head, HeadConfig};
+pub use head::{Head, HeadConfig, HeadTask};
 pub use r2plus1d::{
     Conv2Plus1d, Downsample3d, R2plus1d, R2plus1dConfig, Stem, VideoBlock, VideoResNet, midplanes,
 };

@@ -17,7 +17,11 @@ type AD = Autodiff<Flex>;
 
 /// The fixture's model: width 8, head 64 → 16 → 2 (see make_r2plus1d_fixture.py).
 fn fixture_config() -> R2plus1dConfig {
-    R2plus1dConfig { width: 8, head: HeadConfig { hidden: 16, dropout: 0.4 }, ..Default::default() }
+    R2plus1dConfig {
+        width: 8,
+        head: HeadConfig { hidden: 16, dropout: 0.4, task: HeadTask::Classify },
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -60,8 +64,34 @@ fn r2plus1d_parameter_counts_equal_torchvision() {
     // as make_r2plus1d_fixture.py prints them.
     let backbone = count_params(&config.init_backbone::<B>(&device));
     assert_eq!(backbone + 512 * 400 + 400, 31_505_325);
-    let model = ModelConfig::R2plus1d(config);
+    let model = ModelConfig::R2plus1d(config.clone());
     assert_eq!(count_params(&model.init::<B>(112, 16, &device)), 31_563_807);
+    // echonet/dynamic's regressor: torchvision's net with `fc = Linear(512, 1)`, which a head
+    // of no hidden layer and one output is.
+    let head = HeadConfig { hidden: 0, dropout: 0.0, task: HeadTask::RegressEf };
+    let echonet = ModelConfig::R2plus1d(R2plus1dConfig { head, ..config });
+    let want = 31_505_325 - (512 * 400 + 400) + (512 + 1);
+    assert_eq!(count_params(&echonet.init::<B>(112, 16, &device)), want);
+    assert_eq!(summary(&echonet, 112, 16).expect("valid").total_params, want);
+}
+
+/// A regression head gives one output per clip, which starts at the bias it is given (the
+/// training set's mean EF) when the features carry nothing.
+#[test]
+fn a_regression_head_outputs_one_ef_per_clip_from_its_bias() {
+    let device = Default::default();
+    let head = HeadConfig { hidden: 0, dropout: 0.0, task: HeadTask::RegressEf };
+    let narrow = ModelConfig::R2plus1d(R2plus1dConfig { width: 8, head, ..Default::default() });
+    let model = narrow.init::<B>(32, 4, &device).with_output_bias(57.25);
+    let clips = Tensor::<B, 5>::random([3, 4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let out = model.forward(clips);
+    assert_eq!(out.dims(), [3, 1]);
+    let Classifier::R2plus1d(m) = &model else { panic!("an R(2+1)D") };
+    let bias = m.head.fc2.bias.as_ref().expect("a bias").val().into_data().to_vec::<f32>().unwrap();
+    assert_eq!(bias, [57.25]);
+    // Zero features give exactly the bias.
+    let zero = m.head.forward(Tensor::<B, 2>::zeros([2, m.backbone.num_features], &device));
+    assert_eq!(zero.into_data().to_vec::<f32>().unwrap(), [57.25, 57.25]);
 }
 
 #[test]

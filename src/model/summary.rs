@@ -97,8 +97,11 @@ fn pool_flops(pooling: Pooling, t: f64, d: f64) -> f64 {
 }
 
 fn head_flops(head: &HeadConfig, d: f64) -> f64 {
-    let hidden = head.hidden as f64;
-    2.0 * (d * hidden + hidden * 2.0)
+    let outputs = head.task.outputs() as f64;
+    match head.hidden {
+        0 => 2.0 * d * outputs,
+        hidden => 2.0 * (d * f64::from(hidden) + f64::from(hidden) * outputs),
+    }
 }
 
 fn swin_flops(stages: &[StagePlan], c: &SwinConfig, img: usize) -> f64 {

@@ -79,7 +79,7 @@ fn lstm_config() -> CnnLstmConfig {
         backbone: ResNetConfig::default(),
         lstm: LstmConfig { hidden: 32, layers: 2 },
         readout: Readout::Last,
-        head: HeadConfig { hidden: 16, dropout: 0.4 },
+        head: HeadConfig { hidden: 16, dropout: 0.4, task: HeadTask::Classify },
         freeze: Freeze::None,
         pretrained: None,
     }
@@ -105,7 +105,7 @@ fn swin_global_matches_pytorch() {
         backbone: reduced_swin(),
         temporal: TemporalConfig { layers: 2, heads: 4, ffn: 32, dropout: 0.1, positions: Some(6) },
         pooling: Pooling::Mean,
-        head: HeadConfig { hidden: 16, dropout: 0.4 },
+        head: HeadConfig { hidden: 16, dropout: 0.4, task: HeadTask::Classify },
         freeze: Freeze::None,
         pretrained: None,
     };
@@ -130,7 +130,7 @@ fn swin_hybrid_matches_pytorch() {
             ..Default::default()
         },
         pooling: Pooling::Attention,
-        head: HeadConfig { hidden: 16, dropout: 0.4 },
+        head: HeadConfig { hidden: 16, dropout: 0.4, task: HeadTask::Classify },
         freeze: Freeze::None,
         pretrained: None,
     };
@@ -175,7 +175,7 @@ fn micro_global() -> ModelConfig {
         backbone: SwinConfig { preset: SwinPreset::Micro, ..SwinConfig::default() },
         temporal: TemporalConfig { ffn: 32, ..Default::default() },
         pooling: Pooling::Max,
-        head: HeadConfig { hidden: 8, dropout: 0.4 },
+        head: HeadConfig { hidden: 8, dropout: 0.4, task: HeadTask::Classify },
         freeze: Freeze::AllButLastStage,
         pretrained: None,
     })
@@ -238,7 +238,7 @@ fn frozen_parameters_get_no_gradients_and_counts_agree() {
     assert!(m.backbone.layers[0].blocks[0].attn.qkv.weight.grad(&grads).is_none());
     assert!(m.backbone.layers[3].blocks[0].attn.qkv.weight.grad(&grads).is_some());
     assert!(m.backbone.norm.gamma.grad(&grads).is_some());
-    assert!(m.head.fc1.weight.grad(&grads).is_some());
+    assert!(m.head.fc1.as_ref().expect("a hidden layer").weight.grad(&grads).is_some());
 
     let resnet = ResNetConfig::default().init::<AD>(&device).freeze(Freeze::AllButLastStage);
     let layer4 = count_params(&resnet.layer4);

@@ -1,5 +1,6 @@
-//! `runner predict`: a trained experiment's model(s) on new videos — P(abnormal), the label
-//! at the tuned threshold, and which frames drove the decision.
+//! `runner predict`: a trained experiment's model(s) on new videos — P(abnormal) (or, for a
+//! regression head, the predicted EF and its distance outside the normal range), the label at
+//! the tuned threshold, and which frames drove the decision.
 //!
 //! Videos go through the path training evaluated with: the project's AVI reader, every frame
 //! resized as the clip cache resizes it, the experiment's evaluation clip sampling
@@ -7,6 +8,9 @@
 //! with sample index 0) and normalisation, and the fold's saved best weights on the CPU
 //! backend. A video of a run's test set therefore gets the probability that fold wrote in
 //! its `metrics.json` (up to float rounding).
+//!
+//! Under `all_clips` sampling the video's output is the mean over all its clips (as in
+//! training's evaluation); the frame contributions are those of its first clip.
 //!
 //! **Frame contributions** are measured by occlusion: for each clip frame, P(abnormal) is
 //! computed again with that frame replaced by the clip's mean frame, and the contribution is
@@ -22,15 +26,16 @@ use std::path::{Path, PathBuf};
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::tensor::activation::softmax;
 
 use super::plots::{FrameBars, PlotError, save, signed};
 use super::view::{FoldFile, FoldState, RunView, ViewError};
 use crate::atomic;
 use crate::config::{self, Experiment, Overrides};
+use crate::data::FrameSampling;
 use crate::data::avi::AviFile;
-use crate::data::clips::{ClipPlan, render_clip, sample_rng};
+use crate::data::clips::{ClipPlan, all_clip_plans, render_clip, sample_rng};
 use crate::model::Classifier;
+use crate::train::objective::Objective;
 
 type Cpu = Flex;
 
@@ -68,10 +73,11 @@ pub struct Predictor {
     exp: Experiment,
     /// (fold, model).
     models: Vec<(usize, Classifier<Cpu>)>,
-    /// The tuned threshold on P(abnormal).
+    /// The tuned threshold on the score (P(abnormal), or EF points outside the normal range).
     pub threshold: f64,
     /// Which model this is, in words.
     pub description: String,
+    objective: Objective,
     device: burn::tensor::Device<Cpu>,
 }
 
@@ -80,14 +86,18 @@ pub struct Predictor {
 pub struct Prediction {
     pub video: String,
     pub path: PathBuf,
+    /// The score: P(abnormal), or for a regression head the predicted EF's distance outside
+    /// the normal range (EF points).
     pub prob: f64,
+    /// The predicted EF (regression heads; the models' mean).
+    pub ef: Option<f64>,
     pub threshold: f64,
     pub abnormal: bool,
     /// Frames in the video.
     pub frames: usize,
     /// The video frame behind each clip frame.
     pub clip_frames: Vec<usize>,
-    /// Per clip frame: P − P(frame replaced by the clip's mean frame).
+    /// Per clip frame: the score − the score with the frame replaced by the clip's mean frame.
     pub contributions: Option<Vec<f64>>,
 }
 
@@ -132,7 +142,8 @@ fn load_model(
 impl Predictor {
     /// Loads the experiment of `dir` (its `config.resolved.toml`) and the chosen model's
     /// weights (`fold-<k>/best.safetensors`). The threshold is the fold's validation Youden
-    /// threshold (the mean of them for the ensemble), or 0.5 where there is none.
+    /// threshold (the mean of them for the ensemble), or the objective's own (0.5, or 0 EF
+    /// points outside the normal range) where there is none.
     pub fn load(dir: &Path, choice: ModelChoice) -> Result<Predictor, PredictError> {
         let view = RunView::open(dir)?;
         let resolved = dir.join(super::dir::RESOLVED);
@@ -166,11 +177,12 @@ impl Predictor {
                 }
             },
         };
+        let objective = view.objective();
         let thresholds: Vec<f64> = folds.iter().filter_map(|f| f.youden_threshold).collect();
         let threshold = if thresholds.len() == folds.len() {
             thresholds.iter().sum::<f64>() / thresholds.len() as f64
         } else {
-            0.5
+            objective.threshold()
         };
         let device = Default::default();
         let models = folds
@@ -186,7 +198,7 @@ impl Predictor {
                 ))
             })
             .collect::<Result<_, PredictError>>()?;
-        Ok(Predictor { exp, models, threshold, description, device })
+        Ok(Predictor { exp, models, threshold, description, objective, device })
     }
 
     /// Overrides the tuned threshold.
@@ -195,8 +207,9 @@ impl Predictor {
         self
     }
 
-    /// P(abnormal) of a batch of clips `[n, T, 3, S, S]` (flat), one per model, averaged.
-    fn probs(
+    /// The model's output for each of a batch of clips `[n, T, 3, S, S]` (flat):
+    /// P(abnormal), or the predicted EF.
+    fn outputs(
         &self,
         model: &Classifier<Cpu>,
         clips: Vec<f32>,
@@ -209,17 +222,11 @@ impl Predictor {
             &self.device,
         );
         // Through the precision training evaluated with.
-        let logits = {
+        let out = {
             let _autocast = crate::ops::autocast(self.exp.train.precision.autocast());
             model.forward(x)
         };
-        let p = softmax(logits, 1).slice([0..n, 1..2]);
-        let values: Vec<f32> = p
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .map_err(|e| PredictError::NoModel(format!("{e:?}")))?;
-        Ok(values.into_iter().map(f64::from).collect())
+        self.objective.outputs(out).map_err(|e| PredictError::NoModel(e.to_string()))
     }
 
     /// Predicts one video; `explain`: also the per-frame contributions.
@@ -237,25 +244,39 @@ impl Predictor {
         let t = data.clip.frames as usize;
         let per_clip = t * 3 * side;
         let batch = self.exp.train.batch_size.max(1) as usize;
-        let (mut prob, mut contributions) = (0.0, vec![0.0; t]);
+        let (mut output, mut contributions) = (0.0, vec![0.0; t]);
+        let score = |o: f64| self.objective.score(o);
         let mut clip_frames = Vec::new();
+        let render = |plan: &ClipPlan, rng: &mut _| {
+            let read = plan.read();
+            let frames = &video[read.start * side..read.end * side];
+            render_clip(plan, frames, size as usize, &data.normalize, None, rng)
+                .map_err(|e| bad(e.to_string()))
+        };
         for (k, model) in &self.models {
             let mut rng = sample_rng(self.exp.experiment.seed, *k as u64, EVAL_EPOCH, 0);
-            let plan = ClipPlan::new(n, &data.clip, data.clip.eval_sampling, &mut rng)
-                .map_err(|e| bad(e.to_string()))?;
-            let read = plan.read();
-            let clip = render_clip(
-                &plan,
-                &video[read.start * side..read.end * side],
-                size as usize,
-                &data.normalize,
-                None,
-                &mut rng,
-            )
-            .map_err(|e| bad(e.to_string()))?;
-            clip_frames = plan.indices().to_vec();
-            let p = self.probs(model, clip.clone(), 1)?[0];
-            prob += p / self.models.len() as f64;
+            let plans = if data.clip.eval_sampling == FrameSampling::AllClips {
+                all_clip_plans(n, &data.clip).map_err(|e| bad(e.to_string()))?
+            } else {
+                vec![
+                    ClipPlan::new(n, &data.clip, data.clip.eval_sampling, &mut rng)
+                        .map_err(|e| bad(e.to_string()))?,
+                ]
+            };
+            let clip = render(&plans[0], &mut rng)?;
+            clip_frames = plans[0].indices().to_vec();
+            // The first clip's output, which the contributions explain.
+            let p = self.outputs(model, clip.clone(), 1)?[0];
+            // All clips: the mean over them, `batch` clips at a time.
+            let mut sum = p;
+            for group in plans[1..].chunks(batch) {
+                let mut clips = Vec::with_capacity(group.len() * per_clip);
+                for plan in group {
+                    clips.extend(render(plan, &mut rng)?);
+                }
+                sum += self.outputs(model, clips, group.len())?.iter().sum::<f64>();
+            }
+            output += sum / plans.len() as f64 / self.models.len() as f64;
             if explain {
                 let frame = 3 * side;
                 let mut mean = vec![0.0f32; frame];
@@ -271,10 +292,10 @@ impl Predictor {
                         c[i * frame..(i + 1) * frame].copy_from_slice(&mean);
                         clips.extend_from_slice(&c);
                     }
-                    masked.extend(self.probs(model, clips, end - start)?);
+                    masked.extend(self.outputs(model, clips, end - start)?);
                 }
                 for (c, q) in contributions.iter_mut().zip(masked) {
-                    *c += (p - q) / self.models.len() as f64;
+                    *c += (score(p) - score(q)) / self.models.len() as f64;
                 }
             }
         }
@@ -283,9 +304,10 @@ impl Predictor {
                 .file_stem()
                 .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned()),
             path: path.to_path_buf(),
-            prob,
+            prob: score(output),
+            ef: self.objective.regresses().then_some(output),
             threshold: self.threshold,
-            abnormal: prob >= self.threshold,
+            abnormal: score(output) >= self.threshold,
             frames: n,
             clip_frames,
             contributions: explain.then_some(contributions),
@@ -295,21 +317,24 @@ impl Predictor {
     /// The per-frame figure of a prediction, written as `<dir>/<video>.png` and `.svg`.
     pub fn plot(&self, p: &Prediction, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
         let Some(values) = &p.contributions else { return Ok(vec![]) };
+        let (what, value) = match p.ef {
+            Some(ef) => ("EF outside normal", format!("{:+.2} (EF {ef:.1})", p.prob)),
+            None => ("P(abnormal)", format!("{:.3}", p.prob)),
+        };
         let fig = FrameBars {
             title: format!(
-                "{}: P(abnormal) {:.3} → {} (threshold {:.3})",
+                "{}: {what} {value} → {} (threshold {:.3})",
                 p.video,
-                p.prob,
                 p.label(),
                 p.threshold
             ),
             subtitle: format!(
-                "what each frame did: P(abnormal) minus P(abnormal) with that frame replaced by the clip's mean frame; {}",
+                "what each frame did: {what} minus {what} with that frame replaced by the clip's mean frame; {}",
                 self.description
             ),
             values: values.clone(),
             video_frames: p.clip_frames.clone(),
-            y_desc: "Δ P(abnormal)".into(),
+            y_desc: format!("Δ {what}"),
         };
         save(&fig, &dir.join(&p.video))
     }
@@ -379,13 +404,11 @@ pub fn sparkline(values: &[f64]) -> String {
 
 /// One line for the terminal.
 pub fn line(p: &Prediction) -> String {
-    let mut s = format!(
-        "{}  P(abnormal) {:.4}  {} (threshold {:.3})",
-        p.video,
-        p.prob,
-        p.label(),
-        p.threshold
-    );
+    let score = match p.ef {
+        Some(ef) => format!("EF {ef:.1}  outside normal {:+.2}", p.prob),
+        None => format!("P(abnormal) {:.4}", p.prob),
+    };
+    let mut s = format!("{}  {score}  {} (threshold {:.3})", p.video, p.label(), p.threshold);
     if let Some(c) = &p.contributions {
         s.push_str(&format!("  frames {}", sparkline(c)));
         if let Some((i, v)) = c.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())) {
@@ -404,10 +427,12 @@ pub fn line(p: &Prediction) -> String {
 pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result<(), PredictError> {
     let io = |message: String| PredictError::Io { path: path.to_path_buf(), message };
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header = [
+    // A regression head's score is the predicted EF's distance outside the normal range.
+    let regresses = predictions.iter().any(|p| p.ef.is_some());
+    let mut header = vec![
         "video",
         "path",
-        "p_abnormal",
+        if regresses { "ef_outside_normal" } else { "p_abnormal" },
         "threshold",
         "label",
         "model",
@@ -415,7 +440,10 @@ pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result
         "clip_frames",
         "frame_contributions",
     ];
-    w.write_record(header).map_err(|e| io(e.to_string()))?;
+    if regresses {
+        header.push("predicted_ef");
+    }
+    w.write_record(&header).map_err(|e| io(e.to_string()))?;
     let join = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(" ");
     for p in predictions {
         let contributions = p
@@ -423,7 +451,7 @@ pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result
             .as_ref()
             .map_or(String::new(), |c| join(&mut c.iter().map(|v| format!("{v:.6}"))));
         let clip = join(&mut p.clip_frames.iter().map(ToString::to_string));
-        let record = [
+        let mut record = vec![
             p.video.clone(),
             p.path.display().to_string(),
             p.prob.to_string(),
@@ -434,6 +462,9 @@ pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result
             clip,
             contributions,
         ];
+        if regresses {
+            record.push(p.ef.map_or(String::new(), |e| e.to_string()));
+        }
         w.write_record(&record).map_err(|e| io(e.to_string()))?;
     }
     let bytes = w.into_inner().map_err(|e| io(e.to_string()))?;
@@ -485,7 +516,10 @@ batch_size = 4
             TensorData::new(clip.to_vec(), [1, t, 3, size, size]),
             &device,
         );
-        let p = softmax(model.forward(x), 1).into_data().to_vec::<f32>().unwrap();
+        let p = burn::tensor::activation::softmax(model.forward(x), 1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         f64::from(p[1])
     }
 
@@ -521,6 +555,7 @@ batch_size = 4
             models,
             threshold: 0.5,
             description: String::new(),
+            objective: Objective::Classify,
             device,
         };
         let got = predictor.predict(&video, true).expect("a prediction");

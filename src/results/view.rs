@@ -16,8 +16,10 @@ use super::dir::{CANONICAL, RESOLVED, RUNNER, RunnerInfo, dir_path};
 use crate::config::{self, HASH_SCHEME, Overrides};
 use crate::data::echonet::read_file_list;
 use crate::data::labels::{Class, LabelRule};
+use crate::model::HeadTask;
 use crate::train::SelectionMetric;
 use crate::train::metrics::{Metrics, best_by};
+use crate::train::objective::Objective;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -101,6 +103,11 @@ pub struct FoldFile {
     /// The test videos' classes, where the training loop wrote them (0/1 or names).
     #[serde(default)]
     pub test_labels: Option<Vec<Value>>,
+    /// Regression heads: the test videos' predicted and true EF.
+    #[serde(default)]
+    pub test_ef_pred: Vec<f64>,
+    #[serde(default)]
+    pub test_ef: Vec<f64>,
     #[serde(default)]
     pub history: Vec<EpochRow>,
 }
@@ -255,6 +262,17 @@ impl RunView {
             .unwrap_or(SelectionMetric::Accuracy)
     }
 
+    /// What the run's head learned, with the label rule that scores a predicted EF.
+    pub fn objective(&self) -> Objective {
+        let task: HeadTask = self.read_config("/model/head/task").unwrap_or_default();
+        let rule: LabelRule = self.read_config("/data/labels").unwrap_or_default();
+        Objective::new(task, &rule)
+    }
+
+    pub fn read_config<T: for<'de> Deserialize<'de>>(&self, pointer: &str) -> Option<T> {
+        self.config(pointer).and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
     /// The finished folds, in fold order.
     pub fn done(&self) -> Vec<&FoldFile> {
         self.folds
@@ -310,29 +328,33 @@ impl RunView {
         Some(rows.into_iter().filter_map(|r| Some((r.file_name, rule.classify(r.ef?)?))).collect())
     }
 
-    /// The fold ensemble on the test set: the summary's when the run is complete, else the
-    /// mean probability of the finished folds scored against the test labels (`None` without
-    /// them or without a finished fold).
+    /// The fold ensemble on the test set, with each video's score: the summary's when the
+    /// run is complete, else the mean output of the finished folds (probability, or predicted
+    /// EF) scored against the test labels (`None` without them or without a finished fold).
     pub fn ensemble(&self) -> Option<(Metrics, Vec<Class>, Vec<f64>)> {
         let done = self.done();
         let first = *done.first()?;
         let labels = self.test_labels(first);
-        if done.iter().any(|r| {
-            r.test_videos != first.test_videos || r.test_prob.len() != first.test_prob.len()
-        }) {
+        let objective = self.objective();
+        let outputs = |r: &FoldFile| {
+            if objective.regresses() { r.test_ef_pred.clone() } else { r.test_prob.clone() }
+        };
+        let n = outputs(first).len();
+        if done.iter().any(|r| r.test_videos != first.test_videos || outputs(r).len() != n) {
             return None;
         }
-        let n = first.test_prob.len();
         let mean: Vec<f64> = (0..n)
-            .map(|i| done.iter().map(|r| r.test_prob[i]).sum::<f64>() / done.len() as f64)
+            .map(|i| done.iter().map(|r| outputs(r)[i]).sum::<f64>() / done.len() as f64)
             .collect();
+        let scores: Vec<f64> = mean.iter().map(|&o| objective.score(o)).collect();
         let complete = done.len() == self.folds.len();
         match (labels, &self.summary) {
             (Some(labels), _) => {
-                let metrics = Metrics::compute(&labels, &mean, 0.5).ok()?;
-                Some((metrics, labels, mean))
+                let threshold = objective.threshold();
+                let metrics = objective.metrics(&labels, &first.test_ef, &mean, threshold).ok()?;
+                Some((metrics, labels, scores))
             }
-            (None, Some(s)) if complete => s.ensemble_test.clone().map(|m| (m, vec![], mean)),
+            (None, Some(s)) if complete => s.ensemble_test.clone().map(|m| (m, vec![], scores)),
             _ => None,
         }
     }

@@ -428,6 +428,43 @@ const CASES: &[Case] = &[
         "/model/temporal/positions",
         "4 temporal positions cannot cover clips of 8 frames",
     ),
+    edit(
+        "class weights with a regression head",
+        &[
+            ("dwconv_kernel = 3", "dwconv_kernel = 3\n\n[model.head]\ntask = \"regress_ef\""),
+            (
+                "[sampler]",
+                "[loss]\nclass_weights = { scheme = \"inverse_frequency\" }\n\n[sampler]",
+            ),
+        ],
+        At::Line("class_weights ="),
+        "/loss/class_weights",
+        "trains on the EF's squared error",
+    ),
+    edit(
+        "label smoothing with a regression head",
+        &[
+            ("dwconv_kernel = 3", "dwconv_kernel = 3\n\n[model.head]\ntask = \"regress_ef\""),
+            ("[sampler]", "[loss]\nlabel_smoothing = 0.1\n\n[sampler]"),
+        ],
+        At::Line("label_smoothing ="),
+        "/loss/label_smoothing",
+        "model.head.task = \"regress_ef\" has none",
+    ),
+    edit(
+        "all clips for training",
+        &[("frames = 8", "frames = 8\ntrain_sampling = \"all_clips\"")],
+        At::Line("train_sampling ="),
+        "/data/clip/train_sampling",
+        "\"all_clips\" is for evaluation",
+    ),
+    edit(
+        "a zero evaluation stride",
+        &[("frames = 8", "frames = 8\neval_stride = 0")],
+        At::Line("eval_stride = 0"),
+        "/data/clip/eval_stride",
+        "less than the minimum of 1",
+    ),
     // what a run needs of this machine, checked before anything is written
     Case {
         args: &["--set", "runtime.backend=cuda"],

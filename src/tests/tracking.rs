@@ -98,7 +98,7 @@ fn assert_events_match(dir: &Path, folds: usize, epochs: usize) {
             history.iter().map(|r| (epoch_of(r), r["train_loss"].as_f64().unwrap())).collect();
         assert!(pairs_close(&series(tags, "train/loss"), &loss), "{run}: train/loss");
         let val_loss: Vec<(i64, f64)> =
-            history.iter().map(|r| (epoch_of(r), r["val_loss"].as_f64().unwrap())).collect();
+            history.iter().map(|r| (epoch_of(r), r["val"]["loss"].as_f64().unwrap())).collect();
         assert!(pairs_close(&series(tags, "val/loss"), &val_loss), "{run}: val/loss");
         for set in ["train", "val"] {
             for name in ["accuracy", "balanced_accuracy", "abnormal_recall", "auroc", "auprc"] {
@@ -286,7 +286,7 @@ fn assert_server_has(server: &Mlflow, dir: &Path, folds: usize) {
         let want = per_epoch(&|r| r["train_loss"].as_f64().unwrap());
         assert_eq!(by_step("train/loss"), want, "fold {k}: each epoch once");
         assert_eq!(by_step("val/accuracy"), per_epoch(&|r| r["val"]["accuracy"].as_f64().unwrap()));
-        assert_eq!(by_step("val/loss"), per_epoch(&|r| r["val_loss"].as_f64().unwrap()));
+        assert_eq!(by_step("val/loss"), per_epoch(&|r| r["val"]["loss"].as_f64().unwrap()));
         let result = json_file(&dir.join(format!("fold-{k}/metrics.json")));
         let best = result["best_epoch"].as_i64().unwrap();
         for (name, value) in figures(&result["test"]) {

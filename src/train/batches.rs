@@ -1,15 +1,16 @@
 //! From cached frames to tensors: the training batches (random windows, augmentation) and
-//! the evaluation passes (P(abnormal) per video).
+//! the evaluation passes (one output per video: P(abnormal) or the predicted EF).
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use rayon::prelude::*;
 
 use super::Sections;
 use super::error::TrainError;
+use super::objective::Objective;
 use super::shards;
+use crate::data::FrameSampling;
 use crate::data::cache::{ClipCache, InMemoryClips};
-use crate::data::clips::{ClipPlan, render_clip, sample_rng};
+use crate::data::clips::{ClipPlan, all_clip_plans, render_clip, sample_rng};
 use crate::data::labels::Class;
 use crate::model::Classifier;
 
@@ -36,6 +37,8 @@ impl Frames {
 pub struct Video {
     pub name: String,
     pub class: Class,
+    /// Ejection fraction (percent), finite: what a regression head learns.
+    pub ef: f64,
     pub frames: usize,
 }
 
@@ -89,10 +92,11 @@ fn clips_tensor<B: Backend>(
 }
 
 /// A training batch: its clips `[B, T, 3, S, S]` and, row for row, their videos' class
-/// indices.
+/// indices and EFs.
 pub struct TrainBatch<B: Backend> {
     pub clips: Tensor<B, 5>,
     pub labels: Vec<usize>,
+    pub ef: Vec<f64>,
 }
 
 /// The training batch of `members` (random windows, augmentation), the clip of `members[j]`
@@ -108,32 +112,25 @@ pub fn train_batch<B: Backend>(
 ) -> Result<TrainBatch<B>, TrainError> {
     let clips = clips_tensor::<B>(exp, videos, frames, members, keys, at, true, device)?;
     let labels = members.iter().map(|&i| videos[i].class.index()).collect();
-    Ok(TrainBatch { clips, labels })
+    let ef = members.iter().map(|&i| videos[i].ef).collect();
+    Ok(TrainBatch { clips, labels, ef })
 }
 
-/// P(abnormal) per row of logits `[B, 2]`.
-pub fn abnormal_probs<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<f64>, TrainError> {
-    let rows = logits.dims()[0];
-    let probs = softmax(logits, 1).slice([0..rows, 1..2]);
-    let values: Vec<f32> = probs
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .map_err(|e| TrainError::Model(format!("{e:?}")))?;
-    Ok(values.into_iter().map(f64::from).collect())
-}
-
-/// P(abnormal) of each listed video under the evaluation sampling, each batch split over
-/// `devices` as in training.
+/// The output of each listed video under the evaluation sampling (P(abnormal), or the
+/// predicted EF for a regression head), each batch split over `devices` as in training.
 pub fn predict<B: crate::ops::Backend>(
     exp: &Sections,
     videos: &[Video],
     frames: &Frames,
     model: &Classifier<B>,
+    objective: &Objective,
     members: &[usize],
     fold: usize,
     devices: &[B::Device],
 ) -> Result<Vec<f64>, TrainError> {
+    if exp.data.clip.eval_sampling == FrameSampling::AllClips {
+        return predict_all_clips(exp, videos, frames, model, objective, members, devices);
+    }
     let mut out = Vec::with_capacity(members.len());
     for chunk in members.chunks(exp.train.batch_size as usize) {
         let keys: Vec<u64> = chunk.iter().map(|&i| i as u64).collect();
@@ -147,7 +144,7 @@ pub fn predict<B: crate::ops::Backend>(
             false,
             &devices[0],
         )?;
-        out.extend(abnormal_probs(shards::forward(
+        out.extend(objective.outputs(shards::forward(
             model,
             x,
             devices,
@@ -155,6 +152,51 @@ pub fn predict<B: crate::ops::Backend>(
         ))?);
     }
     Ok(out)
+}
+
+/// [`predict`] under `all_clips` sampling: each video's output is the mean over its clips,
+/// which go through the model `batch_size` at a time, whatever the video's length.
+fn predict_all_clips<B: crate::ops::Backend>(
+    exp: &Sections,
+    videos: &[Video],
+    frames: &Frames,
+    model: &Classifier<B>,
+    objective: &Objective,
+    members: &[usize],
+    devices: &[B::Device],
+) -> Result<Vec<f64>, TrainError> {
+    let data = &exp.data;
+    let plan_err = |name: &str, e: &dyn std::fmt::Display| TrainError::Plan(format!("{name}: {e}"));
+    // (position in `members`, clip) for every clip of every video, in order.
+    let mut clips: Vec<(usize, ClipPlan)> = Vec::new();
+    for (j, &i) in members.iter().enumerate() {
+        let plans = all_clip_plans(videos[i].frames, &data.clip)
+            .map_err(|e| plan_err(&videos[i].name, &e))?;
+        clips.extend(plans.into_iter().map(|p| (j, p)));
+    }
+    let size = data.resize as usize;
+    let (mut sums, mut counts) = (vec![0.0; members.len()], vec![0usize; members.len()]);
+    for chunk in clips.chunks(exp.train.batch_size as usize) {
+        let built: Vec<Vec<f32>> = chunk
+            .par_iter()
+            .map(|(j, plan)| {
+                let v = &videos[members[*j]];
+                let bytes = frames.read(&v.name, plan.read())?;
+                // Without augmentation nothing is drawn from the stream.
+                let mut rng = sample_rng(exp.seed, 0, u64::from(EVAL_EPOCH), 0);
+                render_clip(plan, &bytes, size, &data.normalize, None, &mut rng)
+                    .map_err(|e| plan_err(&v.name, &e))
+            })
+            .collect::<Result<_, _>>()?;
+        let shape = [chunk.len(), data.clip.frames as usize, 3, size, size];
+        let x = Tensor::from_data(TensorData::new(built.concat(), shape), &devices[0]);
+        let out = shards::forward(model, x, devices, exp.train.precision.autocast());
+        for ((j, _), o) in chunk.iter().zip(objective.outputs(out)?) {
+            sums[*j] += o;
+            counts[*j] += 1;
+        }
+    }
+    Ok(sums.iter().zip(&counts).map(|(s, &c)| s / c.max(1) as f64).collect())
 }
 
 #[cfg(test)]
@@ -207,6 +249,7 @@ mod tests {
             .map(|i| Video {
                 name: format!("v{i}"),
                 class: if abnormal.contains(&i) { Class::Abnormal } else { Class::Normal },
+                ef: 30.0 + i as f64,
                 frames: 9 + 3 * i,
             })
             .collect();
@@ -228,6 +271,7 @@ mod tests {
         let (mean, std) = (data.normalize.mean, data.normalize.std);
         for (j, &i) in members.iter().enumerate() {
             assert_eq!(batch.labels[j], videos[i].class.index(), "row {j}: label of video {i}");
+            assert_eq!(batch.ef[j], videos[i].ef, "row {j}: EF of video {i}");
             let clip = &values[j * per_clip..(j + 1) * per_clip];
             for (c, channel) in clip.chunks_exact(SIZE * SIZE).enumerate() {
                 let want = ((f64::from(grey(i)) / 255.0 - mean[c % 3]) / std[c % 3]) as f32;

@@ -40,11 +40,10 @@ pub struct EpochRecord {
     pub epoch: u32,
     pub lr: f64,
     pub train_loss: f64,
-    /// On the epoch's sampled training clips (with their augmentation), at threshold 0.5.
+    /// On the epoch's sampled training clips (with their augmentation), at the objective's
+    /// threshold.
     pub train: Metrics,
-    /// Mean cross-entropy of the validation videos' probabilities (`metrics::log_loss`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub val_loss: Option<f64>,
+    /// With the validation loss (`val.loss`).
     pub val: Metrics,
     /// f16's loss scaling over the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -105,6 +105,8 @@ pub enum SelectionMetric {
     BalancedAccuracy,
     Auroc,
     AbnormalRecall,
+    /// The lowest validation loss (echonet/dynamic's choice).
+    ValLoss,
 }
 
 /// Optimisation.
@@ -249,6 +251,22 @@ pub enum ScheduleConfig {
         #[schemars(range(max = 10000))]
         warmup_epochs: u32,
     },
+    /// The rate times `gamma` every `step_size` epochs (PyTorch's StepLR; echonet/dynamic:
+    /// ×0.1 every 15 epochs), after `warmup_epochs` of linear warm-up.
+    Step {
+        #[schemars(range(min = 1, max = 10000))]
+        step_size: u32,
+        #[serde(default = "default_gamma")]
+        #[schemars(range(min = 0.0, max = 1.0))]
+        gamma: f64,
+        #[serde(default)]
+        #[schemars(range(max = 10000))]
+        warmup_epochs: u32,
+    },
+}
+
+fn default_gamma() -> f64 {
+    0.1
 }
 
 fn default_eta_min() -> f64 {

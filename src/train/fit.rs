@@ -24,6 +24,7 @@ use super::batches::{Frames, Video};
 use super::error::{TrainError, io};
 use super::fold::{FoldEnd, FoldInputs, FoldResult, fit_fold};
 use super::metrics::{Metrics, Summary, best_by, summarize};
+use super::objective::Objective;
 use super::progress::Progress;
 use super::split::{CvPlan, assign_splits, plan_cv};
 use super::stop::{StopFlag, StopReason};
@@ -99,7 +100,8 @@ pub fn fit(
             let name = &lv.video.row.file_name;
             let frames = cache.frames_of(name)?;
             Some((
-                Video { name: name.clone(), class: lv.class, frames },
+                // Labelling kept only videos with a finite EF.
+                Video { name: name.clone(), class: lv.class, ef: lv.video.row.ef?, frames },
                 (lv.class, lv.video.row.split),
             ))
         })
@@ -253,6 +255,17 @@ fn read_result(fold_dir: &Path) -> Result<FoldResult, TrainError> {
     serde_json::from_str(&text).map_err(|e| TrainError::Plan(format!("{}: {e}", path.display())))
 }
 
+/// The folds' mean output on the test set (P(abnormal), or the predicted EF), scored.
+fn ensemble(objective: &Objective, results: &[FoldResult], labels: &[Class]) -> Option<Metrics> {
+    let output = |r: &FoldResult, i: usize| {
+        if objective.regresses() { r.test_ef_pred[i] } else { r.test_prob[i] }
+    };
+    let mean: Vec<f64> = (0..labels.len())
+        .map(|i| results.iter().map(|r| output(r, i)).sum::<f64>() / results.len() as f64)
+        .collect();
+    objective.metrics(labels, &results[0].test_ef, &mean, objective.threshold()).ok()
+}
+
 fn summarize_run(
     exp: &Sections,
     results: &[FoldResult],
@@ -262,14 +275,9 @@ fn summarize_run(
     let validation = summarize(&results.iter().map(|r| r.val.clone()).collect::<Vec<_>>());
     let test = summarize(&results.iter().filter_map(|r| r.test.clone()).collect::<Vec<_>>());
     let test_labels: Vec<Class> = plan.test.iter().map(|&i| classes[i]).collect();
+    let objective = Objective::new(exp.model.head().task, &exp.data.labels);
     let ensemble_test = (!test_labels.is_empty() && !results.is_empty())
-        .then(|| {
-            let n = test_labels.len();
-            let mean: Vec<f64> = (0..n)
-                .map(|i| results.iter().map(|r| r.test_prob[i]).sum::<f64>() / results.len() as f64)
-                .collect();
-            Metrics::compute(&test_labels, &mean, 0.5).ok()
-        })
+        .then(|| ensemble(&objective, results, &test_labels))
         .flatten();
     let best = best_by(exp.cv.select_by, results.iter().map(|r| &r.val)).map(|i| &results[i]);
     RunSummary {

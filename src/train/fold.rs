@@ -18,12 +18,13 @@ use super::compute::{self, OnBackend};
 use super::error::{TrainError, io};
 use super::grads::optimizer_step;
 use super::loss_scale::LossScale;
-use super::metrics::{Metrics, log_loss, youden_threshold};
+use super::metrics::{Metrics, youden_threshold};
+use super::objective::Objective;
 use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
 use super::schedule::{batch_seed, fold_seed, learning_rate};
 use super::split::CvPlan;
-use super::step::{DataParallel, cross_entropy};
+use super::step::{Criterion, DataParallel, Targets, cross_entropy};
 use super::stop::{StopFlag, StopReason};
 use super::tracking::{Resume, Tracker};
 use super::{ClipNorm, OptimizerConfig, Sections};
@@ -46,11 +47,17 @@ pub struct FoldResult {
     pub youden_threshold: Option<f64>,
     pub test: Option<Metrics>,
     pub test_at_youden: Option<Metrics>,
-    /// P(abnormal) of each test video, in `test_videos` order (for the ensemble), and its
-    /// true class (for curves drawn from this file alone).
+    /// Each test video's score, in `test_videos` order (for the ensemble), and its true class
+    /// (for curves drawn from this file alone). The score is P(abnormal), or for a regression
+    /// head the predicted EF's distance outside the normal range.
     pub test_videos: Vec<String>,
     pub test_labels: Vec<Class>,
     pub test_prob: Vec<f64>,
+    /// Regression heads: each test video's predicted and true EF, in `test_videos` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_ef_pred: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_ef: Vec<f64>,
     pub history: Vec<EpochRecord>,
 }
 
@@ -112,18 +119,32 @@ fn fit_fold_on<B: AutodiffBackend>(
     let device = devices[0].clone();
     B::seed(&device, fold_seed(exp.seed, k));
     let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (model, _) = build::<B>(exp.model, img, clip_frames, &device)
+    let (mut model, _) = build::<B>(exp.model, img, clip_frames, &device)
         .map_err(|e| TrainError::Model(e.to_string()))?;
-    let train_classes: Vec<Class> =
-        inputs.plan.folds[k].train.iter().map(|&i| inputs.videos[i].class).collect();
-    let weights = loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
-        .map_err(|e| TrainError::Plan(e.to_string()))?;
-    let ce = cross_entropy(weights, exp.loss.label_smoothing);
+    let train = &inputs.plan.folds[k].train;
+    let train_classes: Vec<Class> = train.iter().map(|&i| inputs.videos[i].class).collect();
+    let objective = Objective::new(exp.model.head().task, &exp.data.labels);
+    let criterion = match &objective {
+        Objective::Classify => {
+            let weights =
+                loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
+                    .map_err(|e| TrainError::Plan(e.to_string()))?;
+            Criterion::CrossEntropy(cross_entropy(weights, exp.loss.label_smoothing))
+        }
+        Objective::RegressEf(rule) => {
+            // echonet/dynamic starts the output at the training set's mean EF.
+            let mean =
+                train.iter().map(|&i| inputs.videos[i].ef).sum::<f64>() / train.len().max(1) as f64;
+            model = model.with_output_bias(mean as f32);
+            Criterion::SquaredError(rule.clone())
+        }
+    };
     let fold = Fold {
         inputs,
         k,
         fold_dir,
-        step: DataParallel::new(devices, &ce, exp.train.precision.autocast()),
+        step: DataParallel::new(devices, &criterion, exp.train.precision.autocast()),
+        objective,
         train_classes,
     };
     // Clipping by the global norm is the loop's (`grads::optimizer_step`); Burn's optimizers
@@ -151,6 +172,7 @@ struct Fold<'a, B: AutodiffBackend> {
     fold_dir: &'a Path,
     train_classes: Vec<Class>,
     step: DataParallel<B>,
+    objective: Objective,
 }
 
 fn note(progress: &mut Progress, log: &Path, line: &str) -> Result<(), TrainError> {
@@ -192,6 +214,8 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let batch = exp.train.batch_size as usize;
         let epochs = exp.train.epochs;
         let val_labels: Vec<Class> = fold.val.iter().map(|&i| videos[i].class).collect();
+        let val_ef: Vec<f64> = fold.val.iter().map(|&i| videos[i].ef).collect();
+        let (objective, threshold) = (&self.objective, self.objective.threshold());
 
         let mut state = LoopState {
             loss_scale: exp.train.loss_scale.as_ref().map(LossScale::new),
@@ -256,7 +280,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 let batch_started = Instant::now();
                 let members: Vec<usize> = batches[b].iter().map(|&p| fold.train[p]).collect();
                 let keys: Vec<u64> = (0..members.len()).map(|j| (b * batch + j) as u64).collect();
-                let TrainBatch { clips: x, labels } = train_batch::<B>(
+                let TrainBatch { clips: x, labels, ef } = train_batch::<B>(
                     exp,
                     videos,
                     frames,
@@ -269,11 +293,12 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 let step = self.step.forward_backward(
                     &model,
                     x,
-                    &labels,
+                    Targets { classes: &labels, ef: &ef },
                     batch_seed(seed, k, epoch, b),
                     loss_scale,
                 )?;
-                let (loss_value, probs) = (step.loss, step.probs);
+                let loss_value = step.loss;
+                let scores = step.outputs.iter().map(|&o| objective.score(o));
                 if !loss_value.is_finite() {
                     return Err(TrainError::Diverged {
                         epoch: epoch + 1,
@@ -302,7 +327,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                 let so_far = &mut state.so_far;
                 so_far.loss_sum += loss_value * members.len() as f64;
                 so_far.labels.extend(members.iter().map(|&i| videos[i].class));
-                so_far.probs.extend(probs);
+                so_far.probs.extend(scores);
                 state.batch += 1;
                 let step = u64::from(epoch) * steps_per_epoch + state.batch as u64;
                 tracker.step(step, loss_value, lr)?;
@@ -311,7 +336,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                     .labels
                     .iter()
                     .zip(&so_far.probs)
-                    .filter(|(c, p)| (**p >= 0.5) == (**c == Class::Abnormal))
+                    .filter(|(c, p)| (**p >= threshold) == (**c == Class::Abnormal))
                     .count();
                 let rate = members.len() as f64 / batch_started.elapsed().as_secs_f64().max(1e-9);
                 progress
@@ -321,19 +346,20 @@ impl<B: AutodiffBackend> Fold<'_, B> {
             }
 
             let valid = model.valid();
-            let probs = predict(exp, videos, frames, &valid, &fold.val, k, self.step.devices())?;
-            let val = Metrics::compute(&val_labels, &probs, 0.5)
+            let devices = self.step.devices();
+            let outputs = predict(exp, videos, frames, &valid, objective, &fold.val, k, devices)?;
+            let val = objective
+                .metrics(&val_labels, &val_ef, &outputs, threshold)
                 .map_err(|e| TrainError::Plan(e.to_string()))?;
             let so_far = std::mem::take(&mut state.so_far);
-            let train = Metrics::compute(&so_far.labels, &so_far.probs, 0.5)
+            let train = Metrics::compute(&so_far.labels, &so_far.probs, threshold)
                 .map_err(|e| TrainError::Plan(e.to_string()))?;
             let loss_scale = state
                 .loss_scale
                 .as_ref()
                 .map(|s| EpochScaling { scale: s.scale, skipped_steps: so_far.skipped_steps });
             let train_loss = so_far.loss_sum / so_far.labels.len().max(1) as f64;
-            let val_loss = Some(log_loss(&val_labels, &probs));
-            let record = EpochRecord { epoch, lr, train_loss, train, val_loss, val, loss_scale };
+            let record = EpochRecord { epoch, lr, train_loss, train, val, loss_scale };
             let score = record.val.select(exp.cv.select_by).unwrap_or(f64::NEG_INFINITY);
             if state.best.as_ref().is_none_or(|b| score > b.score) {
                 let weights_blake3 = save_weights(&valid, &fold_dir.join(BEST))?;
@@ -341,7 +367,7 @@ impl<B: AutodiffBackend> Fold<'_, B> {
                     epoch,
                     score,
                     val: record.val.clone(),
-                    val_probs: probs,
+                    val_probs: outputs.iter().map(|&o| objective.score(o)).collect(),
                     weights_blake3,
                 });
             }
@@ -384,22 +410,28 @@ impl<B: AutodiffBackend> Fold<'_, B> {
         let val_labels: Vec<Class> = plan.folds[k].val.iter().map(|&i| videos[i].class).collect();
         let youden = youden_threshold(&val_labels, &best.val_probs);
         let test_labels: Vec<Class> = plan.test.iter().map(|&i| videos[i].class).collect();
-        let test_prob = if plan.test.is_empty() {
+        let test_ef: Vec<f64> = plan.test.iter().map(|&i| videos[i].ef).collect();
+        let objective = &self.objective;
+        let devices = self.step.devices();
+        let outputs = if plan.test.is_empty() {
             vec![]
         } else {
-            predict(exp, videos, frames, &best_model, &plan.test, k, self.step.devices())?
+            predict(exp, videos, frames, &best_model, objective, &plan.test, k, devices)?
         };
-        let metrics_at = |t: f64| Metrics::compute(&test_labels, &test_prob, t).ok();
+        let metrics_at = |t: f64| objective.metrics(&test_labels, &test_ef, &outputs, t).ok();
+        let regresses = objective.regresses();
         Ok(FoldResult {
             fold: k,
             best_epoch: best.epoch,
             val: best.val,
             youden_threshold: youden,
-            test: metrics_at(0.5),
+            test: metrics_at(objective.threshold()),
             test_at_youden: youden.and_then(metrics_at),
             test_videos: plan.test.iter().map(|&i| videos[i].name.clone()).collect(),
             test_labels,
-            test_prob,
+            test_prob: outputs.iter().map(|&o| objective.score(o)).collect(),
+            test_ef_pred: if regresses { outputs } else { vec![] },
+            test_ef: if regresses { test_ef } else { vec![] },
             history: state.history,
         })
     }

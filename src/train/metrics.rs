@@ -59,6 +59,46 @@ pub struct Metrics {
     pub macro_avg: ClassReport,
     /// Support-weighted mean of the two classes' reports.
     pub weighted_avg: ClassReport,
+    /// Mean loss of the training objective on these videos, without class weights or label
+    /// smoothing: cross-entropy of the probabilities ([`log_loss`]) or the EF's mean squared
+    /// error. Set for validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    /// Errors of the predicted EF (regression heads only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef: Option<EfErrors>,
+}
+
+/// How far predicted ejection fractions lie from the true ones, in EF points (sklearn's
+/// `mean_absolute_error`, `root_mean_squared_error` and `r2_score`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EfErrors {
+    pub mae: f64,
+    pub rmse: f64,
+    /// 1 − residual sum of squares / total sum of squares; `None` when every true EF is the
+    /// same (sklearn then gives 0 or 1 by convention).
+    pub r2: Option<f64>,
+}
+
+/// The EF errors of `predicted` against `truth`; `None` when empty or of unequal lengths.
+pub fn ef_errors(truth: &[f64], predicted: &[f64]) -> Option<EfErrors> {
+    if truth.is_empty() || truth.len() != predicted.len() {
+        return None;
+    }
+    let n = truth.len() as f64;
+    let residuals = truth.iter().zip(predicted).map(|(t, p)| t - p);
+    let mae = residuals.clone().map(f64::abs).sum::<f64>() / n;
+    let ss_res: f64 = residuals.map(|r| r * r).sum();
+    let mean = truth.iter().sum::<f64>() / n;
+    let ss_tot: f64 = truth.iter().map(|t| (t - mean).powi(2)).sum();
+    let r2 = (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot);
+    Some(EfErrors { mae, rmse: (ss_res / n).sqrt(), r2 })
+}
+
+/// Mean squared error of predicted EFs: the regression head's loss.
+pub fn mse(truth: &[f64], predicted: &[f64]) -> f64 {
+    let sum: f64 = truth.iter().zip(predicted).map(|(t, p)| (t - p).powi(2)).sum();
+    sum / truth.len().max(1) as f64
 }
 
 /// 0 when the denominator is 0 (sklearn's `zero_division=0`).
@@ -251,17 +291,40 @@ impl Metrics {
             weighted_avg: average(&normal, &abnormal, support_share),
             normal,
             abnormal,
+            loss: None,
+            ef: None,
         })
     }
 
-    /// The value of a selection metric (higher is better); `None` when it is undefined
-    /// (AUROC with one class), which never beats a defined value.
+    /// The figures tracking servers get (TensorBoard, MLflow), by name: those defined.
+    pub fn tracked(&self) -> Vec<(&'static str, f64)> {
+        let ef = self.ef.as_ref();
+        [
+            ("accuracy", Some(self.accuracy)),
+            ("balanced_accuracy", Some(self.balanced_accuracy)),
+            ("abnormal_recall", Some(self.sensitivity)),
+            ("auroc", self.auroc),
+            ("auprc", self.auprc),
+            ("loss", self.loss),
+            ("ef_mae", ef.map(|e| e.mae)),
+            ("ef_rmse", ef.map(|e| e.rmse)),
+            ("ef_r2", ef.and_then(|e| e.r2)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect()
+    }
+
+    /// The value of a selection metric (higher is better: the loss counts negated); `None`
+    /// when it is undefined (AUROC with one class, a loss not recorded), which never beats a
+    /// defined value.
     pub fn select(&self, metric: SelectionMetric) -> Option<f64> {
         match metric {
             SelectionMetric::Accuracy => Some(self.accuracy),
             SelectionMetric::BalancedAccuracy => Some(self.balanced_accuracy),
             SelectionMetric::Auroc => self.auroc,
             SelectionMetric::AbnormalRecall => Some(self.sensitivity),
+            SelectionMetric::ValLoss => self.loss.map(|l| -l),
         }
     }
 }
@@ -304,6 +367,13 @@ pub struct Summary {
     pub auprc: Option<MeanStd>,
     pub abnormal_f1: Option<MeanStd>,
     pub macro_f1: Option<MeanStd>,
+    /// The EF errors, for regression heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mae: Option<MeanStd>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmse: Option<MeanStd>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r2: Option<MeanStd>,
 }
 
 /// Mean ± sample std of the defined values; `None` when there are none.
@@ -332,6 +402,9 @@ pub fn summarize(folds: &[Metrics]) -> Summary {
         auprc: of(|m| m.auprc),
         abnormal_f1: of(|m| Some(m.abnormal.f1)),
         macro_f1: of(|m| Some(m.macro_avg.f1)),
+        mae: of(|m| m.ef.map(|e| e.mae)),
+        rmse: of(|m| m.ef.map(|e| e.rmse)),
+        r2: of(|m| m.ef.and_then(|e| e.r2)),
     }
 }
 

@@ -15,6 +15,7 @@ mod grad_pass;
 pub mod grads;
 pub mod loss_scale;
 pub mod metrics;
+pub mod objective;
 pub mod progress;
 pub mod runtime;
 pub mod sampler;

@@ -3,23 +3,26 @@
 use super::ScheduleConfig;
 
 /// The learning rate of an epoch of `epochs`: linear warm-up, then cosine annealing
-/// (PyTorch's CosineAnnealingLR stepped per epoch) or constant.
+/// (PyTorch's CosineAnnealingLR stepped per epoch), step decay (StepLR) or constant.
 pub fn learning_rate(schedule: &ScheduleConfig, epochs: u32, base: f64, epoch: u32) -> f64 {
-    let (warmup, cosine) = match *schedule {
-        ScheduleConfig::Cosine { t_max, eta_min, warmup_epochs } => {
-            (warmup_epochs, Some((t_max.unwrap_or(epochs), eta_min)))
-        }
-        ScheduleConfig::Constant { warmup_epochs } => (warmup_epochs, None),
+    let warmup = match *schedule {
+        ScheduleConfig::Cosine { warmup_epochs, .. }
+        | ScheduleConfig::Constant { warmup_epochs }
+        | ScheduleConfig::Step { warmup_epochs, .. } => warmup_epochs,
     };
     if epoch < warmup {
         return base * f64::from(epoch + 1) / f64::from(warmup + 1);
     }
-    match cosine {
-        Some((t_max, eta_min)) => {
-            let t = f64::from(epoch - warmup) / f64::from(t_max.max(1));
+    let after = epoch - warmup;
+    match *schedule {
+        ScheduleConfig::Cosine { t_max, eta_min, .. } => {
+            let t = f64::from(after) / f64::from(t_max.unwrap_or(epochs).max(1));
             eta_min + (base - eta_min) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
         }
-        None => base,
+        ScheduleConfig::Step { step_size, gamma, .. } => {
+            base * gamma.powi((after / step_size.max(1)) as i32)
+        }
+        ScheduleConfig::Constant { .. } => base,
     }
 }
 
@@ -56,6 +59,21 @@ mod tests {
         assert!((lr(5) - 8.55017856687341e-05).abs() < 1e-15, "{}", lr(5));
         assert!((lr(10) - 5.05e-05).abs() < 1e-15, "{}", lr(10));
         assert!((lr(20) - 1e-6).abs() < 1e-18);
+    }
+
+    #[test]
+    fn step_decay_multiplies_by_gamma_every_step_size_epochs_like_steplr() {
+        // torch.optim.lr_scheduler.StepLR(opt, step_size=15, gamma=0.1), lr 1e-4, per epoch:
+        // epochs 0–14 at 1e-4, 15–29 at 1e-5, 30–44 at 1e-6.
+        let step = ScheduleConfig::Step { step_size: 15, gamma: 0.1, warmup_epochs: 0 };
+        let lr = |e| learning_rate(&step, 45, 1e-4, e);
+        for (epoch, want) in [(0, 1e-4), (14, 1e-4), (15, 1e-5), (29, 1e-5), (30, 1e-6), (44, 1e-6)]
+        {
+            assert!((lr(epoch) - want).abs() < 1e-18, "epoch {epoch}: {} vs {want}", lr(epoch));
+        }
+        let warm = ScheduleConfig::Step { step_size: 2, gamma: 0.5, warmup_epochs: 1 };
+        let lrs: Vec<f64> = (0..6).map(|e| learning_rate(&warm, 6, 1.0, e)).collect();
+        assert_eq!(lrs, [0.5, 1.0, 1.0, 0.5, 0.5, 0.25]);
     }
 
     #[test]

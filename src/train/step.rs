@@ -15,9 +15,10 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
-use super::batches::abnormal_probs;
 use super::error::TrainError;
+use super::objective::Objective;
 use super::shards::{self, materialize};
+use crate::data::labels::LabelRule;
 use crate::model::{Classifier, random_streams};
 use crate::ops::AutodiffBackend;
 use crate::ops::{autocast, frozen_statistics};
@@ -29,11 +30,45 @@ pub fn cross_entropy(class_weights: [f32; 2], label_smoothing: f64) -> CrossEntr
     if label_smoothing > 0.0 { config.with_smoothing(Some(label_smoothing as f32)) } else { config }
 }
 
-/// What one step computed: the batch's loss, P(abnormal) of each clip (in batch order) and the
-/// gradients on the first device.
+/// The loss a step minimises.
+#[derive(Clone)]
+pub enum Criterion {
+    /// On two logits, against the class index.
+    CrossEntropy(CrossEntropyLossConfig),
+    /// `F.mse_loss` of the one output against the EF (echonet/dynamic's loss), scored by a
+    /// label rule.
+    SquaredError(LabelRule),
+}
+
+/// A batch's targets, row for row: class indices, and the EFs a regression head learns
+/// (empty for a classifier).
+#[derive(Clone, Copy)]
+pub struct Targets<'a> {
+    pub classes: &'a [usize],
+    pub ef: &'a [f64],
+}
+
+impl<'a> Targets<'a> {
+    pub fn classes(classes: &'a [usize]) -> Self {
+        Self { classes, ef: &[] }
+    }
+
+    fn slice(self, range: std::ops::Range<usize>) -> Self {
+        let ef = if self.ef.is_empty() { self.ef } else { &self.ef[range.clone()] };
+        Self { classes: &self.classes[range], ef }
+    }
+}
+
+enum DeviceLoss<B: Backend> {
+    CrossEntropy(CrossEntropyLoss<B>),
+    SquaredError,
+}
+
+/// What one step computed: the batch's loss, each clip's output (in batch order: P(abnormal),
+/// or the predicted EF for a regression head) and the gradients on the first device.
 pub struct StepOutput {
     pub loss: f64,
-    pub probs: Vec<f64>,
+    pub outputs: Vec<f64>,
     pub grads: GradientsParams,
 }
 
@@ -41,23 +76,35 @@ pub struct StepOutput {
 /// forward's products compute in.
 pub struct DataParallel<B: AutodiffBackend> {
     devices: Vec<B::Device>,
-    losses: Vec<CrossEntropyLoss<B>>,
+    losses: Vec<DeviceLoss<B>>,
+    /// Each class's weight in the loss (ones for the squared error).
     class_weights: Vec<f32>,
+    objective: Objective,
     autocast: Option<FloatDType>,
 }
 
 impl<B: AutodiffBackend> DataParallel<B> {
-    /// `loss`: the cross-entropy every shard uses (its class weights set; all ones when none).
-    /// `autocast`: see [`crate::ops::autocast`] (`None`: fp32).
+    /// `criterion`: what every shard minimises (a cross-entropy's class weights set; all ones
+    /// when none). `autocast`: see [`crate::ops::autocast`] (`None`: fp32).
     pub fn new(
         devices: Vec<B::Device>,
-        loss: &CrossEntropyLossConfig,
+        criterion: &Criterion,
         autocast: Option<FloatDType>,
     ) -> Self {
         assert!(!devices.is_empty(), "at least one device");
-        let class_weights = loss.weights.clone().unwrap_or_else(|| vec![1.0, 1.0]);
-        let losses = devices.iter().map(|d| loss.init(d)).collect();
-        Self { devices, losses, class_weights, autocast }
+        let (class_weights, objective, losses) = match criterion {
+            Criterion::CrossEntropy(loss) => (
+                loss.weights.clone().unwrap_or_else(|| vec![1.0, 1.0]),
+                Objective::Classify,
+                devices.iter().map(|d| DeviceLoss::CrossEntropy(loss.init(d))).collect(),
+            ),
+            Criterion::SquaredError(rule) => (
+                vec![1.0, 1.0],
+                Objective::RegressEf(rule.clone()),
+                devices.iter().map(|_| DeviceLoss::SquaredError).collect(),
+            ),
+        };
+        Self { devices, losses, class_weights, objective, autocast }
     }
 
     /// The device that holds the model the optimizer updates.
@@ -71,7 +118,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 
     /// Forward and backward of `model` (on the first device) on clips `x` `[N, T, 3, S, S]`
-    /// (on the first device) with class indices `labels`. `seed`: the batch's seed for the
+    /// (on the first device) with `targets`. `seed`: the batch's seed for the
     /// random layers' masks; shard `i` draws from `seed + i` (on one device, exactly `seed`).
     /// The gradients are those of the loss times `loss_scale` ([`super::loss_scale`]; 1 for
     /// none); the loss returned is not scaled.
@@ -79,24 +126,24 @@ impl<B: AutodiffBackend> DataParallel<B> {
         &self,
         model: &Classifier<B>,
         x: Tensor<B, 5>,
-        labels: &[usize],
+        targets: Targets,
         seed: u64,
         loss_scale: f64,
     ) -> Result<StepOutput, TrainError> {
-        let n = labels.len();
+        let n = targets.classes.len();
         let shards = shards::ranges(n, self.devices.len());
         if shards.len() == 1 {
-            return self.shard(0, model, x, labels, (1.0, loss_scale), seed);
+            return self.shard(0, model, x, targets, (1.0, loss_scale), seed);
         }
         materialize(model);
         let weight =
             |ls: &[usize]| ls.iter().map(|&c| f64::from(self.class_weights[c])).sum::<f64>();
-        let total = weight(labels);
+        let total = weight(targets.classes);
         let inputs = |i: usize| {
             let range = shards[i].clone();
             let xs = shards::slice(&x, range.clone(), &self.devices[i]);
-            let ls = &labels[range];
-            (xs, ls, (weight(ls) / total, loss_scale), seed.wrapping_add(i as u64))
+            let ts = targets.slice(range);
+            (xs, ts, (weight(ts.classes) / total, loss_scale), seed.wrapping_add(i as u64))
         };
         // The first shard runs on this thread, the others on threads of their own. BatchNorm's
         // running statistics are the first shard's: Burn's running state averages the updates
@@ -116,14 +163,14 @@ impl<B: AutodiffBackend> DataParallel<B> {
         };
         let outputs: Vec<Result<StepOutput, TrainError>> = shards::side_by_side(first, others);
         let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
-        let (mut loss, mut probs) = (0.0, Vec::with_capacity(n));
+        let (mut loss, mut values) = (0.0, Vec::with_capacity(n));
         for out in outputs {
             let out = out?;
             loss += out.loss;
-            probs.extend(out.probs);
+            values.extend(out.outputs);
             accumulator.accumulate(model, out.grads);
         }
-        Ok(StepOutput { loss, probs, grads: accumulator.grads() })
+        Ok(StepOutput { loss, outputs: values, grads: accumulator.grads() })
     }
 
     /// One device's share: its loss is the shard's weighted mean times `share`, so that the
@@ -135,19 +182,29 @@ impl<B: AutodiffBackend> DataParallel<B> {
         i: usize,
         model: &Classifier<B>,
         x: Tensor<B, 5>,
-        labels: &[usize],
+        targets: Targets,
         (share, loss_scale): (f64, f64),
         seed: u64,
     ) -> Result<StepOutput, TrainError> {
         let device = &self.devices[i];
-        let y: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
-        let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [labels.len()]), device);
-        let logits = {
+        let n = targets.classes.len();
+        let out = {
             let (_autocast, _masks) = (autocast(self.autocast), random_streams(seed));
             let _frozen = (i > 0).then(frozen_statistics);
             model.forward(x)
         };
-        let mut loss = self.losses[i].forward(logits.clone(), y);
+        let mut loss = match &self.losses[i] {
+            DeviceLoss::CrossEntropy(ce) => {
+                let y: Vec<i64> = targets.classes.iter().map(|&c| c as i64).collect();
+                let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y, [n]), device);
+                ce.forward(out.clone(), y)
+            }
+            DeviceLoss::SquaredError => {
+                let ef: Vec<f32> = targets.ef.iter().map(|&e| e as f32).collect();
+                let y = Tensor::<B, 1>::from_data(TensorData::new(ef, [n]), device);
+                (out.clone().reshape([n]) - y).powi_scalar(2).mean()
+            }
+        };
         if share != 1.0 {
             loss = loss.mul_scalar(share);
         }
@@ -155,9 +212,9 @@ impl<B: AutodiffBackend> DataParallel<B> {
         if loss_scale != 1.0 {
             loss = loss.mul_scalar(loss_scale);
         }
-        let probs = abnormal_probs(logits.inner())?;
+        let outputs = self.objective.outputs(out.inner())?;
         let grads = GradientsParams::from_grads(loss.backward(), model);
-        Ok(StepOutput { loss: value, probs, grads })
+        Ok(StepOutput { loss: value, outputs, grads })
     }
 }
 
@@ -168,7 +225,7 @@ mod tests {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::prelude::*;
 
-    use super::DataParallel;
+    use super::{Criterion, DataParallel, Targets};
     use crate::model::{ModelConfig, build};
     use crate::train::shards::{self, materialize};
 
@@ -198,24 +255,26 @@ mod tests {
             &device,
         );
         let labels = [0, 1, 1, 0, 1];
-        let loss = CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9]));
+        let loss = Criterion::CrossEntropy(
+            CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9])),
+        );
         // Two fresh models from one seed, with their parameters drawn in the same order.
         let model = small_model();
         materialize(&model);
         let one = DataParallel::<AD>::new(vec![device], &loss, None)
-            .forward_backward(&model, x.clone(), &labels, 9, 1.0)
+            .forward_backward(&model, x.clone(), Targets::classes(&labels), 9, 1.0)
             .unwrap();
         // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs;
         // the replicas of a model no step has read yet start from its weights.
         let fresh = small_model();
         let two = DataParallel::<AD>::new(vec![device, device], &loss, None)
-            .forward_backward(&fresh, x, &labels, 9, 1.0)
+            .forward_backward(&fresh, x, Targets::classes(&labels), 9, 1.0)
             .unwrap();
         assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
-        for (a, b) in one.probs.iter().zip(&two.probs) {
+        for (a, b) in one.outputs.iter().zip(&two.outputs) {
             assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");
         }
-        assert_eq!(one.probs.len(), 5);
+        assert_eq!(one.outputs.len(), 5);
         // The two models' parameters pair up in visiting order (their ids differ).
         let (ids, fresh_ids) = (list_param_ids(&model), list_param_ids(&fresh));
         assert_eq!(one.grads.len(), ids.len());

@@ -18,11 +18,18 @@ pub struct Line {
     pub dashed: bool,
     /// Draw a dot at each point (short series such as per-epoch curves).
     pub dots: bool,
+    /// Dots only, no line between them (a scatter plot).
+    pub scatter: bool,
 }
 
 impl Line {
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
-        Line { label: label.into(), points, color, dashed: false, dots: false }
+        Line { label: label.into(), points, color, dashed: false, dots: false, scatter: false }
+    }
+
+    /// Points without a line through them.
+    pub fn scatter(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Self {
+        Line { dots: true, scatter: true, ..Line::new(label, points, color) }
     }
 
     pub fn dots(mut self) -> Self {
@@ -32,7 +39,7 @@ impl Line {
 
     /// A dashed grey reference line.
     pub fn reference(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Line { label: label.into(), points, color: GREY, dashed: true, dots: false }
+        Line { dashed: true, ..Line::new(label, points, GREY) }
     }
 }
 
@@ -145,7 +152,7 @@ where
         .draw()?;
     for line in &p.lines {
         let style = ShapeStyle::from(&line.color).stroke_width(2);
-        let pts = line.points.clone();
+        let pts = if line.scatter { vec![] } else { line.points.clone() };
         let drawn = if line.dashed {
             chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))?
         } else {

@@ -21,7 +21,7 @@ pub use figure::{Figure, PlotError, png_bytes, save, svg_string};
 pub use lines::{Line, LineFigure, Panel};
 
 use super::view::{FoldFile, RunView, read_fold};
-use crate::data::labels::Class;
+use crate::data::labels::{Class, LabelRule};
 use crate::train::SelectionMetric;
 use crate::train::metrics::{Metrics, auprc, auroc};
 
@@ -146,7 +146,48 @@ fn metric_name(m: SelectionMetric) -> &'static str {
         SelectionMetric::BalancedAccuracy => "balanced accuracy",
         SelectionMetric::Auroc => "AUROC",
         SelectionMetric::AbnormalRecall => "abnormal recall",
+        SelectionMetric::ValLoss => "loss",
     }
+}
+
+/// A fold's or run's training-loss axis: the cross-entropy, or a regression head's squared
+/// error.
+fn loss_desc(view: &RunView) -> &'static str {
+    if view.objective().regresses() {
+        "squared EF error (mean over the epoch)"
+    } else {
+        "cross-entropy (mean over the epoch)"
+    }
+}
+
+/// Predicted against true EF on the test set, with the identity line and the label rule's
+/// bounds (regression heads).
+fn ef_scatter(view: &RunView, title: String, truth: &[f64], predicted: &[f64]) -> LineFigure {
+    let points: Vec<(f64, f64)> = truth.iter().copied().zip(predicted.iter().copied()).collect();
+    let lo = points.iter().fold(100.0f64, |m, &(t, p)| m.min(t).min(p)).min(0.0);
+    let hi = points.iter().fold(0.0f64, |m, &(t, p)| m.max(t).max(p)).max(100.0);
+    let mut panel = Panel::new("Test set", "true EF (%)", "predicted EF (%)");
+    panel.x = lo..hi;
+    panel.y = lo..hi;
+    panel.integer_x = false;
+    panel.lines.push(Line::scatter("test videos", points, figure::color(0)));
+    panel.lines.push(Line::reference("predicted = true", vec![(lo, lo), (hi, hi)]));
+    let bounds: Vec<f64> = match view.read_config::<LabelRule>("/data/labels") {
+        Some(LabelRule::Band { normal_min, normal_max }) => vec![normal_min, normal_max],
+        Some(LabelRule::Below { threshold }) => vec![threshold],
+        None => vec![],
+    };
+    for (i, b) in bounds.into_iter().enumerate() {
+        let label = if i == 0 { "class bounds" } else { "" };
+        panel.lines.push(Line {
+            color: figure::color(3),
+            ..Line::reference(label, vec![(b, lo), (b, hi)])
+        });
+        panel
+            .lines
+            .push(Line { color: figure::color(3), ..Line::reference("", vec![(lo, b), (hi, b)]) });
+    }
+    LineFigure { title, panels: vec![panel], size: (640, 600) }
 }
 
 /// Per-epoch value of a validation metric; `None` where undefined.
@@ -157,8 +198,7 @@ fn per_epoch(fold: &FoldFile, f: impl Fn(&Metrics) -> Option<f64>) -> Vec<(f64, 
 fn fold_curves(view: &RunView, fold: &FoldFile) -> LineFigure {
     let epochs = view.epochs().map_or(fold.history.len(), |e| e as usize).max(fold.history.len());
     let best = (f64::from(fold.best_epoch + 1), format!("best epoch ({})", fold.best_epoch + 1));
-    let mut loss =
-        Panel::new("Training loss", "epoch", "cross-entropy (mean over the epoch)").epochs(epochs);
+    let mut loss = Panel::new("Training loss", "epoch", loss_desc(view)).epochs(epochs);
     loss.lines.push(
         Line::new(
             "train loss",
@@ -231,6 +271,11 @@ fn fold_plots(view: &RunView, fold: &FoldFile) -> Result<Written, PlotError> {
     let mut written = Written::default();
     written.add(&fold_curves(view, fold), out.join("curves"))?;
     written.add(&fold_confusion(view, fold), out.join("confusion"))?;
+    if !fold.test_ef_pred.is_empty() && fold.test_ef.len() == fold.test_ef_pred.len() {
+        let title = format!("{} — fold {}: predicted against true EF", view.name(), fold.fold);
+        let fig = ef_scatter(view, title, &fold.test_ef, &fold.test_ef_pred);
+        written.add(&fig, out.join("ef"))?;
+    }
     match view.test_labels(fold) {
         Some(labels) if !fold.test_prob.is_empty() => {
             let model = Scored { label: format!("fold {}", fold.fold), labels: &labels, prob: &fold.test_prob };
@@ -251,12 +296,15 @@ pub fn run_curves(view: &RunView) -> LineFigure {
     let done = view.done();
     let epochs = view.epochs().map_or(1, |e| e as usize);
     let metric = view.select_by();
-    let mut loss =
-        Panel::new("Training loss", "epoch", "cross-entropy (mean over the epoch)").epochs(epochs);
+    let mut loss = Panel::new("Training loss", "epoch", loss_desc(view)).epochs(epochs);
     let mut val =
         Panel::new(format!("Validation {}", metric_name(metric)), "epoch", metric_name(metric))
-            .epochs(epochs)
-            .unit_y();
+            .epochs(epochs);
+    // The loss as it is (selection ranks it negated); the other metrics are proportions.
+    let value = move |m: &Metrics| match metric {
+        SelectionMetric::ValLoss => m.loss,
+        _ => m.select(metric),
+    };
     for (i, f) in done.iter().enumerate() {
         let c = figure::color(i);
         loss.lines.push(
@@ -270,13 +318,14 @@ pub fn run_curves(view: &RunView) -> LineFigure {
         val.lines.push(
             Line::new(
                 format!("fold {} (best epoch {})", f.fold, f.best_epoch + 1),
-                per_epoch(f, |m| m.select(metric)),
+                per_epoch(f, value),
                 c,
             )
             .dots(),
         );
     }
     let loss = loss.fit_y(0.1);
+    let val = if metric == SelectionMetric::ValLoss { val.fit_y(0.1) } else { val.unit_y() };
     LineFigure {
         title: format!(
             "{}: learning curves, {} of {} folds",

@@ -107,6 +107,45 @@ fn line_cells(report: &Report, line: Line) -> Vec<String> {
     out
 }
 
+/// The EF errors of the regression rows (those with EF figures): the leading columns, then
+/// MAE, RMSE and R² on validation (mean ± std over the folds) and on the test set. `None`
+/// when no row regresses the EF.
+pub fn ef_errors(report: &Report) -> Option<Cells> {
+    let regressing: Vec<&Row> = report
+        .rows
+        .iter()
+        .filter(|r| r.cv.mae.is_some() || r.test.as_ref().is_some_and(|t| t.ef.is_some()))
+        .collect();
+    if regressing.is_empty() {
+        return None;
+    }
+    let mut header = lead_header(report);
+    let lead = header.len();
+    for name in ["EF MAE", "EF RMSE", "EF R²"] {
+        header.push(format!("{name} (CV)"));
+        header.push(format!("{name} (test)"));
+    }
+    let mut rows = Vec::new();
+    for (i, row) in report.rows.iter().enumerate() {
+        if !regressing.iter().any(|r| std::ptr::eq(*r, row)) {
+            continue;
+        }
+        let mut cells = lead_cells(report, Line::Row(i));
+        let ef = row.test.as_ref().and_then(|t| t.ef);
+        for (cv, test) in [
+            (row.cv.mae, ef.map(|e| e.mae)),
+            (row.cv.rmse, ef.map(|e| e.rmse)),
+            (row.cv.r2, ef.and_then(|e| e.r2)),
+        ] {
+            cells.push(mean_std_cell(cv));
+            cells.push(value_cell(test));
+        }
+        rows.push(cells);
+    }
+    let marked = rows.iter().map(|r| vec![false; r.len()]).collect();
+    Some(Cells { header, rows, marked, lead })
+}
+
 /// `p = 0.003`, `p < 0.001`.
 pub fn p_text(p: f64) -> String {
     if p < 0.001 { "p < 0.001".into() } else { format!("p = {p:.3}") }

@@ -2,7 +2,7 @@
 //! folded under its row, the figures inline as SVG. No script, no external file, so it opens
 //! from a cluster's shared disk as it is.
 
-use super::cells::{Cells, cells, comparison};
+use super::cells::{Cells, cells, comparison, ef_errors};
 use super::{Line, Report, Row};
 use crate::results::plots::{ConfusionFigure, Figure, run_curves, svg_string};
 use crate::results::view::RunView;
@@ -84,6 +84,21 @@ fn html_header(table: &Cells) -> String {
     out
 }
 
+/// The regression heads' EF errors.
+fn ef_errors_html(report: &Report) -> String {
+    let Some(table) = ef_errors(report) else { return String::new() };
+    let mut out = String::from("<h2>Ejection fraction</h2>\n");
+    out.push_str(
+        "<p class=\"caption\">regression heads: predicted against true EF, in EF points</p>\n",
+    );
+    out.push_str(&html_header(&table));
+    for k in 0..table.rows.len() {
+        out.push_str(&format!("<tr>{}</tr>\n", html_cells(&table, k)));
+    }
+    out.push_str("</tbody>\n</table></div>\n");
+    out
+}
+
 /// The differences from the baseline, those with p_holm < 0.05 marked.
 fn comparison_html(report: &Report) -> String {
     let Some(table) = comparison(report) else { return String::new() };
@@ -137,6 +152,7 @@ pub fn html(report: &Report) -> String {
         escape(report.test_caption()),
         escape(&report.interval_caption())
     ));
+    body.push_str(&ef_errors_html(report));
     body.push_str(&comparison_html(report));
     let notes: Vec<String> = report
         .rows

@@ -91,6 +91,7 @@ pub fn phase_of(kind: &str) -> (&'static str, &'static str) {
         "cnn_lstm" => ("Phase 1", "CNN + LSTM"),
         "swin_global" => ("Phase 2", "Swin + global Transformer"),
         "swin_hybrid" => ("Phase 3", "Swin + Hybrid (MHSA ‖ DWConv)"),
+        "r2plus1d" => ("EchoNet-Dynamic", "R(2+1)D-18"),
         _ => ("—", "unknown model"),
     }
 }

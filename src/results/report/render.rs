@@ -1,6 +1,6 @@
 //! The report as Markdown, CSV, LaTeX (booktabs) or JSON.
 
-use super::cells::{Cells, cells, comparison};
+use super::cells::{Cells, cells, comparison, ef_errors};
 use super::compare::Delta;
 use super::{Line, METRICS, Report};
 
@@ -44,6 +44,10 @@ fn markdown(report: &Report) -> String {
         report.test_caption(),
         report.interval_caption()
     ));
+    if let Some(table) = ef_errors(report) {
+        out.push_str("\nEjection fraction of the regression heads (EF points; R² on the EF):\n\n");
+        out.push_str(&markdown_table(&table));
+    }
     if let Some(table) = comparison(report) {
         out.push_str(&format!("\nDifferences from the baseline, {}:\n\n", baseline_name(report)));
         out.push_str(&markdown_table(&table));

@@ -101,17 +101,8 @@ fn read_ledger(path: &Path) -> Ledger {
 
 /// The figures of one epoch, or of the test set, under `group/`.
 fn figures(group: &str, m: &Metrics, step: i64, out: &mut Vec<Metric>) {
-    let named = [
-        ("accuracy", Some(m.accuracy)),
-        ("balanced_accuracy", Some(m.balanced_accuracy)),
-        ("abnormal_recall", Some(m.sensitivity)),
-        ("auroc", m.auroc),
-        ("auprc", m.auprc),
-    ];
-    for (name, value) in named {
-        if let Some(value) = value {
-            out.push(Metric { key: format!("{group}/{name}"), value, step });
-        }
+    for (name, value) in m.tracked() {
+        out.push(Metric { key: format!("{group}/{name}"), value, step });
     }
 }
 
@@ -122,9 +113,6 @@ fn epoch_metrics(r: &EpochRecord) -> Vec<Metric> {
         Metric { key: "train/lr".into(), value: r.lr, step },
     ];
     figures("train", &r.train, step, &mut out);
-    if let Some(value) = r.val_loss {
-        out.push(Metric { key: "val/loss".into(), value, step });
-    }
     figures("val", &r.val, step, &mut out);
     out
 }
@@ -273,8 +261,7 @@ mod tests {
             lr: 0.1,
             train_loss: 0.3,
             train: m.clone(),
-            val_loss: Some(0.4),
-            val: m,
+            val: Metrics { loss: Some(0.4), ..m },
             loss_scale: None,
         };
         let keys: Vec<String> = epoch_metrics(&r).into_iter().rev().map(|m| m.key).collect();

@@ -127,17 +127,8 @@ impl EventFile {
     /// A set's figures under `group/`: accuracy, balanced accuracy, abnormal recall, AUROC
     /// and AUPRC (the last two where both classes are present).
     pub fn metrics(&mut self, group: &str, step: i64, m: &Metrics) -> Result<(), TrainError> {
-        let figures = [
-            ("accuracy", Some(m.accuracy)),
-            ("balanced_accuracy", Some(m.balanced_accuracy)),
-            ("abnormal_recall", Some(m.sensitivity)),
-            ("auroc", m.auroc),
-            ("auprc", m.auprc),
-        ];
-        for (name, value) in figures {
-            if let Some(v) = value {
-                self.scalar(&format!("{group}/{name}"), step, v)?;
-            }
+        for (name, v) in m.tracked() {
+            self.scalar(&format!("{group}/{name}"), step, v)?;
         }
         Ok(())
     }
@@ -147,9 +138,6 @@ impl EventFile {
         self.scalar("train/loss", step, r.train_loss)?;
         self.scalar("train/lr", step, r.lr)?;
         self.metrics("train", step, &r.train)?;
-        if let Some(loss) = r.val_loss {
-            self.scalar("val/loss", step, loss)?;
-        }
         self.metrics("val", step, &r.val)
     }
 }

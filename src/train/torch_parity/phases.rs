@@ -18,7 +18,7 @@ use crate::model::*;
 use crate::train::OptimizerConfig;
 use crate::train::adamw;
 use crate::train::grads::optimizer_step;
-use crate::train::step::{DataParallel, cross_entropy};
+use crate::train::step::{Criterion, DataParallel, Targets, cross_entropy};
 
 type AD = burn::backend::Autodiff<Flex, BalancedCheckpointing>;
 
@@ -68,9 +68,13 @@ impl ModuleMapper<Flex> for ToGradients<'_> {
 /// Runs the step on `model` (the fixture's weights loaded) and compares it with PyTorch's.
 fn step_like_torch(phase: &str, model: Classifier<AD>, fx: Step) {
     let device = Default::default();
-    let step = DataParallel::<AD>::new(vec![device], &cross_entropy([0.7, 1.9], 0.1), None);
+    let step = DataParallel::<AD>::new(
+        vec![device],
+        &Criterion::CrossEntropy(cross_entropy([0.7, 1.9], 0.1)),
+        None,
+    );
     let x = Tensor::<AD, 5>::from_data(fx.input, &device);
-    let out = step.forward_backward(&model, x, &fx.labels, 0, 1.0).expect("step");
+    let out = step.forward_backward(&model, x, Targets::classes(&fx.labels), 0, 1.0).expect("step");
     println!("{phase}: loss {} vs torch {}", out.loss, fx.loss);
     // The loss (~0.5–0.9) is a handful of f32 roundings from PyTorch's.
     assert!(
@@ -166,7 +170,7 @@ fn swin() -> SwinConfig {
     }
 }
 
-const HEAD: HeadConfig = HeadConfig { hidden: 16, dropout: 0.0 };
+const HEAD: HeadConfig = HeadConfig { hidden: 16, dropout: 0.0, task: HeadTask::Classify };
 
 fn loaded<M: Module<AD>>(mut module: M, weights: BTreeMap<String, TensorData>, phase: &str) -> M {
     apply_tensors(&mut module, weights, Path::new(phase)).expect("the fixture's weights fit");
