@@ -13,6 +13,7 @@ mod fetch;
 mod layering;
 mod learning;
 mod preflight;
+mod regression;
 mod reports;
 mod result_dirs;
 mod resume;
