@@ -231,8 +231,28 @@ pub fn render_clip<R: Rng + ?Sized>(
             _ => work.iter_mut().zip(src).for_each(|(v, &p)| *v = f32::from(p) * INV_255),
         }
         channels.write(&work, dst);
+        if let Some(shift) = augmentation.as_ref().and_then(|a| a.shift) {
+            for plane in dst.chunks_exact_mut(pixels) {
+                translate(plane, size, shift);
+            }
+        }
     }
     Ok(out)
+}
+
+/// `plane` (`size`×`size`, normalised) moved so that output pixel (y, x) is input pixel
+/// (y + dy, x + dx), zero (the normalised mean) where that falls outside: echonet/dynamic's
+/// crop of a zero-padded frame.
+fn translate(plane: &mut [f32], size: usize, (dy, dx): (isize, isize)) {
+    let source = plane.to_vec();
+    let n = size as isize;
+    for y in 0..n {
+        for x in 0..n {
+            let (sy, sx) = (y + dy, x + dx);
+            let inside = (0..n).contains(&sy) && (0..n).contains(&sx);
+            plane[(y * n + x) as usize] = if inside { source[(sy * n + sx) as usize] } else { 0.0 };
+        }
+    }
 }
 
 /// [`ClipPlan::new`] then [`render_clip`] on a whole video in memory (`[n_frames, size, size]`
@@ -298,6 +318,8 @@ struct Augmentation {
     contrast: f32,
     /// torchvision's `ColorJitter` applies its operations in a random order.
     contrast_first: bool,
+    /// Shift (rows, columns) of the normalised frames, zero-filled (`translate` > 0 only).
+    shift: Option<(isize, isize)>,
 }
 
 impl Augmentation {
@@ -309,7 +331,14 @@ impl Augmentation {
         let brightness = uniform((1.0 - cfg.brightness).max(0.0), 1.0 + cfg.brightness) as f32;
         let contrast = uniform((1.0 - cfg.contrast).max(0.0), 1.0 + cfg.contrast) as f32;
         let contrast_first = rng.random::<bool>();
-        Augmentation { flip, angle_deg, brightness, contrast, contrast_first }
+        // Drawn only when asked for, so that clips without it draw what they always drew.
+        // echonet/dynamic: zero-pad by `pad`, crop at `randint(0, 2 * pad)` in each axis.
+        let pad = cfg.translate as isize;
+        let shift = (pad > 0).then(|| {
+            let mut offset = || rng.random_range(0..2 * pad as i64) as isize - pad;
+            (offset(), offset())
+        });
+        Augmentation { flip, angle_deg, brightness, contrast, contrast_first, shift }
     }
 
     /// Brightness and contrast, in the drawn order, on one frame in [0, 1].
@@ -410,6 +439,22 @@ mod tests {
 
     fn rng() -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn translation_moves_normalised_frames_and_fills_with_zeros() {
+        let mut plane: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        translate(&mut plane, 3, (1, -1));
+        // Output (y, x) = input (y + 1, x - 1).
+        assert_eq!(plane, [0.0, 4.0, 5.0, 0.0, 7.0, 8.0, 0.0, 0.0, 0.0]);
+        // Without `translate` the stream is drawn as before: the same augmentation.
+        let cfg = AugmentConfig::default();
+        let plain = Augmentation::draw(&cfg, &mut rng());
+        assert_eq!(plain.shift, None);
+        let shifted = Augmentation::draw(&AugmentConfig { translate: 12, ..cfg }, &mut rng());
+        assert_eq!(Augmentation { shift: None, ..shifted.clone() }, plain);
+        let (dy, dx) = shifted.shift.expect("a shift");
+        assert!((-12..12).contains(&dy) && (-12..12).contains(&dx), "{dy}, {dx}");
     }
 
     #[test]
@@ -689,7 +734,13 @@ mod tests {
         let flips = draws.iter().filter(|a| a.flip).count();
         assert!((850..1150).contains(&flips), "{flips} flips in 2000");
         assert!(draws.iter().any(|a| a.contrast_first) && draws.iter().any(|a| !a.contrast_first));
-        let none = AugmentConfig { hflip: 0.0, rotation: 0.0, brightness: 0.0, contrast: 0.0 };
+        let none = AugmentConfig {
+            hflip: 0.0,
+            rotation: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            translate: 0,
+        };
         let a = Augmentation::draw(&none, &mut r);
         assert_eq!((a.flip, a.angle_deg, a.brightness, a.contrast), (false, 0.0, 1.0, 1.0));
         // An augmentation that does nothing gives the evaluation clip, bit for bit.

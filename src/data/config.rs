@@ -167,10 +167,14 @@ pub struct AugmentConfig {
     /// Contrast jitter: factor uniform in [1 - c, 1 + c].
     #[schemars(range(min = 0.0, max = 1.0))]
     pub contrast: f64,
+    /// Random translation by up to this many pixels, zero-filled after normalisation
+    /// (echonet/dynamic's `pad = 12`: zero padding, then a crop at a random offset).
+    #[schemars(range(max = 512))]
+    pub translate: u32,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        Self { hflip: 0.5, rotation: 15.0, brightness: 0.2, contrast: 0.2 }
+        Self { hflip: 0.5, rotation: 15.0, brightness: 0.2, contrast: 0.2, translate: 0 }
     }
 }

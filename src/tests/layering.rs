@@ -361,4 +361,13 @@ fn print_model_counts_parameters_as_pytorch_does() {
         .filter_map(|w| w.trim_end_matches([',', ';']).parse().ok())
         .collect();
     assert!(numbers[1] < numbers[0] && numbers[0] > 86_743_224, "{phase3}");
+    // echonet/dynamic's regressor: torchvision's r2plus1d_18(num_classes=1), 31,505,325 with
+    // its 400-class fc less 400·513 plus 513.
+    let echonet = show("experiments/echonet_r2plus1d.toml");
+    assert!(echonet.contains("31300638 parameters, 31300638 trainable"), "{echonet}");
+    // The regression twin of phase 1: the head's last layer has one output, not two.
+    assert!(
+        show("experiments/phase1_cnn_lstm_regress.toml")
+            .contains("13540929 parameters, 13540929 trainable")
+    );
 }

@@ -227,18 +227,18 @@ mod tests {
 
     use super::{Criterion, DataParallel, Targets};
     use crate::model::{ModelConfig, build};
-    use crate::train::shards::{self, materialize};
+    use crate::train::shards;
 
     type AD = Autodiff<Flex>;
 
     /// A small phase-2 model with no random layers (no dropout, no stochastic depth) and no
     /// BatchNorm, so that a split batch must give the whole batch's loss and gradients.
-    fn small_model() -> crate::model::Classifier<AD> {
+    fn small_model(task: &str) -> crate::model::Classifier<AD> {
         let config: ModelConfig = serde_json::from_value(serde_json::json!({
             "kind": "swin_global", "freeze": "none", "pooling": "mean",
             "backbone": {"preset": "micro", "embed_dim": 8, "depths": [1, 1], "heads": [1, 2], "window": 4, "drop_path": 0.0},
             "temporal": {"layers": 1, "heads": 2, "ffn": 16, "dropout": 0.0},
-            "head": {"hidden": 8, "dropout": 0.0}
+            "head": {"hidden": 8, "dropout": 0.0, "task": task}
         }))
         .unwrap();
         let device = Default::default();
@@ -246,53 +246,59 @@ mod tests {
         build::<AD>(&config, 32, 4, &device).unwrap().0
     }
 
-    #[test]
-    fn a_batch_split_over_devices_gives_the_whole_batch_loss_and_gradients() {
+    /// One step of `criterion` on two "devices" (both the CPU: the same sharding, fork and
+    /// gather as on GPUs) from a model no step has read yet, then on one device from the same
+    /// model: the replicas must start from its weights and the shards add up to the batch.
+    fn split_matches_whole(task: &str, criterion: &Criterion, targets: Targets) {
         let device = Default::default();
         let x = Tensor::<AD, 5>::random(
             [5, 4, 3, 32, 32],
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        let labels = [0, 1, 1, 0, 1];
-        let loss = Criterion::CrossEntropy(
-            CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9])),
-        );
-        // Two fresh models from one seed, with their parameters drawn in the same order.
-        let model = small_model();
-        materialize(&model);
-        let one = DataParallel::<AD>::new(vec![device], &loss, None)
-            .forward_backward(&model, x.clone(), Targets::classes(&labels), 9, 1.0)
+        let model = small_model(task);
+        let two = DataParallel::<AD>::new(vec![device, device], criterion, None)
+            .forward_backward(&model, x.clone(), targets, 9, 1.0)
             .unwrap();
-        // Two "devices" that are both the CPU: the same sharding, fork and gather as on GPUs;
-        // the replicas of a model no step has read yet start from its weights.
-        let fresh = small_model();
-        let two = DataParallel::<AD>::new(vec![device, device], &loss, None)
-            .forward_backward(&fresh, x, Targets::classes(&labels), 9, 1.0)
+        let one = DataParallel::<AD>::new(vec![device], criterion, None)
+            .forward_backward(&model, x, targets, 9, 1.0)
             .unwrap();
-        assert!((one.loss - two.loss).abs() < 1e-5, "loss {} vs {}", one.loss, two.loss);
-        for (a, b) in one.outputs.iter().zip(&two.outputs) {
-            assert!((a - b).abs() < 1e-5, "P(abnormal) {a} vs {b}");
-        }
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * (1.0 + a.abs());
+        assert!(close(one.loss, two.loss), "loss {} vs {}", one.loss, two.loss);
         assert_eq!(one.outputs.len(), 5);
-        // The two models' parameters pair up in visiting order (their ids differ).
-        let (ids, fresh_ids) = (list_param_ids(&model), list_param_ids(&fresh));
-        assert_eq!(one.grads.len(), ids.len());
-        assert_eq!(two.grads.len(), fresh_ids.len());
+        for (a, b) in one.outputs.iter().zip(&two.outputs) {
+            assert!(close(*a, *b), "output {a} vs {b}");
+        }
+        let ids = list_param_ids(&model);
+        assert_eq!((one.grads.len(), two.grads.len()), (ids.len(), ids.len()));
         let mut largest = 0.0f32;
-        for (id, fresh_id) in ids.into_iter().zip(fresh_ids) {
-            let (a, b) = (one.grads.get::<Flex, 1>(id), two.grads.get::<Flex, 1>(fresh_id));
-            let flat =
-                |t: Option<Tensor<Flex, 1>>| t.map(|t| t.into_data().to_vec::<f32>().unwrap());
-            // Read whatever the rank: `into_data` keeps the primitive's own shape.
-            let (a, b) =
-                (flat(a).expect("a gradient on one device"), flat(b).expect("a gradient on two"));
+        for id in ids {
+            let flat = |t: Option<Tensor<Flex, 1>>| {
+                // Read whatever the rank: `into_data` keeps the primitive's own shape.
+                t.map(|t| t.into_data().to_vec::<f32>().unwrap()).expect("a gradient")
+            };
+            let (a, b) = (flat(one.grads.get::<Flex, 1>(id)), flat(two.grads.get::<Flex, 1>(id)));
             assert_eq!(a.len(), b.len());
             for (x, y) in a.iter().zip(&b) {
                 largest = largest.max((x - y).abs() / (1e-3 + x.abs()));
             }
         }
         assert!(largest < 1e-3, "largest relative gradient difference {largest}");
+    }
+
+    #[test]
+    fn a_batch_split_over_devices_gives_the_whole_batch_loss_and_gradients() {
+        let ce = CrossEntropyLossConfig::new().with_weights(Some(vec![0.7, 1.9]));
+        let targets = Targets::classes(&[0, 1, 1, 0, 1]);
+        split_matches_whole("classify", &Criterion::CrossEntropy(ce), targets);
+    }
+
+    #[test]
+    fn a_regression_batch_split_over_devices_gives_the_whole_batch_squared_error() {
+        let mse = Criterion::SquaredError(crate::data::labels::LabelRule::default());
+        let classes = [0, 1, 1, 0, 1];
+        let ef = [55.0, 31.5, 74.0, 62.0, 12.0];
+        split_matches_whole("regress_ef", &mse, Targets { classes: &classes, ef: &ef });
     }
 
     #[test]
@@ -313,7 +319,7 @@ mod tests {
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        let model = small_model().valid();
+        let model = small_model("classify").valid();
         let two = shards::forward(&model, x.clone(), &[device, device], None);
         let one = shards::forward(&model, x, &[device], None);
         assert_eq!(two.dims(), [5, 2]);
