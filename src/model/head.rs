@@ -88,7 +88,11 @@ impl<B: Backend> Head<B> {
     /// output at the training set's mean EF).
     pub fn with_output_bias(mut self, value: f32) -> Self {
         if let Some(bias) = self.fc2.bias.take() {
-            self.fc2.bias = Some(bias.map(|b| b.zeros_like().add_scalar(value)));
+            // `map` keeps whether the new tensor tracks gradients: the bias must still train.
+            self.fc2.bias = Some(bias.map(|b| {
+                let trains = b.is_require_grad();
+                b.zeros_like().add_scalar(value).set_require_grad(trains)
+            }));
         }
         self
     }

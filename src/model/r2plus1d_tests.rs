@@ -92,6 +92,13 @@ fn a_regression_head_outputs_one_ef_per_clip_from_its_bias() {
     // Zero features give exactly the bias.
     let zero = m.head.forward(Tensor::<B, 2>::zeros([2, m.backbone.num_features], &device));
     assert_eq!(zero.into_data().to_vec::<f32>().unwrap(), [57.25, 57.25]);
+    // And the bias still trains.
+    let trained = narrow.init::<AD>(32, 4, &device).with_output_bias(57.25);
+    let clips = Tensor::<AD, 5>::random([2, 4, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
+    let grads = trained.forward(clips).sum().backward();
+    let Classifier::R2plus1d(m) = &trained else { panic!("an R(2+1)D") };
+    let bias = m.head.fc2.bias.as_ref().expect("a bias");
+    assert!(bias.is_require_grad() && bias.grad(&grads).is_some(), "the EF bias gets no gradient");
 }
 
 #[test]

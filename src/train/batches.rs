@@ -118,6 +118,7 @@ pub fn train_batch<B: Backend>(
 
 /// The output of each listed video under the evaluation sampling (P(abnormal), or the
 /// predicted EF for a regression head), each batch split over `devices` as in training.
+#[allow(clippy::too_many_arguments)]
 pub fn predict<B: crate::ops::Backend>(
     exp: &Sections,
     videos: &[Video],

@@ -20,6 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Sections;
+use super::SelectionMetric;
 use super::batches::{Frames, Video};
 use super::error::{TrainError, io};
 use super::fold::{FoldEnd, FoldInputs, FoldResult, fit_fold};
@@ -215,11 +216,16 @@ fn fit_one(
             atomic::write_file(&done, b"").map_err(io(&done))?;
             // A fault the fold came through is history now (runs.jsonl keeps it).
             let _ = fs::remove_file(fold_dir.join(ENVIRONMENT_ERROR));
+            // The loss as it is; selection ranks it negated.
+            let value = match exp.cv.select_by {
+                SelectionMetric::ValLoss => result.val.loss,
+                metric => result.val.select(metric),
+            };
             let line = format!(
                 "best epoch {} ({:?} {:.4})",
                 result.best_epoch + 1,
                 exp.cv.select_by,
-                result.val.select(exp.cv.select_by).unwrap_or(f64::NAN)
+                value.unwrap_or(f64::NAN)
             );
             progress.fold_finished(k, &line).map_err(io(&log))?;
             Ok(Turn::Trained)
