@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::runs::RUNS;
 use super::view::{CheckpointState, FoldState, RunView, ViewError};
 use crate::lock::{LOCK, LockProbe, probe};
+use crate::train::SelectionMetric;
 use crate::train::fit::ENVIRONMENT_ERROR;
 
 /// Best validation score so far: (score, fold, epoch counted from 1).
@@ -96,10 +97,14 @@ fn environment_error(fold_dir: &Path) -> Option<String> {
 pub fn status(dir: &Path) -> Result<String, ViewError> {
     let view = RunView::open(dir)?;
     let metric = view.select_by();
-    let metric_name = serde_json::to_value(metric)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-        .unwrap_or_default();
+    // Each line says "val <metric>": the validation loss is "val loss".
+    let metric_name = match metric {
+        SelectionMetric::ValLoss => "loss".to_owned(),
+        _ => serde_json::to_value(metric)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default(),
+    };
     let epochs = view.epochs();
     let of_epochs = |e: u64| epochs.map_or(e.to_string(), |n| format!("{e}/{n}"));
     let mut out = String::new();
@@ -131,7 +136,7 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
                 if let Some(s) = score {
                     better(&mut best, (s, k, Some(f.best_epoch + 1)));
                 }
-                let s = score.map_or("n/a".into(), |s| format!("{s:.3}"));
+                let s = score.map_or("n/a".into(), |s| format!("{:.3}", shown(metric, s)));
                 format!(
                     "done: best epoch {}, val {metric_name} {s}",
                     of_epochs(u64::from(f.best_epoch) + 1)
@@ -167,6 +172,7 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
                 if let Some((s, e)) = so_far {
                     better(&mut best, (s, k, e));
                     let at = e.map_or(String::new(), |e| format!(" (epoch {e})"));
+                    let s = shown(metric, s);
                     parts.push(format!("best val {metric_name} so far {s:.3}{at}"));
                 }
                 match probe(&fold_dir.join(LOCK)) {
@@ -187,6 +193,7 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
     match best {
         Some((s, k, e)) => {
             let at = e.map_or(String::new(), |e| format!(", epoch {e}"));
+            let s = shown(metric, s);
             let _ = writeln!(out, "  best so far  val {metric_name} {s:.3} (fold {k}{at})");
         }
         None => {
@@ -200,4 +207,9 @@ pub fn status(dir: &Path) -> Result<String, ViewError> {
     };
     let _ = writeln!(out, "  summary      {summary}");
     Ok(out)
+}
+
+/// A selection score as the metric reads: the loss, which selection ranks negated, as it is.
+fn shown(metric: SelectionMetric, score: f64) -> f64 {
+    if metric == SelectionMetric::ValLoss { -score } else { score }
 }

@@ -146,6 +146,23 @@ fn a_regression_head_trains_on_the_ef_and_reports_its_errors() {
     assert!(summary["test"]["mae"]["mean"].as_f64().unwrap() > 0.0, "{summary}");
     assert!(summary["ensemble_test"]["ef"]["rmse"].as_f64().is_some(), "{summary}");
 
+    // `status` shows the validation loss that picked each fold's epoch as it is, not negated,
+    // and the lowest as the best.
+    let status = s.runner(&["status", dir.to_str().unwrap()], &[]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let fold0 = read_json(&dir.join("fold-0/metrics.json"));
+    let loss = fold0["val"]["loss"].as_f64().unwrap();
+    let want = format!("val loss {loss:.3}");
+    assert!(status.stdout.contains(&want), "{want:?} missing:\n{}", status.stdout);
+    let fold1 = read_json(&dir.join("fold-1/metrics.json"));
+    let (lowest, k) = if loss <= fold1["val"]["loss"].as_f64().unwrap() {
+        (loss, 0)
+    } else {
+        (fold1["val"]["loss"].as_f64().unwrap(), 1)
+    };
+    let best = format!("best so far  val loss {lowest:.3} (fold {k},");
+    assert!(status.stdout.contains(&best), "{best:?} missing:\n{}", status.stdout);
+
     let md = s.runner(&["report", dir.to_str().unwrap()], &[]);
     assert_eq!(md.code, 0, "{}", md.stderr);
     assert!(md.stdout.contains("| EF MAE (CV) | EF MAE (test) |"), "{}", md.stdout);
