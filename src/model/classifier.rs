@@ -332,22 +332,15 @@ impl<B: Backend> Classifier<B> {
         }
     }
 
-    /// The same model with its output bias set to `value` (see [`Head::with_output_bias`]).
-    pub fn with_output_bias(self, value: f32) -> Self {
-        match self {
-            Classifier::CnnLstm(mut m) => {
-                m.head = m.head.with_output_bias(value);
-                Classifier::CnnLstm(m)
-            }
-            Classifier::SwinTemporal(mut m) => {
-                m.head = m.head.with_output_bias(value);
-                Classifier::SwinTemporal(m)
-            }
-            Classifier::R2plus1d(mut m) => {
-                m.head = m.head.with_output_bias(value);
-                Classifier::R2plus1d(m)
-            }
-        }
+    /// The same model with its output bias set to `value` (see [`Head::set_output_bias`]).
+    pub fn with_output_bias(mut self, value: f32) -> Self {
+        let head = match &mut self {
+            Classifier::CnnLstm(m) => &mut m.head,
+            Classifier::SwinTemporal(m) => &mut m.head,
+            Classifier::R2plus1d(m) => &mut m.head,
+        };
+        head.set_output_bias(value);
+        self
     }
 
     /// Total and trainable counts once `freeze` is applied, without initialising anything.

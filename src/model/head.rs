@@ -84,9 +84,9 @@ impl<B: Backend> Head<B> {
         ops::linear(&self.fc2, random::dropout(&self.dropout, x))
     }
 
-    /// The same head with every output's bias set to `value` (echonet/dynamic starts the EF
-    /// output at the training set's mean EF).
-    pub fn with_output_bias(mut self, value: f32) -> Self {
+    /// Sets every output's bias to `value` (echonet/dynamic starts the EF output at the
+    /// training set's mean EF).
+    pub fn set_output_bias(&mut self, value: f32) {
         if let Some(bias) = self.fc2.bias.take() {
             // `map` keeps whether the new tensor tracks gradients: the bias must still train.
             self.fc2.bias = Some(bias.map(|b| {
@@ -94,6 +94,5 @@ impl<B: Backend> Head<B> {
                 b.zeros_like().add_scalar(value).set_require_grad(trains)
             }));
         }
-        self
     }
 }

@@ -336,16 +336,21 @@ impl RunView {
         let first = *done.first()?;
         let labels = self.test_labels(first);
         let objective = self.objective();
-        let outputs = |r: &FoldFile| {
-            if objective.regresses() { r.test_ef_pred.clone() } else { r.test_prob.clone() }
-        };
-        let n = outputs(first).len();
-        if done.iter().any(|r| r.test_videos != first.test_videos || outputs(r).len() != n) {
+        // What the folds average: P(abnormal), or the predicted EF.
+        let outputs: Vec<&[f64]> = done
+            .iter()
+            .map(|r| if objective.regresses() { &r.test_ef_pred[..] } else { &r.test_prob[..] })
+            .collect();
+        let n = outputs[0].len();
+        if done
+            .iter()
+            .zip(&outputs)
+            .any(|(r, o)| r.test_videos != first.test_videos || o.len() != n)
+        {
             return None;
         }
-        let mean: Vec<f64> = (0..n)
-            .map(|i| done.iter().map(|r| outputs(r)[i]).sum::<f64>() / done.len() as f64)
-            .collect();
+        let mean: Vec<f64> =
+            (0..n).map(|i| outputs.iter().map(|o| o[i]).sum::<f64>() / done.len() as f64).collect();
         let scores: Vec<f64> = mean.iter().map(|&o| objective.score(o)).collect();
         let complete = done.len() == self.folds.len();
         match (labels, &self.summary) {
