@@ -27,6 +27,7 @@ pub const ADDED_LATER: &[AddedKey] = &[
     ("/model/head/task", || Value::from("classify")),
     ("/data/clip/eval_stride", || Value::from(1)),
     ("/data/augment/translate", || Value::from(0)),
+    ("/data/normalize/from_videos", || Value::from(0)),
     // What `grad_clip` did before the key: each parameter's own norm. Absent, it now resolves
     // to "global", a new experiment.
     ("/train/grad_clip_norm", || Value::from("per_parameter")),

@@ -475,7 +475,7 @@ mod tests {
         let size = 2;
         let video: Vec<u8> = (0..5 * size * size).map(|i| 10 + i as u8).collect();
         let read = short[0].read();
-        let norm = NormalizeConfig { mean: [0.5; 3], std: [0.25; 3] };
+        let norm = NormalizeConfig { mean: [0.5; 3], std: [0.25; 3], from_videos: 0 };
         let clip = render_clip(
             &short[0],
             &video[read.start * 4..read.end * 4],

@@ -143,12 +143,18 @@ pub struct NormalizeConfig {
     pub mean: [f64; 3],
     /// Per-channel standard deviation; each must be > 0.
     pub std: [f64; 3],
+    /// 0: normalise with `mean` and `std`. N > 0: with the mean and standard deviation of
+    /// every pixel of N of each fold's training videos, drawn from the seed (all of them
+    /// where the fold has fewer), as echonet/dynamic measures 128; each fold writes what it
+    /// measured to `fold-<k>/normalize.json`, which `predict` reads.
+    #[schemars(range(min = 0, max = 1000000))]
+    pub from_videos: u32,
 }
 
 impl Default for NormalizeConfig {
     /// ImageNet's statistics, as the seed uses with its ImageNet-pretrained Swin.
     fn default() -> Self {
-        Self { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Self { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], from_videos: 0 }
     }
 }
 

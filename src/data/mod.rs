@@ -8,6 +8,7 @@ pub mod echonet;
 pub mod error;
 pub mod fetch;
 pub mod labels;
+pub mod normalize;
 pub mod stage;
 pub mod synth;
 

@@ -31,9 +31,10 @@ use super::plots::{FrameBars, PlotError, save, signed};
 use super::view::{FoldFile, FoldState, RunView, ViewError};
 use crate::atomic;
 use crate::config::{self, Experiment, Overrides};
-use crate::data::FrameSampling;
 use crate::data::avi::AviFile;
 use crate::data::clips::{ClipPlan, all_clip_plans, render_clip, sample_rng};
+use crate::data::normalize::Measured;
+use crate::data::{FrameSampling, NormalizeConfig};
 use crate::model::Classifier;
 use crate::train::objective::Objective;
 
@@ -71,14 +72,20 @@ pub enum ModelChoice {
 /// A loaded experiment with the model(s) that predict.
 pub struct Predictor {
     exp: Experiment,
-    /// (fold, model).
-    models: Vec<(usize, Classifier<Cpu>)>,
+    models: Vec<FoldModel>,
     /// The tuned threshold on the score (P(abnormal), or EF points outside the normal range).
     pub threshold: f64,
     /// Which model this is, in words.
     pub description: String,
     objective: Objective,
     device: burn::tensor::Device<Cpu>,
+}
+
+/// A fold's trained model and the normalisation its clips are rendered with.
+struct FoldModel {
+    fold: usize,
+    model: Classifier<Cpu>,
+    normalize: NormalizeConfig,
 }
 
 /// One video's prediction.
@@ -188,14 +195,15 @@ impl Predictor {
         let models = folds
             .iter()
             .map(|f| {
-                Ok((
-                    f.fold,
-                    load_model(
-                        &exp,
-                        &dir.join(format!("fold-{}/best.safetensors", f.fold)),
-                        &device,
-                    )?,
-                ))
+                let fold_dir = dir.join(format!("fold-{}", f.fold));
+                // Measured on the fold's training videos, or the experiment's own.
+                let normalize = if exp.data.normalize.from_videos > 0 {
+                    Measured::read(&fold_dir).map_err(PredictError::NoModel)?.config()
+                } else {
+                    exp.data.normalize.clone()
+                };
+                let model = load_model(&exp, &fold_dir.join("best.safetensors"), &device)?;
+                Ok(FoldModel { fold: f.fold, model, normalize })
             })
             .collect::<Result<_, PredictError>>()?;
         Ok(Predictor { exp, models, threshold, description, objective, device })
@@ -247,14 +255,14 @@ impl Predictor {
         let (mut output, mut contributions) = (0.0, vec![0.0; t]);
         let score = |o: f64| self.objective.score(o);
         let mut clip_frames = Vec::new();
-        let render = |plan: &ClipPlan, rng: &mut _| {
+        let render = |plan: &ClipPlan, norm: &NormalizeConfig, rng: &mut _| {
             let read = plan.read();
             let frames = &video[read.start * side..read.end * side];
-            render_clip(plan, frames, size as usize, &data.normalize, None, rng)
+            render_clip(plan, frames, size as usize, norm, None, rng)
                 .map_err(|e| bad(e.to_string()))
         };
-        for (k, model) in &self.models {
-            let mut rng = sample_rng(self.exp.experiment.seed, *k as u64, EVAL_EPOCH, 0);
+        for FoldModel { fold, model, normalize } in &self.models {
+            let mut rng = sample_rng(self.exp.experiment.seed, *fold as u64, EVAL_EPOCH, 0);
             let plans = if data.clip.eval_sampling == FrameSampling::AllClips {
                 all_clip_plans(n, &data.clip).map_err(|e| bad(e.to_string()))?
             } else {
@@ -263,7 +271,7 @@ impl Predictor {
                         .map_err(|e| bad(e.to_string()))?,
                 ]
             };
-            let clip = render(&plans[0], &mut rng)?;
+            let clip = render(&plans[0], normalize, &mut rng)?;
             clip_frames = plans[0].indices().to_vec();
             // The first clip's output, which the contributions explain.
             let p = self.outputs(model, clip.clone(), 1)?[0];
@@ -272,7 +280,7 @@ impl Predictor {
             for group in plans[1..].chunks(batch) {
                 let mut clips = Vec::with_capacity(group.len() * per_clip);
                 for plan in group {
-                    clips.extend(render(plan, &mut rng)?);
+                    clips.extend(render(plan, normalize, &mut rng)?);
                 }
                 sum += self.outputs(model, clips, group.len())?.iter().sum::<f64>();
             }
@@ -543,11 +551,12 @@ batch_size = 4
         let (size, t) = (exp.data.resize as usize, exp.data.clip.frames as usize);
         let device = Default::default();
         // Two differently drawn models: an ensemble of folds 0 and 2.
-        let models: Vec<(usize, Classifier<Cpu>)> = [(0, 11), (2, 12)]
+        let models: Vec<FoldModel> = [(0, 11), (2, 12)]
             .into_iter()
-            .map(|(k, seed)| {
+            .map(|(fold, seed)| {
                 <Cpu as Backend>::seed(&device, seed);
-                (k, exp.model.init::<Cpu>(size, t, &device))
+                let model = exp.model.init::<Cpu>(size, t, &device);
+                FoldModel { fold, model, normalize: exp.data.normalize.clone() }
             })
             .collect();
         let predictor = Predictor {
@@ -574,8 +583,8 @@ batch_size = 4
         let n = frames.len() / (size * size);
         let plane = 3 * size * size;
         let (mut prob, mut want) = (0.0, vec![0.0; t]);
-        for (k, model) in &predictor.models {
-            let mut rng = sample_rng(exp.experiment.seed, *k as u64, EVAL_EPOCH, 0);
+        for FoldModel { fold, model, .. } in &predictor.models {
+            let mut rng = sample_rng(exp.experiment.seed, *fold as u64, EVAL_EPOCH, 0);
             let plan =
                 ClipPlan::new(n, &exp.data.clip, exp.data.clip.eval_sampling, &mut rng).unwrap();
             let read = plan.read();

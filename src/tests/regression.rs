@@ -1,11 +1,12 @@
 //! A regression head end to end: trained on the EF with all-clips evaluation, step decay and
-//! the best epoch by validation loss; what it writes (predicted EFs, their errors, the score
-//! that ranks videos), the report's EF table, its plots and `runner predict`.
+//! the best epoch by validation loss and normalisation measured on training videos; what it
+//! writes (predicted EFs, their errors, the score that ranks videos, the measured
+//! normalisation), the report's EF table, its plots and `runner predict`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::support::Scratch;
+use crate::support::{Scratch, python_json, require_python_module};
 use crate::trained::read_json;
 
 const REGRESSION: &str = r#"[experiment]
@@ -27,6 +28,9 @@ frames = 4
 period = 4
 eval_sampling = "all_clips"
 eval_stride = 3
+
+[data.normalize]
+from_videos = 4
 
 [data.augment]
 hflip = 0.0
@@ -102,6 +106,10 @@ fn outside(ef: f64) -> f64 {
 
 #[test]
 fn a_regression_head_trains_on_the_ef_and_reports_its_errors() {
+    require_python_module(
+        "h5py",
+        "run scripts/test-setup.sh (python3 -m pip install h5py==3.16.0)",
+    );
     let s = Scratch::new();
     s.write("r.toml", REGRESSION);
     let run = s.runner(&["run", "r.toml"], &[]);
@@ -109,6 +117,31 @@ fn a_regression_head_trains_on_the_ef_and_reports_its_errors() {
     let dir = s.path().join("results").join(&s.result_dirs()[0]);
     let report: serde_json::Value = read_json(&dir.join("data-report.json"));
     let truth = file_list_ef(&s.path().join(report["data"]["root"].as_str().unwrap()));
+
+    // Each fold normalises by the pixels of 4 of its own training videos, as numpy measures
+    // them in the clip cache; the folds draw different videos.
+    let cache = s.path().join(report["cache"]["path"].as_str().unwrap());
+    let folds = read_json(&dir.join("folds.json"));
+    let mut measured = vec![];
+    for k in 0..2 {
+        let norm = read_json(&dir.join(format!("fold-{k}/normalize.json")));
+        let videos: Vec<&str> =
+            norm["videos"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let train = folds["folds"][k]["train"]["videos"].as_array().unwrap();
+        assert_eq!(videos.len(), 4, "fold {k}: {norm}");
+        assert!(videos.iter().all(|v| train.iter().any(|t| t == v)), "fold {k}: {norm}");
+        let mut args = vec![cache.to_str().unwrap()];
+        args.extend(&videos);
+        let numpy = python_json("cache/normalize_with_numpy.py", &args);
+        for c in 0..3 {
+            for key in ["mean", "std"] {
+                let (got, want) = (norm[key][c].as_f64().unwrap(), numpy[key].as_f64().unwrap());
+                assert!((got - want).abs() < 1e-12, "fold {k} {key}[{c}]: {got} vs {want}");
+            }
+        }
+        measured.push(videos.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+    }
+    assert_ne!(measured[0], measured[1]);
 
     for k in 0..2 {
         let fold = read_json(&dir.join(format!("fold-{k}/metrics.json")));
@@ -201,4 +234,12 @@ fn a_regression_head_trains_on_the_ef_and_reports_its_errors() {
         let score: f64 = row[score_col].parse().unwrap();
         assert!((score - outside(got)).abs() < 1e-9);
     }
+
+    // Without the fold's measured normalisation `predict` cannot render its clips: it says
+    // which file is missing.
+    let norm = dir.join("fold-0/normalize.json");
+    std::fs::remove_file(&norm).unwrap();
+    let missing = s.runner(&args, &[]);
+    assert_ne!(missing.code, 0);
+    assert!(missing.stderr.contains("fold-0/normalize.json"), "{}", missing.stderr);
 }

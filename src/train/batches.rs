@@ -21,7 +21,11 @@ pub enum Frames {
 }
 
 impl Frames {
-    fn read(&self, name: &str, range: std::ops::Range<usize>) -> Result<Vec<u8>, TrainError> {
+    pub(super) fn read(
+        &self,
+        name: &str,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<u8>, TrainError> {
         match self {
             Frames::Memory(m) => {
                 m.range(name, range.start, range.end).map(<[u8]>::to_vec).ok_or_else(|| {

@@ -22,7 +22,7 @@ use super::metrics::{Metrics, youden_threshold};
 use super::objective::Objective;
 use super::progress::Progress;
 use super::sampler::{class_counts, epoch_order, loss_weights};
-use super::schedule::{batch_seed, fold_seed, learning_rate};
+use super::schedule::{batch_seed, fold_seed, learning_rate, normalize_seed};
 use super::split::CvPlan;
 use super::step::{Criterion, DataParallel, Targets, cross_entropy};
 use super::stop::{StopFlag, StopReason};
@@ -30,7 +30,9 @@ use super::tracking::{Resume, Tracker};
 use super::{ClipNorm, OptimizerConfig, Sections};
 use super::{adamw, sgd};
 use crate::atomic;
+use crate::data::DataConfig;
 use crate::data::labels::Class;
+use crate::data::normalize::{self, Measured, Moments};
 use crate::model::{Classifier, build};
 use crate::ops::AutodiffBackend;
 
@@ -87,8 +89,39 @@ pub fn fit_fold(
     tracker: &mut dyn Tracker,
 ) -> Result<FoldEnd, TrainError> {
     let exp = inputs.exp;
+    if exp.data.normalize.from_videos > 0 {
+        let measured = measure_normalization(inputs, k)?;
+        measured.write(fold_dir).map_err(io(&fold_dir.join(normalize::FILE)))?;
+        let data = DataConfig { normalize: measured.config(), ..exp.data.clone() };
+        let exp = Sections { data: &data, ..*exp };
+        let inputs = FoldInputs { exp: &exp, ..*inputs };
+        let job = FoldJob { inputs: &inputs, k, fold_dir, progress, tracker };
+        return compute::dispatch(exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?;
+    }
     let job = FoldJob { inputs, k, fold_dir, progress, tracker };
     compute::dispatch(exp.runtime, job).map_err(|e| TrainError::Plan(e.to_string()))?
+}
+
+/// The mean and standard deviation of every pixel of `from_videos` of fold `k`'s training
+/// videos (seeded by the experiment and the fold), as echonet/dynamic normalises.
+fn measure_normalization(inputs: &FoldInputs, k: usize) -> Result<Measured, TrainError> {
+    let train = &inputs.plan.folds[k].train;
+    let n = inputs.exp.data.normalize.from_videos as usize;
+    let mut moments = Moments::default();
+    let mut names = vec![];
+    for i in normalize::pick(n, train.len(), normalize_seed(inputs.exp.seed, k)) {
+        let video = &inputs.videos[train[i]];
+        moments.add(&inputs.frames.read(&video.name, 0..video.frames)?);
+        names.push(video.name.clone());
+    }
+    let stats = moments.mean_std().ok_or_else(|| {
+        TrainError::Plan(format!(
+            "/data/normalize/from_videos: fold {k}'s {} measured videos have no pixel variation \
+             to normalise by",
+            names.len()
+        ))
+    })?;
+    Ok(Measured::new(names, stats))
 }
 
 struct FoldJob<'a, 'p> {

@@ -40,6 +40,11 @@ pub fn fold_seed(seed: u64, k: usize) -> u64 {
     derive(b"echo-runner/fold/v1", &[seed, k as u64])
 }
 
+/// Seed of the draw of fold `k`'s videos that normalisation is measured on.
+pub fn normalize_seed(seed: u64, k: usize) -> u64 {
+    derive(b"echo-runner/normalize/v1", &[seed, k as u64])
+}
+
 /// Seed of the backend stream (dropout, stochastic depth) for one training batch: reseeding
 /// per batch makes a run resumed at any batch boundary draw what an uninterrupted one draws.
 pub fn batch_seed(seed: u64, k: usize, epoch: u32, batch: usize) -> u64 {
