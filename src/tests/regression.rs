@@ -199,6 +199,28 @@ fn a_regression_head_trains_on_the_ef_and_reports_its_errors() {
     let md = s.runner(&["report", dir.to_str().unwrap()], &[]);
     assert_eq!(md.code, 0, "{}", md.stderr);
     assert!(md.stdout.contains("| EF MAE (CV) | EF MAE (test) |"), "{}", md.stdout);
+    // The CSV report carries them too: the CV columns are the folds' validation figures,
+    // the test column the JSON report's.
+    let csv_out = s.runner(&["report", dir.to_str().unwrap(), "--format", "csv"], &[]);
+    assert_eq!(csv_out.code, 0, "{}", csv_out.stderr);
+    let mut reader = csv::Reader::from_reader(csv_out.stdout.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| -> f64 {
+        let i = headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("{headers:?}"));
+        row[i].parse().unwrap_or_else(|_| panic!("{name}: {:?}", &row[i]))
+    };
+    let val_mae: Vec<f64> = (0..2)
+        .map(|k| {
+            let fold = read_json(&dir.join(format!("fold-{k}/metrics.json")));
+            fold["val"]["ef"]["mae"].as_f64().unwrap()
+        })
+        .collect();
+    assert!((cell("ef_mae_cv_mean") - (val_mae[0] + val_mae[1]) / 2.0).abs() < 1e-9);
+    let json_out = s.runner(&["report", dir.to_str().unwrap(), "--format", "json"], &[]);
+    let json: serde_json::Value = serde_json::from_str(&json_out.stdout).unwrap();
+    let test_rmse = json["rows"][0]["test"]["ef"]["rmse"].as_f64().unwrap();
+    assert!((cell("ef_rmse_test") - test_rmse).abs() < 1e-9, "{test_rmse}");
 
     // `predict` averages every clip as evaluation did: fold 0's test videos get the EFs
     // its metrics.json holds.

@@ -89,6 +89,13 @@ fn csv(report: &Report) -> String {
         }
         header.extend([format!("{k}_test_lo"), format!("{k}_test_hi")]);
     }
+    // The EF errors of regression heads, where any row has them.
+    let regresses = ef_errors(report).is_some();
+    if regresses {
+        for k in ["ef_mae", "ef_rmse", "ef_r2"] {
+            header.extend([format!("{k}_cv_mean"), format!("{k}_cv_std"), format!("{k}_test")]);
+        }
+    }
     header.push("test_model".into());
     let compares = report.compares();
     if compares {
@@ -133,6 +140,20 @@ fn csv(report: &Report) -> String {
                     }
                     rec.extend([num(test.map(|c| c[0])), num(test.map(|c| c[1]))]);
                 }
+                if regresses {
+                    let ef = r.test.as_ref().and_then(|t| t.ef);
+                    for (cv, test) in [
+                        (r.cv.mae, ef.map(|e| e.mae)),
+                        (r.cv.rmse, ef.map(|e| e.rmse)),
+                        (r.cv.r2, ef.and_then(|e| e.r2)),
+                    ] {
+                        rec.extend([
+                            num(cv.map(|s| s.mean)),
+                            num(cv.and_then(|s| s.std)),
+                            num(test),
+                        ]);
+                    }
+                }
                 rec.push(r.test_model.clone());
             }
             Line::Group(g) => {
@@ -159,6 +180,10 @@ fn csv(report: &Report) -> String {
                         num(test.and_then(|s| s.ci).map(|c| c[0])),
                         num(test.and_then(|s| s.ci).map(|c| c[1])),
                     ]);
+                }
+                if regresses {
+                    // Seed groups summarise the classification figures only.
+                    rec.extend(std::iter::repeat_n(String::new(), 9));
                 }
                 let mut models: Vec<&str> = members.iter().map(|r| r.test_model.as_str()).collect();
                 models.dedup();
