@@ -18,7 +18,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Origin, push_pointer};
 pub use document::Document;
 pub use experiment::{Experiment, ExperimentMeta};
 pub use file_schema::file_schema_text;
-pub use hash::{ConfigHash, HASH_SCHEME};
+pub use hash::{ADDED_LATER, ConfigHash, HASH_SCHEME};
 pub use layers::{ENV_PREFIX, GridValue, flag_value};
 pub use load::{Loaded, Overrides, load, load_checked};
 pub use schema::{Violation, resolved_schema_text, schema, tagged_tables, violations};

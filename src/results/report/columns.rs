@@ -36,6 +36,24 @@ pub fn flatten(value: &Value) -> BTreeMap<String, Value> {
     out
 }
 
+/// `config` (a row's hashed config, flattened) with the keys the hash leaves out at their
+/// old default (`ADDED_LATER`) put back from the row's resolved TOML, so that a changed key
+/// such as `model.head.task` shows for every row, not only where it is not the default.
+pub fn with_added_later(
+    mut config: BTreeMap<String, Value>,
+    resolved_toml: &str,
+) -> BTreeMap<String, Value> {
+    let Ok(resolved) = resolved_toml.parse::<toml::Table>() else { return config };
+    let Ok(resolved) = serde_json::to_value(resolved) else { return config };
+    for (pointer, _) in config::ADDED_LATER {
+        let key = pointer.trim_start_matches('/').replace('/', ".");
+        if let Some(value) = resolved.pointer(pointer) {
+            config.entry(key).or_insert_with(|| value.clone());
+        }
+    }
+    config
+}
+
 fn left_out(key: &str) -> bool {
     LEFT_OUT.iter().any(|p| key == *p || key.starts_with(&format!("{p}.")))
 }
@@ -166,6 +184,24 @@ mod tests {
         assert!(changed_keys(&[&a]).is_empty());
         assert_eq!(cell(a.get("model.kind")), "swin_hybrid");
         assert_eq!(cell(c.get("model.temporal.layers")), "—");
+    }
+
+    #[test]
+    fn keys_the_hash_drops_at_their_old_default_come_back_from_the_resolved_toml() {
+        // The hash leaves `model.head.task = "classify"` out; the resolved file has it.
+        let classify = flatten(&json!({"model": {"kind": "cnn_lstm", "head": {"hidden": 0}}}));
+        let regress = flatten(&json!({
+            "model": {"kind": "cnn_lstm", "head": {"hidden": 0, "task": "regress_ef"}}
+        }));
+        let resolved =
+            "[model]\nkind = \"cnn_lstm\"\n[model.head]\nhidden = 0\ntask = \"classify\"\n";
+        let classify = with_added_later(classify, resolved);
+        assert_eq!(cell(classify.get("model.head.task")), "classify");
+        assert_eq!(changed_keys(&[&classify, &regress]), ["model.head.task"]);
+        // A key the row's own file does not have stays absent, and bad TOML changes nothing.
+        let other = flatten(&json!({"model": {"kind": "cnn_lstm"}}));
+        assert_eq!(with_added_later(other.clone(), "[model]\nkind = \"cnn_lstm\"\n"), other);
+        assert_eq!(with_added_later(other.clone(), "not toml ["), other);
     }
 
     fn experiment(file: &str) -> BTreeMap<String, Value> {

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use columns::{Column, cell, changed_columns, changed_keys, flatten};
+pub use columns::{Column, cell, changed_columns, changed_keys, flatten, with_added_later};
 pub use compare::{Compare, Delta};
 pub use evidence::{Evidence, TestSet};
 pub use html::html;
@@ -557,7 +557,7 @@ fn read_row(arg: &Path, overrides: &Overrides, options: &ReportOptions) -> Resul
         cv,
         test,
         test_model: test_model_text,
-        config: flatten(&view.canonical),
+        config: with_added_later(flatten(&view.canonical), &view.resolved_toml),
         resolved_toml: view.resolved_toml.clone(),
         notes,
         scored,
