@@ -3,9 +3,11 @@
 //! moment later: such a write is retried a few times with a short backoff ([`retry`]). A
 //! full disk or quota (ENOSPC, EDQUOT) is not retried: the run stops at once, resumably.
 //! An I/O error that remains ends the run with [`EXIT_ENVIRONMENT`] and never marks a fold
-//! failed; [`Fault::hint`] says what to free or fix.
+//! failed; [`Fault::hint`] says what to free or fix. Opening a video, a CSV or the cache
+//! for reading is retried the same way ([`open`]).
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, ErrorKind, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -84,6 +86,12 @@ pub fn retry<T, E: MaybeTransient>(
         }
     }
     unreachable!("the loop returns")
+}
+
+/// Opens `path` for reading, retrying a transient error as [`retry`] does: the dataset and
+/// the cache are read from the same shared filesystems as results are written to.
+pub fn open(path: &Path) -> io::Result<File> {
+    retry(path, || File::open(path))
 }
 
 /// An error of the environment: an I/O error (or a failure of the HDF5 library) on a file of

@@ -335,7 +335,7 @@ impl ClipCache {
             videos.push(CachedVideo { name, frames, chunks });
         }
         let index = videos.iter().enumerate().map(|(i, v)| (v.name.clone(), i)).collect();
-        let raw = fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let raw = io_retry::open(path).map_err(|e| DataError::io(path, e))?;
         Ok(ClipCache {
             path: path.to_path_buf(),
             file,

@@ -437,8 +437,7 @@ fn open_csv(path: &Path, header: &[&str]) -> Result<csv::Reader<std::fs::File>, 
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+        .from_reader(crate::io_retry::open(path).map_err(|e| DataError::io(path, e))?);
     let mut first = csv::StringRecord::new();
     let found = reader.read_record(&mut first).map_err(|e| csv_error(path, e))?;
     let got: Vec<&str> = first.iter().map(str::trim).collect();

@@ -11,6 +11,7 @@ use super::error::{ResultsError, io_err};
 use super::runs::RUNS;
 use crate::atomic;
 use crate::config::{HASH_SCHEME, Loaded};
+use crate::io_retry;
 use crate::lock::{DirLock, LOCK};
 
 pub const RESOLVED: &str = "config.resolved.toml";
@@ -104,7 +105,7 @@ impl ResultDir {
 
 fn create(loaded: &Loaded, path: &Path) -> Result<(), ResultsError> {
     let root = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(root).map_err(io_err(root))?;
+    io_retry::retry(root, || fs::create_dir_all(root)).map_err(io_err(root))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);

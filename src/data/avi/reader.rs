@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::GreyFrame;
 use super::jpeg::decode_grey;
 use crate::data::error::DataError;
+use crate::io_retry;
 
 /// Larger frames are refused: no echocardiogram is this big, and a corrupt header must not
 /// make the decoder allocate gigabytes.
@@ -49,7 +50,7 @@ impl AviFile {
     /// Open an AVI file and index its frames (reads headers and index, not the frames).
     pub fn open(path: impl AsRef<Path>) -> Result<AviFile, DataError> {
         let path = path.as_ref().to_path_buf();
-        let mut file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
+        let mut file = io_retry::open(&path).map_err(|e| DataError::io(&path, e))?;
         let len = file.metadata().map_err(|e| DataError::io(&path, e))?.len();
         let mut input = Input { src: InputSrc::File(&mut file), len, path: &path };
         let parsed = parse(&mut input)?;
@@ -103,7 +104,9 @@ impl AviFile {
             });
         }
         let mut file = match self.source {
-            Source::File => Some(File::open(&self.path).map_err(|e| DataError::io(&self.path, e))?),
+            Source::File => {
+                Some(io_retry::open(&self.path).map_err(|e| DataError::io(&self.path, e))?)
+            }
             Source::Memory(_) => None,
         };
         let mut buf = Vec::new();
