@@ -4,10 +4,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use echo_runner::config::Overrides;
+use echo_runner::config::{Overrides, RuntimeConfig};
+use echo_runner::ops::AutodiffBackend;
 use echo_runner::results::predict::{self as predicting, ModelChoice, Predictor};
 use echo_runner::results::view::locate;
+use echo_runner::train::compute::{self, OnBackend};
 
+use super::bench::workload::BackendArg;
 use super::error::{CliError, FAILED};
 use super::output::Stdout;
 
@@ -38,6 +41,12 @@ pub struct PredictArgs {
     /// Skip the per-frame contributions (one forward pass per clip frame) and their plots.
     #[arg(long)]
     no_explain: bool,
+    /// Compute backend (the model's outputs agree with the CPU's up to float rounding).
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+    /// The CUDA device or wgpu adapter to predict on.
+    #[arg(long, default_value_t = 0)]
+    device: u32,
 }
 
 /// Predicts every video it can, saying what is wrong with the others; fails when any fails.
@@ -48,13 +57,44 @@ pub fn predict(args: PredictArgs) -> Result<(), CliError> {
         (None, true) => ModelChoice::Ensemble,
         (None, false) => ModelChoice::Best,
     };
-    let predictor = Predictor::load(&dir, choice).map_err(CliError::failed)?;
+    let runtime = RuntimeConfig {
+        backend: args.backend.into(),
+        devices: vec![args.device],
+        ..Default::default()
+    };
+    let job = Job { args, dir, choice };
+    compute::dispatch(&runtime, job).map_err(|e| CliError::failed(e.to_string()))?
+}
+
+/// The predictions on whichever backend `--backend` names.
+struct Job {
+    args: PredictArgs,
+    dir: PathBuf,
+    choice: ModelChoice,
+}
+
+impl OnBackend for Job {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>, _: &'static str) -> Self::Output {
+        let device = devices.into_iter().next().expect("one device");
+        let predictor = Predictor::<B::InnerBackend>::load(&self.dir, self.choice, device)
+            .map_err(CliError::failed)?;
+        predict_with(self.args, &self.dir, predictor)
+    }
+}
+
+fn predict_with<B: echo_runner::ops::Backend>(
+    args: PredictArgs,
+    dir: &Path,
+    predictor: Predictor<B>,
+) -> Result<(), CliError> {
     let predictor = match args.threshold {
         Some(t) => predictor.with_threshold(t),
         None => predictor,
     };
     let explain = !args.no_explain;
-    let plots_dir = args.out.clone().unwrap_or_else(|| default_plots_dir(&args, &dir));
+    let plots_dir = args.out.clone().unwrap_or_else(|| default_plots_dir(&args, dir));
     let mut out = Stdout;
     writeln!(
         out,

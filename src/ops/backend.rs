@@ -19,6 +19,10 @@ use crate::kernels::adamw::Settings;
 /// A Burn backend with the ops the models and the optimizer use, each Burn's own unless the
 /// backend has a faster one (as Burn's custom-kernel examples extend a backend).
 pub trait Backend: burn::tensor::backend::Backend {
+    /// Whether this backend's random draws are the CPU's (its generator is Flex's): a model
+    /// initialised here from a seed has the CPU's weights for that seed.
+    const DRAWS_AS_CPU: bool = false;
+
     /// `[n, c_in, h, w]` → `[n, c_out, h', w']`, as `burn::tensor::module::conv2d`.
     fn conv2d(
         x: Tensor<Self, 4>,
@@ -109,6 +113,8 @@ impl<B> AutodiffBackend for B where
 
 /// Inference on the CPU: the kernels.
 impl Backend for Flex {
+    const DRAWS_AS_CPU: bool = true;
+
     fn conv2d(
         x: Tensor<Self, 4>,
         weight: Tensor<Self, 4>,
@@ -175,6 +181,8 @@ impl Backend for Flex {
 /// Training on the CPU, under any checkpointing strategy: the kernels, each one node of the
 /// autodiff graph. The optimizer steps on the inner backend (`Flex`).
 impl<C: CheckpointStrategy> Backend for Autodiff<Flex, C> {
+    const DRAWS_AS_CPU: bool = true;
+
     fn conv2d(
         x: Tensor<Self, 4>,
         weight: Tensor<Self, 4>,
@@ -236,4 +244,15 @@ mod cuda {
     impl super::Backend for Cuda<f32> {}
 
     impl<C: CheckpointStrategy> super::Backend for Autodiff<Cuda<f32>, C> {}
+}
+
+/// GPUs through wgpu (Metal, Vulkan, DirectX 12): Burn's ops throughout.
+#[cfg(feature = "wgpu")]
+mod wgpu {
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::{Autodiff, Wgpu};
+
+    impl super::Backend for Wgpu<f32> {}
+
+    impl<C: CheckpointStrategy> super::Backend for Autodiff<Wgpu<f32>, C> {}
 }

@@ -5,8 +5,8 @@
 //! Videos go through the path training evaluated with: the project's AVI reader, every frame
 //! resized as the clip cache resizes it, the experiment's evaluation clip sampling
 //! (`data.clip.eval_sampling`, drawn from the same per-sample stream the training loop uses,
-//! with sample index 0) and normalisation, and the fold's saved best weights on the CPU
-//! backend. A video of a run's test set therefore gets the probability that fold wrote in
+//! with sample index 0) and normalisation, and the fold's saved best weights, on the CPU
+//! (or on the backend `--backend` names). A video of a run's test set therefore gets the probability that fold wrote in
 //! its `metrics.json` (up to float rounding).
 //!
 //! Under `all_clips` sampling the video's output is the mean over all its clips (as in
@@ -23,7 +23,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use burn::backend::Flex;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
@@ -36,9 +35,8 @@ use crate::data::clips::{ClipPlan, all_clip_plans, render_clip, sample_rng};
 use crate::data::normalize::Measured;
 use crate::data::{FrameSampling, NormalizeConfig};
 use crate::model::Classifier;
+use crate::ops::Backend;
 use crate::train::objective::Objective;
-
-type Cpu = Flex;
 
 /// The epoch index the training loop gives evaluation clips in `sample_rng`.
 const EVAL_EPOCH: u64 = u32::MAX as u64;
@@ -69,22 +67,22 @@ pub enum ModelChoice {
     Fold(usize),
 }
 
-/// A loaded experiment with the model(s) that predict.
-pub struct Predictor {
+/// A loaded experiment with the model(s) that predict, on backend `B`.
+pub struct Predictor<B: Backend> {
     exp: Experiment,
-    models: Vec<FoldModel>,
+    models: Vec<FoldModel<B>>,
     /// The tuned threshold on the score (P(abnormal), or EF points outside the normal range).
     pub threshold: f64,
     /// Which model this is, in words.
     pub description: String,
     objective: Objective,
-    device: burn::tensor::Device<Cpu>,
+    device: B::Device,
 }
 
 /// A fold's trained model and the normalisation its clips are rendered with.
-struct FoldModel {
+struct FoldModel<B: Backend> {
     fold: usize,
-    model: Classifier<Cpu>,
+    model: Classifier<B>,
     normalize: NormalizeConfig,
 }
 
@@ -114,11 +112,11 @@ impl Prediction {
     }
 }
 
-fn load_model(
+fn load_model<B: Backend>(
     exp: &Experiment,
     weights: &Path,
-    device: &burn::tensor::Device<Cpu>,
-) -> Result<Classifier<Cpu>, PredictError> {
+    device: &B::Device,
+) -> Result<Classifier<B>, PredictError> {
     let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
     let violations = exp.model.check_dims(img, frames);
     if !violations.is_empty() {
@@ -128,7 +126,7 @@ fn load_model(
             message: format!("the experiment's model is invalid: {message}"),
         });
     }
-    let mut model = exp.model.init::<Cpu>(img, frames, device);
+    let mut model = exp.model.init::<B>(img, frames, device);
     let mut store = SafetensorsStore::from_file(weights);
     let applied = model
         .load_from(&mut store)
@@ -146,12 +144,16 @@ fn load_model(
     Ok(model)
 }
 
-impl Predictor {
+impl<B: Backend> Predictor<B> {
     /// Loads the experiment of `dir` (its `config.resolved.toml`) and the chosen model's
     /// weights (`fold-<k>/best.safetensors`). The threshold is the fold's validation Youden
     /// threshold (the mean of them for the ensemble), or the objective's own (0.5, or 0 EF
-    /// points outside the normal range) where there is none.
-    pub fn load(dir: &Path, choice: ModelChoice) -> Result<Predictor, PredictError> {
+    /// points outside the normal range) where there is none. The models go to `device`.
+    pub fn load(
+        dir: &Path,
+        choice: ModelChoice,
+        device: B::Device,
+    ) -> Result<Predictor<B>, PredictError> {
         let view = RunView::open(dir)?;
         let resolved = dir.join(super::dir::RESOLVED);
         let loaded =
@@ -191,7 +193,6 @@ impl Predictor {
         } else {
             objective.threshold()
         };
-        let device = Default::default();
         let models = folds
             .iter()
             .map(|f| {
@@ -219,16 +220,14 @@ impl Predictor {
     /// P(abnormal), or the predicted EF.
     fn outputs(
         &self,
-        model: &Classifier<Cpu>,
+        model: &Classifier<B>,
         clips: Vec<f32>,
         n: usize,
     ) -> Result<Vec<f64>, PredictError> {
         let size = self.exp.data.resize as usize;
         let t = self.exp.data.clip.frames as usize;
-        let x = Tensor::<Cpu, 5>::from_data(
-            TensorData::new(clips, [n, t, 3, size, size]),
-            &self.device,
-        );
+        let x =
+            Tensor::<B, 5>::from_data(TensorData::new(clips, [n, t, 3, size, size]), &self.device);
         // Through the precision training evaluated with.
         let out = {
             let _autocast = crate::ops::autocast(self.exp.train.precision.autocast());
@@ -486,6 +485,7 @@ pub fn write_csv(path: &Path, predictions: &[Prediction], model: &str) -> Result
 mod tests {
     use super::*;
     use crate::data::synth::{SynthConfig, generate};
+    use burn::backend::Flex as Cpu;
 
     const EXPERIMENT: &str = r#"
 [experiment]
@@ -551,10 +551,10 @@ batch_size = 4
         let (size, t) = (exp.data.resize as usize, exp.data.clip.frames as usize);
         let device = Default::default();
         // Two differently drawn models: an ensemble of folds 0 and 2.
-        let models: Vec<FoldModel> = [(0, 11), (2, 12)]
+        let models: Vec<FoldModel<Cpu>> = [(0, 11), (2, 12)]
             .into_iter()
             .map(|(fold, seed)| {
-                <Cpu as Backend>::seed(&device, seed);
+                <Cpu as burn::tensor::backend::Backend>::seed(&device, seed);
                 let model = exp.model.init::<Cpu>(size, t, &device);
                 FoldModel { fold, model, normalize: exp.data.normalize.clone() }
             })

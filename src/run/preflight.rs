@@ -21,8 +21,8 @@ pub fn checks(exp: &Experiment, for_run: bool) -> Vec<Violation> {
     let mut out = Vec::new();
     if for_run {
         // Rules of the config alone (CPU: one device, fp32) are `config::check`'s; here, whether
-        // this build and machine can run CUDA on the listed devices.
-        if exp.runtime.backend == Backend::Cuda
+        // this build and machine can run CUDA or wgpu on the listed devices.
+        if exp.runtime.backend != Backend::Cpu
             && let Err(e) = crate::train::compute::check(&exp.runtime)
         {
             out.push(Violation::value(e.pointer(), e.to_string()));

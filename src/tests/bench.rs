@@ -233,6 +233,21 @@ fn a_cuda_request_on_a_cpu_build_is_refused_with_what_to_do() {
     assert!(run.stdout.is_empty());
 }
 
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn a_wgpu_request_on_a_cpu_build_is_refused_with_what_to_do() {
+    let s = Scratch::new();
+    let run =
+        s.runner(&["bench", "steps", "--backend", "wgpu", "--img", "32", "--frames", "2"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("built without wgpu") && run.stderr.contains("--features wgpu"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+}
+
 #[test]
 fn bad_bench_options_are_refused_naming_the_flag() {
     let s = Scratch::new();

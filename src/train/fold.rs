@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::backend::Flex;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
@@ -151,27 +152,24 @@ fn fit_fold_on<B: AutodiffBackend>(
     let exp = inputs.exp;
     let device = devices[0].clone();
     B::seed(&device, fold_seed(exp.seed, k));
-    let (img, clip_frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
-    let (mut model, _) = build::<B>(exp.model, img, clip_frames, &device)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
     let train = &inputs.plan.folds[k].train;
     let train_classes: Vec<Class> = train.iter().map(|&i| inputs.videos[i].class).collect();
     let objective = Objective::new(exp.model.head().task, &exp.data.labels);
-    let criterion = match &objective {
+    let (criterion, output_bias) = match &objective {
         Objective::Classify => {
             let weights =
                 loss_weights(exp.loss.class_weights.as_ref(), class_counts(&train_classes))
                     .map_err(|e| TrainError::Plan(e.to_string()))?;
-            Criterion::CrossEntropy(cross_entropy(weights, exp.loss.label_smoothing))
+            (Criterion::CrossEntropy(cross_entropy(weights, exp.loss.label_smoothing)), None)
         }
         Objective::RegressEf(rule) => {
             // echonet/dynamic starts the output at the training set's mean EF.
             let mean =
                 train.iter().map(|&i| inputs.videos[i].ef).sum::<f64>() / train.len().max(1) as f64;
-            model = model.with_output_bias(mean as f32);
-            Criterion::SquaredError(rule.clone())
+            (Criterion::SquaredError(rule.clone()), Some(mean as f32))
         }
     };
+    let model = initial_model::<B>(exp, k, output_bias, &device)?;
     let fold = Fold {
         inputs,
         k,
@@ -500,6 +498,42 @@ fn save_weights<B: crate::ops::Backend>(
     let bytes = store.get_bytes().map_err(|e| model_err(&e))?;
     atomic::write_file(path, &bytes).map_err(io(path))?;
     Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+/// The fold's starting weights on `device`, from the fold's seed (and `output_bias` set). On
+/// the CPU they are drawn where the first step's forward pass first reads them, in that
+/// order (Burn initialises a parameter when it is first read). Any other backend gets the
+/// same values: drawn on the CPU in the same way, by one forward pass of a zero clip, then
+/// moved there (a GPU's own generator would draw others).
+fn initial_model<B: AutodiffBackend>(
+    exp: &Sections,
+    k: usize,
+    output_bias: Option<f32>,
+    device: &B::Device,
+) -> Result<Classifier<B>, TrainError> {
+    let (img, frames) = (exp.data.resize as usize, exp.data.clip.frames as usize);
+    let model_error = |e: &dyn std::fmt::Display| TrainError::Model(e.to_string());
+    if B::DRAWS_AS_CPU {
+        let (model, _) = build::<B>(exp.model, img, frames, device).map_err(|e| model_error(&e))?;
+        return Ok(with_bias(model, output_bias));
+    }
+    let cpu = Default::default();
+    <Flex as burn::tensor::backend::Backend>::seed(&cpu, fold_seed(exp.seed, k));
+    let (drawn, _) = build::<Flex>(exp.model, img, frames, &cpu).map_err(|e| model_error(&e))?;
+    let drawn = with_bias(drawn, output_bias);
+    // Outside autodiff: no mask drawn, no running statistic updated, the same reads.
+    let _ = drawn.forward(burn::tensor::Tensor::zeros([1, frames, 3, img, img], &cpu));
+    let bytes = RecordBytes::new().record(drawn.into_record(), ()).map_err(|e| model_error(&e))?;
+    let (model, _) = build::<B>(exp.model, img, frames, device).map_err(|e| model_error(&e))?;
+    let record = RecordBytes::new().load(bytes, device).map_err(|e| model_error(&e))?;
+    Ok(model.load_record(record))
+}
+
+fn with_bias<B: crate::ops::Backend>(model: Classifier<B>, bias: Option<f32>) -> Classifier<B> {
+    match bias {
+        Some(bias) => model.with_output_bias(bias),
+        None => model,
+    }
 }
 
 /// The best model back from its file, checked against the digest the loop recorded.

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// Compute backend: `cpu` (Burn's flex backend) or `cuda` (needs the `cuda` build feature).
+    /// Compute backend: `cpu` (Burn's flex backend), `cuda` (NVIDIA; needs the `cuda` build
+    /// feature) or `wgpu` (Metal, Vulkan, DirectX 12; needs the `wgpu` build feature).
     pub backend: Backend,
-    /// Devices to train on, data parallel: CUDA device indices (one node), or on the CPU one
-    /// entry per thread, each taking a shard of every batch (`[0, 1]`: two threads).
+    /// Devices to train on, data parallel: CUDA device indices (one node), wgpu adapter indices
+    /// (in the order `runner` lists them when it starts), or on the CPU one entry per thread,
+    /// each taking a shard of every batch (`[0, 1]`: two threads).
     #[schemars(length(min = 1, max = 64))]
     pub devices: Vec<u32>,
     /// Data-loading worker threads (0: one per core).
@@ -85,6 +87,7 @@ impl RuntimeConfig {
 pub enum Backend {
     Cpu,
     Cuda,
+    Wgpu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,7 @@
 mod data;
 mod models;
 mod steps;
-mod workload;
+pub(super) mod workload;
 
 use clap::Subcommand;
 

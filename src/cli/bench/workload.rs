@@ -31,7 +31,7 @@ pub struct ModelBenchArgs {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendArg,
-    /// CUDA devices, comma-separated (several: data parallel on one node).
+    /// CUDA devices or wgpu adapters, comma-separated (several: data parallel on one node).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     devices: Vec<u32>,
     /// Arithmetic precision.
@@ -95,11 +95,13 @@ impl From<SwinArg> for SwinPreset {
 
 /// `--backend`: the backends of `runtime.backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum BackendArg {
+pub(crate) enum BackendArg {
     /// Burn's flex backend on the CPU.
     Cpu,
     /// NVIDIA GPUs (a runner built with `--features cuda`).
     Cuda,
+    /// Metal, Vulkan or DirectX 12 adapters (a runner built with `--features wgpu`).
+    Wgpu,
 }
 
 impl From<BackendArg> for Backend {
@@ -107,6 +109,7 @@ impl From<BackendArg> for Backend {
         match arg {
             BackendArg::Cpu => Backend::Cpu,
             BackendArg::Cuda => Backend::Cuda,
+            BackendArg::Wgpu => Backend::Wgpu,
         }
     }
 }
