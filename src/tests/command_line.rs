@@ -27,7 +27,7 @@ fn a_word_outside_a_closed_set_is_refused_naming_the_set() {
     let s = Scratch::new();
     for (args, listed) in [
         (&["bench", "models", "--precision", "fp64"][..], "[possible values: fp32, bf16, f16]"),
-        (&["bench", "steps", "--backend", "tpu"], "[possible values: cpu, cuda]"),
+        (&["bench", "steps", "--backend", "tpu"], "[possible values: cpu, cuda, wgpu]"),
         (&["bench", "models", "--swin", "huge"], "[possible values: micro, tiny, small, base]"),
         (&["report", "x", "--format", "pdf"], "[possible values: md, csv, latex, json, html]"),
         (&["report", "x", "--test", "worst"], "[possible values: best-fold, ensemble]"),
