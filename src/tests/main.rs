@@ -24,3 +24,5 @@ mod support;
 mod sweeps;
 mod tracking;
 mod trained;
+#[cfg(feature = "wgpu")]
+mod wgpu;
