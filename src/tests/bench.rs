@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::support::Scratch;
 
-fn lines(stdout: &str) -> Vec<Value> {
+/// `bench`'s JSON lines.
+pub(crate) fn lines(stdout: &str) -> Vec<Value> {
     stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
 }
 

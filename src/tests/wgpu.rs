@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::bench::lines;
 use crate::support::{Run, Scratch, VALID};
 use crate::trained::read_json;
 
@@ -34,10 +35,6 @@ const TINY: [&str; 10] = [
     "--set",
     "data.clip.frames=4",
 ];
-
-fn lines(stdout: &str) -> Vec<Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
-}
 
 #[test]
 fn wgpu_steps_of_every_model_track_the_cpu_steps() {
